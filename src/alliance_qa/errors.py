@@ -1,0 +1,55 @@
+"""The named failures of alliance-qa; each carries one sentence on how to fix it.
+
+The command line and the app show `str(error)`: what went wrong, then the fix.
+"""
+
+
+class AllianceQAError(Exception):
+    """Base of every error a user may see; `fix` says what to do about it."""
+
+    fix = ""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        if fix is not None:
+            self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.problem} {self.fix}".strip()
+
+
+REBUILD = "Run `alliance-qa build` to rebuild the index."
+
+
+class IndexMissing(AllianceQAError):
+    fix = REBUILD
+
+
+class IndexStale(AllianceQAError):
+    fix = REBUILD
+
+
+class IndexCorrupt(AllianceQAError):
+    fix = REBUILD
+
+
+class BuildLocked(AllianceQAError):
+    fix = "Wait for it to finish, then try again."
+
+
+class BuildFailed(AllianceQAError):
+    fix = "The previous index, if any, is unchanged; fix the cause and run `alliance-qa build` again."
+
+
+class CorpusEmpty(AllianceQAError):
+    fix = "Add .md or .txt documents to the corpus folder, then run `alliance-qa build`."
+
+
+class ModelUnavailable(AllianceQAError):
+    fix = ("Set ALLIANCE_QA_MODEL (or --model) to a sentence-transformers model folder or a "
+           "name already in the local cache, or unset it to use the bundled all-MiniLM-L6-v2.")
+
+
+class CitationNotFound(AllianceQAError):
+    fix = "Run `alliance-qa sections` to list the valid citation ids."

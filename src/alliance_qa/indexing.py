@@ -1,0 +1,150 @@
+"""The build: corpus → chunks → vectors → a stored index, and whether a stored one is fresh.
+
+Each stage is a plain function of the previous stage's output, so the embedding step can be
+swapped (for a distributed one, say) without touching the others.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .acronyms import expand, find_acronyms
+from .chunking import Chunk, chunk_documents
+from .config import Settings
+from .documents import corpus_files, file_sha256, read_corpus
+from .embedding import Embedder, fingerprint
+from .errors import AllianceQAError, CorpusEmpty
+from .store import build_lock, read_manifest, write_index
+
+RECIPE = "context-paragraph+sentences/acronyms-v1"
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    documents: int
+    sections: int
+    chunks: int
+    sentences: int
+    seconds: float
+    folder: str
+    warnings: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"Indexed {self.documents} document(s), {self.sections} sections, "
+                 f"{self.chunks} chunks ({self.sentences} sentences) in {self.seconds:.1f} s "
+                 f"({self.chunks / max(self.seconds, 1e-9):.0f} chunks/s)."]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def chunk_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> list[str]:
+    """What the model reads for each chunk: heading path and text, acronyms expanded."""
+    return [expand(c.context_text(), acronyms) for c in chunks]
+
+
+def sentence_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> list[str]:
+    """Every sentence of every chunk, in chunk order, acronyms expanded."""
+    return [expand(c.text[s:e], acronyms) for c in chunks for s, e in c.sentences]
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "alliance-qa": __version__}
+    for package in ("faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy",
+                    "bm25s"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def build_index(settings: Settings, embedder: Embedder | None = None,
+                progress: bool = False) -> BuildSummary:
+    """Read the corpus, embed it and write a new live index; the old one stays on failure."""
+    start = time.perf_counter()
+    with build_lock(settings.index_dir):
+        documents, warnings = read_corpus(settings.corpus_dir)
+        if not documents:
+            raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}"
+                              + (f" ({'; '.join(map(str, warnings))})." if warnings else "."))
+        skipped = {w.path: w.message for w in warnings if w.message.startswith("skipped")}
+        embedder = embedder or Embedder(settings.model)
+        chunks = chunk_documents(documents, embedder.fits)
+        acronyms = find_acronyms([c.text for c in chunks])
+        vectors = embedder.encode(chunk_inputs(chunks, acronyms), progress=progress)
+        sentence_vectors = embedder.encode(sentence_inputs(chunks, acronyms),
+                                           progress=progress)
+        seconds = time.perf_counter() - start
+        manifest = {
+            "model": embedder.name,
+            "model_fingerprint": embedder.fingerprint,
+            "dimension": embedder.dimension,
+            "max_tokens": embedder.max_tokens,
+            "recipe": RECIPE,
+            "corpus": {**{p: _sha256_or_blank(settings.corpus_dir / p) for p in skipped},
+                       **{d.path: d.sha256 for d in documents}},
+            "skipped": skipped,
+            "document_count": len(documents),
+            "section_count": sum(len(d.sections) for d in documents),
+            "chunk_count": len(chunks),
+            "sentence_count": int(sentence_vectors.shape[0]),
+            "acronyms": acronyms,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(seconds, 3),
+            "versions": library_versions(),
+        }
+        folder = write_index(settings.index_dir, manifest, documents, chunks,
+                             np.asarray(vectors), sentence_vectors)
+    return BuildSummary(len(documents), manifest["section_count"], len(chunks),
+                        manifest["sentence_count"], time.perf_counter() - start, str(folder),
+                        [str(w) for w in warnings])
+
+
+def _sha256_or_blank(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return ""
+
+
+def corpus_state(corpus_dir: Path) -> dict[str, str]:
+    """{relative path: SHA-256} of every corpus file ("" for one that cannot be read)."""
+    return {p.relative_to(corpus_dir).as_posix(): _sha256_or_blank(p)
+            for p in corpus_files(corpus_dir)}
+
+
+def staleness(manifest: dict, settings: Settings, check_model: bool = True) -> list[str]:
+    """Why an index no longer matches the corpus and model; empty when it is fresh."""
+    reasons = []
+    built = manifest["corpus"]
+    now = corpus_state(settings.corpus_dir)
+    for path in sorted(now.keys() - built.keys()):
+        reasons.append(f"{path} was added")
+    for path in sorted(built.keys() - now.keys()):
+        reasons.append(f"{path} was removed")
+    for path in sorted(built.keys() & now.keys()):
+        if built[path] != now[path]:
+            reasons.append(f"{path} was edited")
+    if manifest["model"] != settings.model:
+        reasons.append(f"the model changed from {manifest['model']!r} to {settings.model!r}")
+    elif check_model:
+        try:
+            if fingerprint(settings.model) != manifest["model_fingerprint"]:
+                reasons.append(f"the weights of model {settings.model!r} changed")
+        except (OSError, AllianceQAError) as error:
+            reasons.append(f"the model {settings.model!r} cannot be checked ({error})")
+    if manifest.get("recipe") != RECIPE:
+        reasons.append("it was built by another version of alliance-qa")
+    return reasons
+
+
+def check_index(settings: Settings) -> list[str]:
+    """Reasons the live index is stale (raises IndexMissing/IndexCorrupt when unusable)."""
+    return staleness(read_manifest(settings.index_dir), settings)

@@ -1,0 +1,246 @@
+"""The only code that touches `index/`: write a build atomically, load and verify it.
+
+Layout: `index/CURRENT` names the live build folder (`index/build-…/`), which holds
+`manifest.json`, `chunks.faiss` (one unit vector per chunk, inner product), `chunks.jsonl`,
+`sentences.npy` (one unit vector per sentence of each chunk, in order) and `documents.json`.
+A build is written to a hidden temporary folder, then made live by atomically replacing
+`CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
+previous build is kept until the next one lands, so a reader that started before a swap can
+finish. Nothing here unpickles: JSON, FAISS's own format, and `.npy` without pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .chunking import Chunk
+from .documents import Document, Section
+from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+LOCK = ".build.lock"
+FILES = ("chunks.faiss", "chunks.jsonl", "sentences.npy", "documents.json")
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    """A verified build, loaded into memory."""
+
+    folder: Path
+    manifest: dict
+    documents: list[Document]
+    chunks: list[Chunk]
+    vectors: faiss.Index
+    sentence_vectors: np.ndarray      # rows: the sentences of chunk 0, then chunk 1, …
+
+    @property
+    def build_id(self) -> str:
+        return self.manifest["build_id"]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- writing
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path):
+    """Hold the index folder's build lock; a second build is refused, not queued."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / LOCK, "a+")
+    except OSError as error:
+        raise BuildFailed(f"Cannot write to the index folder {index_dir} "
+                          f"({error.strerror or error}).",
+                          "Make it writable (or set ALLIANCE_QA_INDEX to another folder) "
+                          "and run `alliance-qa build` again.") from error
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise BuildLocked(f"Another build of {index_dir} is running.") from error
+        yield
+    finally:
+        handle.close()
+
+
+def _write_bytes(path: Path, data: bytes) -> str:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return sha256_bytes(data)
+
+
+def _serialize(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray,
+               sentence_vectors: np.ndarray) -> dict[str, bytes]:
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    npy = io.BytesIO()
+    np.save(npy, sentence_vectors, allow_pickle=False)
+    lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in chunks)
+    return {
+        "chunks.faiss": faiss.serialize_index(index).tobytes(),
+        "chunks.jsonl": ("\n".join(lines) + "\n").encode(),
+        "sentences.npy": npy.getvalue(),
+        "documents.json": json.dumps([asdict(d) for d in documents], ensure_ascii=False,
+                                     indent=1).encode(),
+    }
+
+
+def write_index(index_dir: Path, manifest: dict, documents: list[Document],
+                chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: np.ndarray) -> Path:
+    """Write a build and make it live in one atomic step; on failure nothing changes."""
+    build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    temporary = index_dir / f".tmp-build-{build_id}"
+    final = index_dir / f"build-{build_id}"
+    try:
+        temporary.mkdir(parents=True)
+        payload = _serialize(documents, chunks, vectors, sentence_vectors)
+        hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
+        manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
+                    "files": hashes}
+        _write_bytes(temporary / "manifest.json",
+                     json.dumps(manifest, ensure_ascii=False, indent=2).encode())
+        os.rename(temporary, final)
+        pointer = index_dir / f".{POINTER}.tmp"
+        _write_bytes(pointer, final.name.encode())
+        os.replace(pointer, index_dir / POINTER)
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or
+                                                                          str(error))
+        raise BuildFailed(f"Writing the index to {index_dir} failed: {reason}.") from error
+    _prune(index_dir, keep={final.name, *_previous(index_dir, final.name)})
+    return final
+
+
+def _previous(index_dir: Path, current: str) -> list[str]:
+    builds = sorted(p.name for p in index_dir.glob("build-*") if p.name != current)
+    return builds[-1:]
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    """Remove builds other than `keep`, and temporaries left by failed builds (the caller
+    holds the build lock, so no other build is writing one)."""
+    for path in list(index_dir.glob("build-*")) + list(index_dir.glob(".tmp-build-*")):
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- reading
+
+def live_folder(index_dir: Path) -> Path:
+    """The folder of the live build, or IndexMissing."""
+    pointer = index_dir / POINTER
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        raise IndexMissing(f"There is no index in {index_dir} yet.") from None
+    except OSError as error:
+        raise IndexCorrupt(f"The index pointer {pointer} cannot be read ({error.strerror}).") \
+            from error
+    folder = index_dir / name
+    if not name.startswith("build-") or "/" in name or not folder.is_dir():
+        raise IndexCorrupt(f"The index pointer {pointer} names no build folder ({name!r}).")
+    return folder
+
+
+def read_manifest(index_dir: Path) -> dict:
+    """The live build's manifest, checked for shape and format version."""
+    folder = live_folder(index_dir)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorrupt(f"The index manifest {folder / 'manifest.json'} is missing.") \
+            from None
+    except (OSError, ValueError) as error:
+        raise IndexCorrupt(f"The index manifest in {folder} is unreadable or malformed.") \
+            from error
+    required = {"format_version", "build_id", "model", "model_fingerprint", "dimension",
+                "corpus", "chunk_count", "files"}
+    if not isinstance(manifest, dict) or not required <= manifest.keys():
+        raise IndexCorrupt(f"The index manifest in {folder} lacks required fields.")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise IndexCorrupt(f"The index in {folder} has format version "
+                           f"{manifest['format_version']!r}; this program reads "
+                           f"{FORMAT_VERSION}.")
+    return manifest
+
+
+def _read_verified(folder: Path, manifest: dict, name: str) -> bytes:
+    try:
+        data = (folder / name).read_bytes()
+    except OSError as error:
+        raise IndexCorrupt(f"The index file {folder / name} cannot be read "
+                           f"({error.strerror}).") from error
+    if sha256_bytes(data) != manifest["files"].get(name):
+        raise IndexCorrupt(f"The index file {folder / name} does not match its manifest "
+                           "(changed or damaged since the build).")
+    return data
+
+
+def _document(data: dict) -> Document:
+    sections = tuple(Section(**{**s, "paragraphs": tuple(s["paragraphs"])})
+                     for s in data["sections"])
+    return Document(**{**data, "sections": sections})
+
+
+def _chunk(data: dict) -> Chunk:
+    return Chunk(**{**data, "breadcrumb": tuple(data["breadcrumb"]),
+                    "sentences": tuple(tuple(span) for span in data["sentences"])})
+
+
+def load_index(index_dir: Path) -> StoredIndex:
+    """Load the live build, refusing anything that is not exactly what its manifest says.
+
+    A build pruned between resolving `CURRENT` and reading it (two rebuilds landed during
+    the read) is retried once on the new live build.
+    """
+    try:
+        return _load_live(index_dir)
+    except IndexCorrupt:
+        folder = index_dir / (index_dir / POINTER).read_text().strip()
+        if not folder.is_dir():
+            raise
+        return _load_live(index_dir)
+
+
+def _load_live(index_dir: Path) -> StoredIndex:
+    manifest = read_manifest(index_dir)
+    folder = live_folder(index_dir)
+    if folder.name != f"build-{manifest['build_id']}":
+        raise IndexCorrupt(f"The manifest in {folder} belongs to another build.")
+    raw = {name: _read_verified(folder, manifest, name) for name in FILES}
+    try:
+        vectors = faiss.deserialize_index(np.frombuffer(raw["chunks.faiss"], dtype=np.uint8))
+        chunks = [_chunk(json.loads(line)) for line in raw["chunks.jsonl"].decode().splitlines()
+                  if line.strip()]
+        documents = [_document(d) for d in json.loads(raw["documents.json"])]
+        sentence_vectors = np.load(io.BytesIO(raw["sentences.npy"]), allow_pickle=False)
+    except (RuntimeError, ValueError, TypeError, KeyError) as error:
+        raise IndexCorrupt(f"The index in {folder} cannot be decoded "
+                           f"({type(error).__name__}).") from error
+    sentence_count = sum(len(c.sentences) for c in chunks)
+    if not (vectors.ntotal == len(chunks) == manifest["chunk_count"]
+            and vectors.d == manifest["dimension"]
+            and sentence_vectors.shape == (sentence_count, manifest["dimension"])):
+        raise IndexCorrupt(f"The index in {folder} is inconsistent: {vectors.ntotal} vectors, "
+                           f"{len(chunks)} chunk records, {manifest['chunk_count']} in the "
+                           "manifest.")
+    return StoredIndex(folder, manifest, documents, chunks, vectors, sentence_vectors)
