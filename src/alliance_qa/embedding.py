@@ -56,6 +56,8 @@ class Embedder:
         path = model_path(model)
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+            transformers_logging.disable_progress_bar()    # no "Loading weights" bar per load
             self.model = SentenceTransformer(path, device="cpu")
         except Exception as error:  # the library raises many kinds for a model it cannot load
             raise ModelUnavailable(f"The embedding model {model!r} could not be loaded "

@@ -23,7 +23,7 @@ from .embedding import Embedder, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
 from .store import build_lock, read_manifest, write_index
 
-RECIPE = "context-paragraph+sentences/acronyms-v1"
+RECIPE = "views:context,text,sentences/acronyms-v1"
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,20 @@ class BuildSummary:
         return "\n".join(lines)
 
 
-def chunk_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> list[str]:
-    """What the model reads for each chunk: heading path and text, acronyms expanded."""
-    return [expand(c.context_text(), acronyms) for c in chunks]
+def view_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> dict[str, list[str]]:
+    """What the model reads for each view, acronyms expanded: the chunk with its heading
+    path ("context"), the chunk alone ("text"), and each of its sentences ("sentences")."""
+    return {
+        "context": [expand(c.context_text(), acronyms) for c in chunks],
+        "text": [expand(c.text, acronyms) for c in chunks],
+        "sentences": [expand(c.text[s:e], acronyms) for c in chunks for s, e in c.sentences],
+    }
 
 
-def sentence_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> list[str]:
-    """Every sentence of every chunk, in chunk order, acronyms expanded."""
-    return [expand(c.text[s:e], acronyms) for c in chunks for s, e in c.sentences]
+def embed_views(embedder: Embedder, inputs: dict[str, list[str]],
+                progress: bool = False) -> dict[str, np.ndarray]:
+    """The embedding stage: one batch of texts per view → unit vectors."""
+    return {view: embedder.encode(texts, progress=progress) for view, texts in inputs.items()}
 
 
 def library_versions() -> dict[str, str]:
@@ -78,9 +84,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         embedder = embedder or Embedder(settings.model)
         chunks = chunk_documents(documents, embedder.fits)
         acronyms = find_acronyms([c.text for c in chunks])
-        vectors = embedder.encode(chunk_inputs(chunks, acronyms), progress=progress)
-        sentence_vectors = embedder.encode(sentence_inputs(chunks, acronyms),
-                                           progress=progress)
+        views = embed_views(embedder, view_inputs(chunks, acronyms), progress)
         seconds = time.perf_counter() - start
         manifest = {
             "model": embedder.name,
@@ -94,14 +98,13 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             "document_count": len(documents),
             "section_count": sum(len(d.sections) for d in documents),
             "chunk_count": len(chunks),
-            "sentence_count": int(sentence_vectors.shape[0]),
+            "sentence_count": len(views["sentences"]),
             "acronyms": acronyms,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "build_seconds": round(seconds, 3),
             "versions": library_versions(),
         }
-        folder = write_index(settings.index_dir, manifest, documents, chunks,
-                             np.asarray(vectors), sentence_vectors)
+        folder = write_index(settings.index_dir, manifest, documents, chunks, views)
     return BuildSummary(len(documents), manifest["section_count"], len(chunks),
                         manifest["sentence_count"], time.perf_counter() - start, str(folder),
                         [str(w) for w in warnings])

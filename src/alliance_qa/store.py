@@ -1,8 +1,9 @@
 """The only code that touches `index/`: write a build atomically, load and verify it.
 
 Layout: `index/CURRENT` names the live build folder (`index/build-…/`), which holds
-`manifest.json`, `chunks.faiss` (one unit vector per chunk, inner product), `chunks.jsonl`,
-`sentences.npy` (one unit vector per sentence of each chunk, in order) and `documents.json`.
+`manifest.json`, `chunks.jsonl`, `documents.json` and one FAISS inner-product index per view
+of the text (`context.faiss` and `text.faiss`: a unit vector per chunk; `sentences.faiss`: a
+unit vector per sentence of each chunk, in chunk order).
 A build is written to a hidden temporary folder, then made live by atomically replacing
 `CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
 previous build is kept until the next one lands, so a reader that started before a swap can
@@ -15,7 +16,6 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -33,7 +33,7 @@ from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
 LOCK = ".build.lock"
-FILES = ("chunks.faiss", "chunks.jsonl", "sentences.npy", "documents.json")
+VIEWS = ("context", "text", "sentences")
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,7 @@ class StoredIndex:
     manifest: dict
     documents: list[Document]
     chunks: list[Chunk]
-    vectors: faiss.Index
-    sentence_vectors: np.ndarray      # rows: the sentences of chunk 0, then chunk 1, …
+    views: dict[str, faiss.Index]     # VIEWS → index; "sentences" rows follow chunk order
 
     @property
     def build_id(self) -> str:
@@ -87,31 +86,32 @@ def _write_bytes(path: Path, data: bytes) -> str:
     return sha256_bytes(data)
 
 
-def _serialize(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray,
-               sentence_vectors: np.ndarray) -> dict[str, bytes]:
+def _faiss_bytes(vectors: np.ndarray) -> bytes:
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
-    npy = io.BytesIO()
-    np.save(npy, sentence_vectors, allow_pickle=False)
+    return faiss.serialize_index(index).tobytes()
+
+
+def _serialize(documents: list[Document], chunks: list[Chunk],
+               views: dict[str, np.ndarray]) -> dict[str, bytes]:
     lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in chunks)
     return {
-        "chunks.faiss": faiss.serialize_index(index).tobytes(),
+        **{f"{name}.faiss": _faiss_bytes(views[name]) for name in VIEWS},
         "chunks.jsonl": ("\n".join(lines) + "\n").encode(),
-        "sentences.npy": npy.getvalue(),
         "documents.json": json.dumps([asdict(d) for d in documents], ensure_ascii=False,
                                      indent=1).encode(),
     }
 
 
 def write_index(index_dir: Path, manifest: dict, documents: list[Document],
-                chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: np.ndarray) -> Path:
+                chunks: list[Chunk], views: dict[str, np.ndarray]) -> Path:
     """Write a build and make it live in one atomic step; on failure nothing changes."""
     build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     temporary = index_dir / f".tmp-build-{build_id}"
     final = index_dir / f"build-{build_id}"
     try:
         temporary.mkdir(parents=True)
-        payload = _serialize(documents, chunks, vectors, sentence_vectors)
+        payload = _serialize(documents, chunks, views)
         hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
         manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
                     "files": hashes}
@@ -226,21 +226,23 @@ def _load_live(index_dir: Path) -> StoredIndex:
     folder = live_folder(index_dir)
     if folder.name != f"build-{manifest['build_id']}":
         raise IndexCorrupt(f"The manifest in {folder} belongs to another build.")
-    raw = {name: _read_verified(folder, manifest, name) for name in FILES}
+    names = [f"{view}.faiss" for view in VIEWS] + ["chunks.jsonl", "documents.json"]
+    raw = {name: _read_verified(folder, manifest, name) for name in names}
     try:
-        vectors = faiss.deserialize_index(np.frombuffer(raw["chunks.faiss"], dtype=np.uint8))
+        views = {view: faiss.deserialize_index(np.frombuffer(raw[f"{view}.faiss"], np.uint8))
+                 for view in VIEWS}
         chunks = [_chunk(json.loads(line)) for line in raw["chunks.jsonl"].decode().splitlines()
                   if line.strip()]
         documents = [_document(d) for d in json.loads(raw["documents.json"])]
-        sentence_vectors = np.load(io.BytesIO(raw["sentences.npy"]), allow_pickle=False)
     except (RuntimeError, ValueError, TypeError, KeyError) as error:
         raise IndexCorrupt(f"The index in {folder} cannot be decoded "
                            f"({type(error).__name__}).") from error
-    sentence_count = sum(len(c.sentences) for c in chunks)
-    if not (vectors.ntotal == len(chunks) == manifest["chunk_count"]
-            and vectors.d == manifest["dimension"]
-            and sentence_vectors.shape == (sentence_count, manifest["dimension"])):
-        raise IndexCorrupt(f"The index in {folder} is inconsistent: {vectors.ntotal} vectors, "
-                           f"{len(chunks)} chunk records, {manifest['chunk_count']} in the "
-                           "manifest.")
-    return StoredIndex(folder, manifest, documents, chunks, vectors, sentence_vectors)
+    expected = {"context": len(chunks), "text": len(chunks),
+                "sentences": sum(len(c.sentences) for c in chunks)}
+    counts = {view: index.ntotal for view, index in views.items()}
+    if (counts != expected or len(chunks) != manifest["chunk_count"]
+            or any(index.d != manifest["dimension"] for index in views.values())):
+        raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
+                           f"records, {manifest['chunk_count']} in the manifest, vectors "
+                           f"{counts}.")
+    return StoredIndex(folder, manifest, documents, chunks, views)

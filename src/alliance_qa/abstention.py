@@ -1,0 +1,85 @@
+"""Whether the corpus answers a question: a calibrated confidence and an answer-type check.
+
+Off-topic questions are told apart by how close the best passage or sentence comes to the
+question (the model's cosine). On-topic questions that ask for something the text never
+gives (a date, a number) score as high as answerable ones, so a second check asks whether
+the best passages contain anything of the kind asked for. Both are general rules about
+questions, not about this corpus.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+# A logistic fit of "answerable" (vs off-topic) on the best cosine; `alliance-qa eval` refits
+# it with 5-fold cross-validation and prints it (last: center 0.268 ± 0.014, slope 24).
+# The center is set a little above the fit: an off-topic question answered with confident
+# passages costs more trust than a casual on-topic one answered as low-confidence.
+CALIBRATION_SLOPE = 24.0
+CALIBRATION_CENTER = 0.29     # confidence 0.5 here; below it the answer abstains
+
+_YEARISH = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b[0-9]{2}s\b|\b[0-9]{1,2}(st|nd|rd|th) "
+                      r"century\b|\b(january|february|march|april|may|june|july|august|"
+                      r"september|october|november|december)\b", re.IGNORECASE)
+_NUMBER_WORDS = ("two three four five six seven eight nine ten eleven twelve twenty thirty forty "
+                 "fifty hundred hundreds thousand thousands million millions billion billions "
+                 "dozen dozens percent half third quarter").split()
+_QUANTITY = re.compile(r"\b([0-9][0-9,.]*%?|" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(r"^(when\b|in what year|what year|which year|on what date|what date|"
+                        r"since when|by when)|\b(what|which) (year|date|month|decade)\b",
+                        re.IGNORECASE)
+_ASKS_QUANTITY = re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount) of\b",
+                            re.IGNORECASE)
+_NUMBER_IN_QUESTION = re.compile(r"\b[0-9][0-9,.]*s?\b")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    abstain: bool
+    confidence: float     # estimated probability that the corpus answers the question
+    reason: str           # why it abstains, in words ("" when it does not)
+
+
+def confidence(evidence: float) -> float:
+    """The calibrated probability that a question whose best cosine is `evidence` is answered."""
+    return 1.0 / (1.0 + math.exp(-CALIBRATION_SLOPE * (evidence - CALIBRATION_CENTER)))
+
+
+def _quantities(text: str) -> list[str]:
+    """Numbers that are amounts, not years or decades."""
+    years = {m.group(0) for m in _YEARISH.finditer(text)}
+    return [m.group(0) for m in _QUANTITY.finditer(text)
+            if m.group(0) not in years and not _YEARISH.fullmatch(m.group(0))]
+
+
+def missing_answer_type(question: str, passages: list[str]) -> str:
+    """Why the passages (the sentences that best answer, in practice) cannot give the kind
+    of fact the question asks for, or "" when they may."""
+    joined = " ".join(passages)
+    if _ASKS_DATE.search(question) and not _YEARISH.search(joined):
+        return "The closest passages give no dates, so the documents do not seem to say when."
+    if _ASKS_QUANTITY.search(question) and not _quantities(joined):
+        return ("The closest passages give no figures, so the documents do not seem to say "
+                "how many or how much.")
+    numbers = [n.rstrip("s").replace(",", "") for n in _NUMBER_IN_QUESTION.findall(question)]
+    passage_numbers = [n.rstrip("s").replace(",", "") for n in re.findall(r"[0-9][0-9,.]*s?",
+                                                                          joined)]
+    absent = [n for n in numbers if not any(p.endswith(n) for p in passage_numbers)]
+    if absent:
+        return (f"The closest passages never mention {absent[0]}, so the documents do not "
+                "seem to cover it.")
+    return ""
+
+
+def decide(question: str, evidence: float, passages: list[str]) -> Verdict:
+    """Abstain when the evidence is weak, or when the passages lack the kind of fact asked."""
+    probability = confidence(evidence)
+    if probability < 0.5:
+        return Verdict(True, probability, "Nothing in the documents comes close to this "
+                                          "question.")
+    reason = missing_answer_type(question, passages)
+    if reason:
+        return Verdict(True, min(probability, 0.49), reason)
+    return Verdict(False, probability, "")

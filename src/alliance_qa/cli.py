@@ -1,0 +1,233 @@
+"""The command line: build the index, ask it, look citations up, evaluate, benchmark.
+
+Every command resolves its settings once (flag, else ALLIANCE_QA_* environment, else
+default) and turns the package's named errors into one sentence on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .config import Settings
+from .errors import AllianceQAError
+
+EXAMPLES = """examples:
+  alliance-qa build
+  alliance-qa ask "What did the 1953 treaty provide?" -k 3
+  echo "What is THAAD?" | alliance-qa ask --json
+  alliance-qa cite us-rok-alliance-history/key-provisions-of-the-treaty#p2
+  alliance-qa sections
+  alliance-qa eval
+  alliance-qa bench
+"""
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
+
+
+def _searcher(settings: Settings):
+    from .service import open_searcher
+    return open_searcher(settings)
+
+
+# ------------------------------------------------------------------ commands
+
+def cmd_build(args) -> int:
+    """Rebuild the index from the corpus (or, with --check, only say whether it is fresh)."""
+    settings = _settings(args)
+    from .indexing import build_index, check_index
+    if args.check:
+        reasons = check_index(settings)
+        if reasons:
+            print(f"The index is stale: {'; '.join(reasons)}. Run `alliance-qa build`.",
+                  file=sys.stderr)
+            return 1
+        print(f"The index in {settings.index_dir} is fresh.")
+        return 0
+    print(build_index(settings, progress=not args.quiet))
+    return 0
+
+
+def answer_json(answer) -> dict:
+    """The stable JSON shape of an answer (see README)."""
+    return {
+        "question": answer.question,
+        "abstained": answer.abstained,
+        "confidence": answer.confidence,
+        "reason": answer.reason,
+        "notices": list(answer.notices),
+        "passages": [{
+            "rank": h.rank, "score": h.score, "citation": h.chunk.citation, "id": h.chunk.id,
+            "document": h.chunk.document, "document_title": h.chunk.document_title,
+            "section": h.chunk.heading, "section_number": h.chunk.section_number,
+            "paragraph": h.chunk.paragraph, "text": h.chunk.text,
+            "highlights": [list(span) for span in h.highlights],
+        } for h in answer.hits],
+    }
+
+
+def format_answer(answer) -> str:
+    lines = [f"note: {n}" for n in answer.notices]
+    if answer.abstained:
+        lines.append(f"The documents do not appear to answer this. {answer.reason}")
+        lines.append("Nearest passages (low confidence):")
+    for h in answer.hits:
+        text = h.chunk.text
+        for start, end in reversed(h.highlights):
+            text = f"{text[:start]}»{text[start:end]}«{text[end:]}"
+        lines += ["", f"[{h.rank}] {h.chunk.citation}   score {h.score:.3f}",
+                  f"    {h.chunk.document_title} · {h.chunk.id}", f"    {text}"]
+    return "\n".join(lines)
+
+
+def cmd_ask(args) -> int:
+    """Answer a question with the best passages; with --json and no question, read stdin."""
+    from .questions import EmptyQuestion
+    settings = _settings(args)
+    if args.question is None and not args.json:
+        print("Give a question, or use --json to read questions from standard input.",
+              file=sys.stderr)
+        return 2
+    searcher = _searcher(settings)
+    questions = [args.question] if args.question is not None else sys.stdin
+    status = 0
+    for question in questions:
+        question = question.rstrip("\n")
+        try:
+            answer = searcher.search(question, k=args.k, document=args.doc)
+        except EmptyQuestion as error:
+            if args.json:
+                print(json.dumps({"question": question, "error": str(error)},
+                                 ensure_ascii=False))
+                continue
+            raise
+        if args.json:
+            print(json.dumps(answer_json(answer), ensure_ascii=False), flush=True)
+        else:
+            print(format_answer(answer))
+    return status
+
+
+def _documents(settings: Settings):
+    from .documents import read_corpus
+    from .errors import CorpusEmpty
+    documents, _ = read_corpus(settings.corpus_dir)
+    if not documents:
+        raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}.")
+    return documents
+
+
+def cmd_cite(args) -> int:
+    """Print the cited paragraph (or section) with its heading and neighbouring paragraphs."""
+    from .citations import find_section, resolve
+    from .errors import CitationNotFound
+    documents = _documents(_settings(args))
+    found = resolve(documents, args.id) or find_section(documents, args.id)
+    if found is None:
+        raise CitationNotFound(f"No paragraph or section is cited as {args.id!r}.")
+    section = found.section
+    print(f"{found.document.title}\n{found.label}\n{found.id}\n")
+    for number, paragraph in enumerate(section.paragraphs, start=1):
+        near = found.paragraph is None or abs(number - found.paragraph) <= 1
+        if near:
+            marker = "▶" if number == found.paragraph else " "
+            print(f"{marker} ¶{number} {paragraph}\n")
+    return 0
+
+
+def cmd_sections(args) -> int:
+    """The outline of every document, with each section's citation id."""
+    from .citations import citation_id, section_label
+    documents = _documents(_settings(args))
+    if args.json:
+        print(json.dumps([{"document": d.id, "title": d.title, "path": d.path, "sections": [
+            {"id": citation_id(s), "number": s.number, "heading": s.heading,
+             "parent": s.parent, "paragraphs": len(s.paragraphs)} for s in d.sections]}
+            for d in documents], ensure_ascii=False, indent=1))
+        return 0
+    for document in documents:
+        print(f"{document.title}  ({document.path})")
+        for s in document.sections:
+            indent = "  " * max(s.level, 1)
+            print(f"{indent}{section_label(s)}  [{len(s.paragraphs)} ¶]  {citation_id(s)}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    """Retrieval quality on the evaluation set, beside BM25 and dense baselines."""
+    from .evaluation import evaluate, format_report, load_questions
+    report = evaluate(_searcher(_settings(args)), load_questions(Path(args.questions)))
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    """Latency, build time, start-up time and memory, as medians of repeated runs."""
+    from .bench import run_benchmark
+    print(run_benchmark(_settings(args), repeats=args.repeats, browser=not args.no_browser))
+    return 0
+
+
+# ------------------------------------------------------------------ wiring
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="alliance-qa", description=__doc__.split("\n")[0],
+                                   epilog=EXAMPLES,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--corpus", help="corpus folder (default: corpus/, or ALLIANCE_QA_CORPUS)")
+    common.add_argument("--index", help="index folder (default: index/, or ALLIANCE_QA_INDEX)")
+    common.add_argument("--model", help="sentence-transformers model name or path "
+                                        "(default: the bundled all-MiniLM-L6-v2)")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def add(name, handler, **kwargs):
+        command = commands.add_parser(name, parents=[common], help=handler.__doc__,
+                                      description=handler.__doc__, **kwargs)
+        command.set_defaults(handler=handler)
+        return command
+
+    build = add("build", cmd_build)
+    build.add_argument("--check", action="store_true", help="only check freshness (exit 1 if stale)")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    ask = add("ask", cmd_ask)
+    ask.add_argument("question", nargs="?", help="the question (omit with --json to read stdin)")
+    ask.add_argument("-k", type=int, default=3, choices=range(1, 51), metavar="N",
+                     help="how many passages (1-50, default 3)")
+    ask.add_argument("--doc", help="search only this document id")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    cite = add("cite", cmd_cite)
+    cite.add_argument("id", help="a citation id, a section number like 1.2, or a heading")
+    sections = add("sections", cmd_sections)
+    sections.add_argument("--json", action="store_true")
+    evaluate = add("eval", cmd_eval)
+    evaluate.add_argument("--questions", default=str(Path(__file__).resolve().parents[2] / "eval"
+                                                     / "questions.jsonl"))
+    evaluate.add_argument("--json", action="store_true")
+    bench = add("bench", cmd_bench)
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--no-browser", action="store_true", help="skip the browser timings")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except AllianceQAError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Retrieval quality on a question set with gold sections: hit@1, hit@3, MRR, abstention.
+
+The product's searcher is measured beside two baselines in the same run, on the same
+chunks: plain BM25 over paragraphs and plain dense retrieval (paragraphs, the same model).
+A passage counts as right when its section is one of the question's gold sections.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean, pstdev
+
+import numpy as np
+
+from .keyword import KeywordIndex
+from .search import Searcher
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    id: str
+    kind: str
+    question: str
+    gold: tuple[str, ...]       # section ids; empty when the corpus does not answer it
+
+
+@dataclass
+class Scores:
+    hit1: float
+    hit3: float
+    mrr: float
+    count: int
+    by_kind: dict = field(default_factory=dict)
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    return [EvalQuestion(r["id"], r["kind"], r["question"], tuple(r["gold"])) for r in rows]
+
+
+def first_right_rank(sections: list[str], gold: tuple[str, ...]) -> int | None:
+    """0-based rank of the first right section among distinct sections, or None."""
+    distinct = list(dict.fromkeys(sections))
+    return next((r for r, s in enumerate(distinct) if s in gold), None)
+
+
+def score_rankings(questions: list[EvalQuestion], rankings: list[list[str]]) -> Scores:
+    ranks, kinds = [], {}
+    for q, sections in zip(questions, rankings):
+        r = first_right_rank(sections, q.gold)
+        ranks.append(r)
+        kinds.setdefault(q.kind, []).append(r == 0)
+    n = max(len(ranks), 1)
+    return Scores(sum(r == 0 for r in ranks) / n, sum(r is not None and r < 3 for r in ranks) / n,
+                  sum(1 / (r + 1) for r in ranks if r is not None) / n, len(ranks),
+                  {k: round(mean(v), 3) for k, v in kinds.items()})
+
+
+def section_of(chunk) -> str:
+    return f"{chunk.document}/{chunk.section}"
+
+
+def baseline_rankings(searcher: Searcher, questions: list[EvalQuestion]) -> dict[str, list]:
+    """Plain BM25 and plain dense over the same paragraphs, no expansion or fusion."""
+    chunks = searcher.chunks
+    keyword = KeywordIndex([c.text for c in chunks])
+    vectors = searcher.embedder.encode([c.text for c in chunks])
+    queries = searcher.embedder.encode([q.question for q in questions])
+    bm25, dense = [], []
+    for q, vector in zip(questions, queries):
+        bm25.append([section_of(chunks[i]) for i in np.argsort(-keyword.scores(q.question),
+                                                                kind="stable")])
+        dense.append([section_of(chunks[i]) for i in np.argsort(-(vectors @ vector),
+                                                                 kind="stable")])
+    return {"bm25": bm25, "dense": dense}
+
+
+def abstention_scores(questions: list[EvalQuestion], abstained: list[bool]) -> dict:
+    unanswerable = [a for q, a in zip(questions, abstained) if not q.gold]
+    answerable = [a for q, a in zip(questions, abstained) if q.gold]
+    abstentions = sum(abstained)
+    right = sum(unanswerable)
+    return {
+        "recall": round(right / max(len(unanswerable), 1), 3),
+        "precision": round(right / abstentions, 3) if abstentions else 1.0,
+        "false_abstention": round(sum(answerable) / max(len(answerable), 1), 3),
+        "by_kind": {kind: round(mean(a for q, a in zip(questions, abstained) if q.kind == kind), 3)
+                    for kind in sorted({q.kind for q in questions if not q.gold})},
+    }
+
+
+def fit_logistic(x: list[float], y: list[int], steps: int = 200) -> tuple[float, float]:
+    """(slope, center) of P(y=1) = 1/(1+exp(-slope·(x-center))), by Newton's method."""
+    X = np.column_stack([np.ones(len(x)), np.asarray(x)])
+    t = np.asarray(y, float)
+    beta = np.zeros(2)
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-X @ beta))
+        gradient = X.T @ (t - p) - 1e-3 * beta
+        hessian = -(X.T * (p * (1 - p))) @ X - 1e-3 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(beta[1]), float(-beta[0] / beta[1]) if beta[1] else 0.0
+
+
+def cross_validate_threshold(evidence: list[float], answerable: list[int], folds: int = 5,
+                             seed: int = 0) -> dict:
+    """Fit the calibration on k-1 folds, test abstention on the held-out fold.
+
+    Pass only answerable and off-topic questions: the score cannot tell on-topic questions
+    the corpus does not answer from answerable ones (that is the answer-type check's job).
+    """
+    order = list(range(len(evidence)))
+    random.Random(seed).shuffle(order)
+    results = []
+    for f in range(folds):
+        test = set(order[f::folds])
+        train = [i for i in order if i not in test]
+        slope, center = fit_logistic([evidence[i] for i in train], [answerable[i] for i in train])
+        wrong_answerable = [evidence[i] < center for i in test if answerable[i]]
+        right_unanswerable = [evidence[i] < center for i in test if not answerable[i]]
+        results.append((center, slope, mean(wrong_answerable or [0]),
+                        mean(right_unanswerable or [1])))
+    centers = [r[0] for r in results]
+    return {
+        "folds": folds,
+        "center_mean": round(mean(centers), 3), "center_spread": round(pstdev(centers), 3),
+        "slope_mean": round(mean(r[1] for r in results), 1),
+        "held_out_false_abstention": round(mean(r[2] for r in results), 3),
+        "held_out_recall_by_score_alone": round(mean(r[3] for r in results), 3),
+    }
+
+
+def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10) -> dict:
+    """Every metric for the product and the baselines, as one plain dict."""
+    answers = [searcher.search(q.question, k=depth) for q in questions]
+    answerable = [q for q in questions if q.gold]
+    mask = [bool(q.gold) for q in questions]
+    product = [[section_of(h.chunk) for h in a.hits] for a in answers]
+    baselines = baseline_rankings(searcher, answerable)
+    systems = {"product": score_rankings(answerable, [r for r, m in zip(product, mask) if m])}
+    systems.update({name: score_rankings(answerable, ranking)
+                    for name, ranking in baselines.items()})
+    evidence = [a.evidence for a in answers]
+    product_ranks = [first_right_rank(r, q.gold) for r, q in zip(product, questions) if q.gold]
+    return {
+        "questions": len(questions), "answerable": len(answerable),
+        "systems": {name: vars(s) for name, s in systems.items()},
+        "abstention": abstention_scores(questions, [a.abstained for a in answers]),
+        "calibration": cross_validate_threshold(
+            [e for e, q in zip(evidence, questions) if q.gold or q.kind == "off-topic"],
+            [int(bool(q.gold)) for q in questions if q.gold or q.kind == "off-topic"]),
+        "failures": [{"id": q.id, "kind": q.kind, "question": q.question,
+                      "first": section_of(a.hits[0].chunk) if a.hits else None,
+                      "gold": list(q.gold)}
+                     for q, a, r in zip(answerable, [a for a, m in zip(answers, mask) if m],
+                                        product_ranks) if r != 0],
+        "wrong_abstentions": [{"id": q.id, "question": q.question, "reason": a.reason}
+                              for q, a in zip(questions, answers) if a.abstained != (not q.gold)],
+    }
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['questions']} questions, {report['answerable']} answerable", "",
+             f"{'system':10} {'hit@1':>6} {'hit@3':>6} {'MRR':>6}   hit@1 by kind"]
+    for name, s in report["systems"].items():
+        kinds = "  ".join(f"{k} {v:.2f}" for k, v in sorted(s["by_kind"].items()))
+        lines.append(f"{name:10} {s['hit1']:6.3f} {s['hit3']:6.3f} {s['mrr']:6.3f}   {kinds}")
+    a, c = report["abstention"], report["calibration"]
+    lines += ["", f"abstention: recall {a['recall']:.3f}, precision {a['precision']:.3f}, "
+                  f"false abstention on answerable {a['false_abstention']:.3f}",
+              "  recall by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in a["by_kind"].items()),
+              f"calibration ({c['folds']}-fold): threshold {c['center_mean']:.3f} ± "
+              f"{c['center_spread']:.3f}, slope {c['slope_mean']}; held-out false abstention "
+              f"{c['held_out_false_abstention']:.3f}, off-topic caught by score alone "
+              f"{c['held_out_recall_by_score_alone']:.3f}"]
+    if report["failures"]:
+        lines += ["", "first passage from a wrong section:"]
+        lines += [f"  [{f['kind']}] {f['question']} → {f['first'].split('/')[-1]}"
+                  for f in report["failures"]]
+    if report["wrong_abstentions"]:
+        lines += ["", "wrong abstention decisions:"]
+        lines += [f"  {w['question']} ({w['reason'] or 'answered'})"
+                  for w in report["wrong_abstentions"]]
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""A question as typed → a clean question to search, with notes for the person who asked.
+
+Pure: no model, no index. Refuses what cannot be searched (nothing but blanks) with a
+gentle, named error, and shortens what is too long instead of embedding it for minutes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .errors import AllianceQAError
+
+
+class EmptyQuestion(AllianceQAError):
+    fix = "Type a question about the documents, for example “What did the 1953 treaty provide?”"
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str                   # what is searched
+    notices: tuple[str, ...]    # what was changed, in words
+
+
+def prepare(raw: str, max_chars: int = 1000) -> Question:
+    """Clean a typed question: drop control characters and broken surrogates, fold
+    compatibility forms (NFKC), collapse blanks, and cut it at `max_chars`."""
+    if not isinstance(raw, str):
+        raise EmptyQuestion("The question is not text.")
+    notices = []
+    # Lone surrogates (from a broken paste or a terminal) cannot be encoded: replace them.
+    text = raw.encode("utf-8", "replace").decode("utf-8")
+    if len(text) > 20 * max_chars:      # cheap cut first, so that huge input costs nothing
+        text = text[: 20 * max_chars]
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise EmptyQuestion("The question is empty.")
+    if len(text) > max_chars:
+        cut = text[:max_chars]
+        text = cut[: cut.rfind(" ")] if " " in cut[max_chars // 2:] else cut
+        notices.append(f"Your question was {len(raw):,} characters long; only its first "
+                       f"{len(text):,} were searched.")
+    if not any(c.isalnum() for c in text):
+        raise EmptyQuestion("The question has no words in it.")
+    return Question(text, tuple(notices))

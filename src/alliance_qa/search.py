@@ -1,0 +1,185 @@
+"""Question → Answer: hybrid retrieval over a stored index, with highlights and abstention.
+
+Each chunk gets one fused score from plain, comparable evidence:
+  dense   = w_context·cos(q, heading+chunk) + w_text·cos(q, chunk) + w_sentence·max cos(q, sentence)
+  keyword = BM25 / (best BM25 for this question + saturation)   — a lone weak keyword match
+            stays small instead of being stretched to 1, as rank fusion or max-scaling would
+  score   = dense + w_keyword·keyword + w_section·mean score of the chunk's section
+The section term pools evidence: a section whose paragraphs all speak to the question beats
+a single paragraph elsewhere that shares a phrase with it. Results are then diversified
+(maximal marginal relevance), so the top passages carry different information.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import abstention
+from .acronyms import expand
+from .chunking import Chunk
+from .citations import parse_citation_id
+from .embedding import Embedder
+from .keyword import KeywordIndex
+from .questions import prepare
+from .store import StoredIndex
+
+
+@dataclass(frozen=True)
+class Weights:
+    context: float = 0.5
+    text: float = 1.0
+    sentence: float = 0.5
+    keyword: float = 0.3
+    keyword_saturation: float = 5.0
+    section: float = 0.5
+    diversity: float = 0.25        # MMR trade-off: 0 keeps the ranking, 1 only novelty
+    candidates: int = 200          # chunks taken from each retriever before fusion
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    score: float
+    chunk: Chunk
+    highlights: tuple[tuple[int, int], ...]   # character spans of the best sentence(s)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    hits: tuple[Hit, ...]
+    abstained: bool
+    confidence: float
+    reason: str = ""
+    notices: tuple[str, ...] = ()
+    evidence: float = 0.0      # the best cosine between the question and a passage or sentence
+
+
+def _as_matrix(index) -> np.ndarray:
+    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d),
+                                                                              np.float32)
+
+
+class Searcher:
+    """Answers questions from one loaded index; safe to share between threads (read-only)."""
+
+    def __init__(self, index: StoredIndex, embedder: Embedder, weights: Weights = Weights(),
+                 max_question_chars: int = 1000):
+        self.index, self.embedder, self.weights = index, embedder, weights
+        self.max_question_chars = max_question_chars
+        self.chunks = index.chunks
+        self.acronyms = index.manifest.get("acronyms", {})
+        self.text_vectors = _as_matrix(index.views["text"])
+        self.context_vectors = _as_matrix(index.views["context"])
+        self.sentence_vectors = _as_matrix(index.views["sentences"])
+        counts = np.array([len(c.sentences) for c in self.chunks], dtype=np.int64)
+        self.sentence_start = np.concatenate([[0], np.cumsum(counts)])
+        sections = [f"{c.document}/{c.section}" for c in self.chunks]
+        _, self.section_of = np.unique(sections, return_inverse=True)
+        self.keyword = KeywordIndex([expand(" ".join(c.breadcrumb) + ". " + c.text,
+                                            self.acronyms) for c in self.chunks])
+        self._encode_lock = threading.Lock()
+
+    # ------------------------------------------------------------ the steps
+
+    def encode(self, text: str) -> np.ndarray:
+        with self._encode_lock:      # one forward pass at a time: torch on 2 cores is no faster
+            return self.embedder.encode([expand(text, self.acronyms)])[0]
+
+    def candidates(self, query: np.ndarray, text: str, document: str | None) -> np.ndarray:
+        """Chunk numbers worth scoring: the top of each view and of the keyword search."""
+        n = len(self.chunks)
+        allowed = (np.array([c.document == document for c in self.chunks]) if document
+                   else np.ones(n, bool))
+        if n <= self.weights.candidates:
+            return np.flatnonzero(allowed)
+        k = self.weights.candidates
+        found = [self.index.views[v].search(query[None, :], k)[1][0] for v in ("text", "context")]
+        found.append(np.argsort(-self.keyword.scores(text))[:k])
+        pool = np.unique(np.concatenate(found))
+        return pool[(pool >= 0) & allowed[pool.clip(0)]]
+
+    def sentence_scores(self, query: np.ndarray, chunk: int) -> np.ndarray:
+        start, end = self.sentence_start[chunk], self.sentence_start[chunk + 1]
+        return self.sentence_vectors[start:end] @ query
+
+    def fuse(self, query: np.ndarray, text: str, pool: np.ndarray) -> tuple[np.ndarray, float]:
+        """Fused scores of the pooled chunks, and the best dense evidence (for abstention)."""
+        w = self.weights
+        text_cos = self.text_vectors[pool] @ query
+        context_cos = self.context_vectors[pool] @ query
+        best_sentence = np.array([self.sentence_scores(query, i).max(initial=-1.0)
+                                  for i in pool])
+        bm25 = self.keyword.scores(expand(text, self.acronyms))[pool]
+        keyword = bm25 / (bm25.max(initial=0.0) + w.keyword_saturation)
+        score = (w.context * context_cos + w.text * text_cos + w.sentence * best_sentence
+                 + w.keyword * keyword)
+        sections = self.section_of[pool]
+        totals = np.bincount(sections, weights=score, minlength=sections.max() + 1)
+        sizes = np.bincount(sections, minlength=sections.max() + 1)
+        score = score + w.section * totals[sections] / sizes[sections]
+        evidence = float(max(text_cos.max(initial=-1.0), best_sentence.max(initial=-1.0)))
+        return score, evidence
+
+    def diversify(self, pool: np.ndarray, score: np.ndarray, k: int) -> list[int]:
+        """Maximal marginal relevance: the best first, then the best of what is new."""
+        order = list(pool[np.argsort(-score, kind="stable")])
+        by_chunk = dict(zip(pool.tolist(), score.tolist()))
+        chosen: list[int] = []
+        lam = self.weights.diversity
+        while order and len(chosen) < k:
+            if not chosen:
+                chosen.append(order.pop(0))
+                continue
+            picked = self.text_vectors[chosen]
+            novelty = [(1 - lam) * by_chunk[c] - lam * float((picked @ self.text_vectors[c]).max())
+                       for c in order[:50]]
+            chosen.append(order.pop(int(np.argmax(novelty))))
+        return chosen
+
+    def highlight(self, query: np.ndarray, chunk: int) -> tuple[tuple[int, int], ...]:
+        """The sentence that best answers the question, and any within a hair of it."""
+        spans = self.chunks[chunk].sentences
+        if not spans:
+            return ()
+        scores = self.sentence_scores(query, chunk)
+        best = scores.max()
+        return tuple(span for span, s in zip(spans, scores) if s >= best - 0.02)
+
+    # ------------------------------------------------------------ the whole path
+
+    def search(self, question: str, k: int = 3, document: str | None = None) -> Answer:
+        """Answer a question with the k best passages (EmptyQuestion for blank input)."""
+        prepared = prepare(question, self.max_question_chars)
+        cited = self.cited(prepared.text)
+        if cited:
+            return Answer(prepared.text, cited, False, 1.0, "",
+                          prepared.notices + ("That is a citation id; here is the passage it "
+                                              "names.",))
+        query = self.encode(prepared.text)
+        pool = self.candidates(query, prepared.text, document)
+        if not len(pool):
+            return Answer(prepared.text, (), True, 0.0, "No document matches that filter.",
+                          prepared.notices)
+        score, evidence = self.fuse(query, prepared.text, pool)
+        chosen = self.diversify(pool, score, max(1, k))
+        by_chunk = dict(zip(pool.tolist(), score.tolist()))
+        hits = tuple(Hit(rank, round(by_chunk[c], 4), self.chunks[c], self.highlight(query, c))
+                     for rank, c in enumerate(chosen, start=1))
+        best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
+        verdict = abstention.decide(prepared.text, evidence, best_sentences)
+        return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
+                      verdict.reason, prepared.notices, round(evidence, 4))
+
+    def cited(self, text: str) -> tuple[Hit, ...]:
+        """The chunks of a pasted citation id, as hits; () when the text is not one."""
+        ref = parse_citation_id(text)
+        if ref is None:
+            return ()
+        wanted = text.strip()
+        chunks = [c for c in self.chunks if wanted in (c.id, c.paragraph_id)
+                  or (ref.paragraph is None and f"{c.document}/{c.section}" == wanted)]
+        return tuple(Hit(rank, 1.0, c, ()) for rank, c in enumerate(chunks[:10], start=1))
