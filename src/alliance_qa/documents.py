@@ -150,7 +150,7 @@ def parse_markdown(text: str, document: str) -> tuple[str | None, tuple[Section,
     levels = sorted({len(m.group(1)) for _, m in headings})
     if headings and len(headings[0][1].group(1)) == 1 and sum(
             len(m.group(1)) == 1 for _, m in headings) == 1:
-        title = headings[0][1].group(2).strip()
+        title = _join([headings[0][1].group(2)])
         lines[headings[0][0]] = ""
         levels = [lvl for lvl in levels if lvl > 1]
     rank = {lvl: r + 1 for r, lvl in enumerate(levels)}
@@ -162,7 +162,7 @@ def parse_markdown(text: str, document: str) -> tuple[str | None, tuple[Section,
             outline.paragraph(_join(paragraph))
             paragraph = []
             if match:
-                outline.heading_line(rank[len(match.group(1))], match.group(2).strip())
+                outline.heading_line(rank[len(match.group(1))], _join([match.group(2)]))
         else:
             paragraph.append(line)
     outline.paragraph(_join(paragraph))
@@ -192,7 +192,7 @@ def parse_plain_text(text: str, document: str) -> tuple[None, tuple[Section, ...
         next_is_body = i + 1 < len(blocks) and not (
             len(blocks[i + 1]) == 1 and is_plain_heading(blocks[i + 1][0]))
         if len(block) == 1 and is_plain_heading(block[0]) and next_is_body:
-            outline.heading_line(1, block[0])
+            outline.heading_line(1, _join(block))
         else:
             outline.paragraph(_join(block))
     return None, outline.finish()

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from .errors import AllianceQAError, CorpusEmpty
 from .store import build_lock, read_manifest, write_index
 
 RECIPE = "views:context,text,sentences/acronyms-v1"
+Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,19 @@ def view_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> dict[str, list
     }
 
 
-def embed_views(embedder: Embedder, inputs: dict[str, list[str]],
-                progress: bool = False) -> dict[str, np.ndarray]:
+def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool = False,
+                on_progress: Progress = None) -> dict[str, np.ndarray]:
     """The embedding stage: one batch of texts per view → unit vectors."""
-    return {view: embedder.encode(texts, progress=progress) for view, texts in inputs.items()}
+    vectors = {}
+    for done, (view, texts) in enumerate(inputs.items()):
+        _report(on_progress, f"Embedding {len(texts)} {view} texts", 0.1 + 0.8 * done / len(inputs))
+        vectors[view] = embedder.encode(texts, progress=progress)
+    return vectors
+
+
+def _report(on_progress: Progress, stage: str, fraction: float) -> None:
+    if on_progress:
+        on_progress(stage, fraction)
 
 
 def library_versions() -> dict[str, str]:
@@ -71,11 +82,15 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def build_index(settings: Settings, embedder: Embedder | None = None,
-                progress: bool = False) -> BuildSummary:
-    """Read the corpus, embed it and write a new live index; the old one stays on failure."""
+def build_index(settings: Settings, embedder: Embedder | None = None, progress: bool = False,
+                on_progress: Progress = None) -> BuildSummary:
+    """Read the corpus, embed it and write a new live index; the old one stays on failure.
+
+    `progress` shows terminal progress bars; `on_progress(stage, fraction)` reports stages.
+    """
     start = time.perf_counter()
     with build_lock(settings.index_dir):
+        _report(on_progress, "Reading the corpus", 0.0)
         documents, warnings = read_corpus(settings.corpus_dir)
         if not documents:
             raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}"
@@ -84,7 +99,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         embedder = embedder or Embedder(settings.model)
         chunks = chunk_documents(documents, embedder.fits)
         acronyms = find_acronyms([c.text for c in chunks])
-        views = embed_views(embedder, view_inputs(chunks, acronyms), progress)
+        views = embed_views(embedder, view_inputs(chunks, acronyms), progress, on_progress)
         seconds = time.perf_counter() - start
         manifest = {
             "model": embedder.name,
@@ -104,7 +119,9 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             "build_seconds": round(seconds, 3),
             "versions": library_versions(),
         }
+        _report(on_progress, "Writing the index", 0.9)
         folder = write_index(settings.index_dir, manifest, documents, chunks, views)
+        _report(on_progress, "Done", 1.0)
     return BuildSummary(len(documents), manifest["section_count"], len(chunks),
                         manifest["sentence_count"], time.perf_counter() - start, str(folder),
                         [str(w) for w in warnings])

@@ -45,6 +45,7 @@ class Hit:
     score: float
     chunk: Chunk
     highlights: tuple[tuple[int, int], ...]   # character spans of the best sentence(s)
+    similarity: float = 1.0    # how close the passage comes to the question: best cosine
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,9 @@ class Searcher:
         start, end = self.sentence_start[chunk], self.sentence_start[chunk + 1]
         return self.sentence_vectors[start:end] @ query
 
-    def fuse(self, query: np.ndarray, text: str, pool: np.ndarray) -> tuple[np.ndarray, float]:
-        """Fused scores of the pooled chunks, and the best dense evidence (for abstention)."""
+    def fuse(self, query: np.ndarray, text: str,
+             pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fused scores of the pooled chunks, and each one's best cosine (its evidence)."""
         w = self.weights
         text_cos = self.text_vectors[pool] @ query
         context_cos = self.context_vectors[pool] @ query
@@ -121,8 +123,7 @@ class Searcher:
         totals = np.bincount(sections, weights=score, minlength=sections.max() + 1)
         sizes = np.bincount(sections, minlength=sections.max() + 1)
         score = score + w.section * totals[sections] / sizes[sections]
-        evidence = float(max(text_cos.max(initial=-1.0), best_sentence.max(initial=-1.0)))
-        return score, evidence
+        return score, np.maximum(text_cos, best_sentence)
 
     def diversify(self, pool: np.ndarray, score: np.ndarray, k: int) -> list[int]:
         """Maximal marginal relevance: the best first, then the best of what is new."""
@@ -141,13 +142,15 @@ class Searcher:
         return chosen
 
     def highlight(self, query: np.ndarray, chunk: int) -> tuple[tuple[int, int], ...]:
-        """The sentence that best answers the question, and any within a hair of it."""
+        """The sentence that best answers the question, and any a hair behind a strong one."""
         spans = self.chunks[chunk].sentences
         if not spans:
             return ()
         scores = self.sentence_scores(query, chunk)
-        best = scores.max()
-        return tuple(span for span, s in zip(spans, scores) if s >= best - 0.02)
+        best = int(np.argmax(scores))
+        strong = scores[best] >= abstention.CALIBRATION_CENTER
+        return tuple(span for i, (span, s) in enumerate(zip(spans, scores))
+                     if i == best or (strong and s >= scores[best] - 0.02))
 
     # ------------------------------------------------------------ the whole path
 
@@ -164,10 +167,12 @@ class Searcher:
         if not len(pool):
             return Answer(prepared.text, (), True, 0.0, "No document matches that filter.",
                           prepared.notices)
-        score, evidence = self.fuse(query, prepared.text, pool)
+        score, similarity = self.fuse(query, prepared.text, pool)
+        evidence = float(similarity.max())
         chosen = self.diversify(pool, score, max(1, k))
-        by_chunk = dict(zip(pool.tolist(), score.tolist()))
-        hits = tuple(Hit(rank, round(by_chunk[c], 4), self.chunks[c], self.highlight(query, c))
+        by_chunk = dict(zip(pool.tolist(), zip(score.tolist(), similarity.tolist())))
+        hits = tuple(Hit(rank, round(by_chunk[c][0], 4), self.chunks[c], self.highlight(query, c),
+                         round(by_chunk[c][1], 4))
                      for rank, c in enumerate(chosen, start=1))
         best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
         verdict = abstention.decide(prepared.text, evidence, best_sentences)

@@ -7,7 +7,7 @@ unit vector per sentence of each chunk, in chunk order).
 A build is written to a hidden temporary folder, then made live by atomically replacing
 `CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
 previous build is kept until the next one lands, so a reader that started before a swap can
-finish. Nothing here unpickles: JSON, FAISS's own format, and `.npy` without pickle.
+finish. Nothing here unpickles: the files are JSON and FAISS's own format.
 """
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""Drive the real app: `streamlit run app.py` on a free local port, and headless Chromium.
+
+Used by the browser tests and the benchmark. Chromium is Debian's (/usr/bin/chromium);
+Playwright's own browser download cannot work on these machines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = os.environ.get("ALLIANCE_QA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]
+APP = Path(__file__).resolve().parents[2] / "app.py"
+CHAT_BOX = '[data-testid="stChatInput"] textarea'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    os.setsid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def running_app(env: dict[str, str] | None = None, timeout: float = 60.0):
+    """Start the app as a user would; yield its URL; stop it (and its children) after."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {process.stderr.read().decode()[-2000:]}")
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            time.sleep(0.1)
+        else:
+            raise TimeoutError("the app did not become healthy in time")
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextlib.contextmanager
+def chromium():
+    """A headless Chromium browser from Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def ask_in_page(page, question: str, expect: str, timeout_ms: int = 60_000) -> float:
+    """Type a question, press Enter, and wait until the new answer shows `expect`
+    (case-sensitive); seconds from Enter."""
+    messages = page.locator('[data-testid="stChatMessage"]')
+    before = messages.count()
+    box = page.locator(CHAT_BOX)
+    box.fill(question)
+    start = time.perf_counter()
+    box.press("Enter")
+    messages.nth(before + 1).get_by_text(re.compile(re.escape(expect))).first.wait_for(
+        timeout=timeout_ms)
+    return time.perf_counter() - start
+
+
+def app_timings(settings, repeats: int) -> list[str]:
+    """Start-up to a usable page, and Enter to passages visible, in the real browser."""
+    from .bench import summary
+    if not Path(CHROMIUM).exists():
+        return [f"{'app timings':34} skipped: no Chromium at {CHROMIUM}"]
+    env = {"ALLIANCE_QA_INDEX": str(settings.index_dir),
+           "ALLIANCE_QA_CORPUS": str(settings.corpus_dir), "ALLIANCE_QA_MODEL": settings.model}
+    starts, answers = [], []
+    with chromium() as browser:
+        for run in range(max(2, repeats // 2)):
+            start = time.perf_counter()
+            with running_app(env) as url:
+                page = browser.new_page()
+                page.goto(url)
+                page.locator(CHAT_BOX).wait_for(timeout=90_000)
+                first = ask_in_page(page, "What is THAAD?", "Terminal High Altitude")
+                starts.append(time.perf_counter() - start)
+                if run == 0:
+                    for i in range(repeats * 2):
+                        answers.append(ask_in_page(page, f"What is SOFA? ({i})",
+                                                   f"Status of Forces"))
+                page.close()
+            del first
+    return [summary("app: start to first answer shown", starts, "s"),
+            summary("app: Enter to passages shown", answers)]

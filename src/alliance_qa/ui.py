@@ -1,0 +1,118 @@
+"""What the chat page shows, as strings: passage cards, sections, status, the transcript.
+
+Pure functions, so the app stays a thin layer of widgets. Every piece of document or user
+text goes through `escape`, which leaves nothing for HTML, Markdown or LaTeX to interpret:
+the page shows the document's own words, never live markup.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from .chunking import Chunk
+from .documents import Section
+from .search import Answer, Hit
+
+# Characters that HTML, Markdown or LaTeX ($) would act on, as numeric entities.
+_ACTIVE = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|$~:"}
+
+STYLE = """<style>
+.aqa-card{border:1px solid rgba(128,128,128,.25);border-radius:.6rem;padding:.75rem .95rem;
+  margin:.35rem 0 .5rem 0;background:rgba(128,128,128,.04)}
+.aqa-card.low{border-style:dashed;opacity:.9}
+.aqa-head{display:flex;gap:.6rem;align-items:baseline;flex-wrap:wrap;margin-bottom:.15rem}
+.aqa-rank{font-weight:700;color:#fff;background:#3b6ea5;border-radius:1rem;padding:0 .5rem;
+  font-size:.8rem}
+.aqa-cite{font-weight:600}
+.aqa-crumb{color:rgba(110,110,110,1);font-size:.82rem;margin-bottom:.35rem}
+.aqa-meter{margin-left:auto;font-size:.78rem;color:rgba(110,110,110,1);white-space:nowrap}
+.aqa-bar{display:inline-block;width:4.5rem;height:.42rem;border-radius:.3rem;
+  background:rgba(128,128,128,.25);vertical-align:middle;margin-left:.3rem;overflow:hidden}
+.aqa-bar>span{display:block;height:100%;background:#3b8a5a}
+.aqa-text{line-height:1.55}
+.aqa-text mark{background:#fff1a8;color:inherit;padding:0 .1rem;border-radius:.2rem}
+.aqa-low{font-size:.75rem;color:#a05a00;font-weight:600;text-transform:uppercase}
+.aqa-para{margin:.3rem 0 .6rem 0;line-height:1.55}
+.aqa-para.cited{border-left:4px solid #e0b400;padding-left:.6rem;background:rgba(255,241,168,.35)}
+.aqa-num{color:rgba(110,110,110,1);font-size:.8rem;margin-right:.35rem}
+</style>"""
+
+
+def escape(text: str) -> str:
+    """Text → HTML that displays exactly that text and nothing else."""
+    return "".join(_ACTIVE.get(c, c) for c in text).replace("\n", " ")
+
+
+def question_html(question: str) -> str:
+    """The asker's words in an HTML block, where Markdown (autolinks included) never runs."""
+    return f'<div class="aqa-question">{escape(question) or "&nbsp;"}</div>'
+
+
+def marked(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    """Escaped text with the given character spans wrapped in <mark>."""
+    out, position = [], 0
+    for start, end in sorted(spans):
+        out += [escape(text[position:start]), "<mark>", escape(text[start:end]), "</mark>"]
+        position = end
+    out.append(escape(text[position:]))
+    return "".join(out)
+
+
+def relevance_meter(similarity: float) -> str:
+    percent = max(0, min(100, round(similarity * 100)))
+    return (f'<span class="aqa-meter" title="how close this passage comes to the question">'
+            f'relevance {similarity:.2f}<span class="aqa-bar"><span style="width:{percent}%">'
+            f"</span></span></span>")
+
+
+def breadcrumb_text(chunk: Chunk, show_document: bool) -> str:
+    parts = ([chunk.document_title] if show_document else []) + list(chunk.breadcrumb)
+    return " › ".join(parts)
+
+
+def hit_card(hit: Hit, low_confidence: bool = False, show_document: bool = True) -> str:
+    """One passage as a card: rank, citation, breadcrumb, relevance, text with highlight."""
+    chunk = hit.chunk
+    low = '<span class="aqa-low">low confidence</span>' if low_confidence else ""
+    return (f'<div class="aqa-card{" low" if low_confidence else ""}">'
+            f'<div class="aqa-head"><span class="aqa-rank">{hit.rank}</span>'
+            f'<span class="aqa-cite">{escape(chunk.citation)}</span>{low}'
+            f"{relevance_meter(hit.similarity)}</div>"
+            f'<div class="aqa-crumb">{escape(breadcrumb_text(chunk, show_document))}</div>'
+            f'<div class="aqa-text">{marked(chunk.text, hit.highlights)}</div></div>')
+
+
+def section_html(section: Section, cited_paragraph: int | None = None) -> str:
+    """A whole section, paragraph by paragraph, with the cited one marked."""
+    rows = []
+    for number, paragraph in enumerate(section.paragraphs, start=1):
+        cited = " cited" if number == cited_paragraph else ""
+        rows.append(f'<div class="aqa-para{cited}" id="p{number}"><span class="aqa-num">'
+                    f"¶{number}</span>{escape(paragraph)}</div>")
+    return "".join(rows) or '<div class="aqa-para"><em>This section has no text.</em></div>'
+
+
+def share_link(citation_id: str) -> str:
+    """A relative link that opens the app on this citation."""
+    return "?cite=" + quote(citation_id, safe="/")
+
+
+def abstention_text(answer: Answer) -> str:
+    return ("**The documents do not appear to answer this.** " + escape(answer.reason)
+            + " The nearest passages are below, marked as low confidence.")
+
+
+def transcript_markdown(messages: list[dict]) -> str:
+    """The chat as Markdown, with each passage's citation and id."""
+    lines = ["# alliance-qa conversation", ""]
+    for message in messages:
+        if message["role"] == "user":
+            lines += [f"## Q: {message['content']}", ""]
+            continue
+        answer: Answer = message["answer"]
+        if answer.abstained:
+            lines += [f"_The documents do not appear to answer this. {answer.reason}_", ""]
+        for hit in answer.hits:
+            lines += [f"**[{hit.rank}] {hit.chunk.citation}** — {hit.chunk.document_title} "
+                      f"(`{hit.chunk.id}`)", "", f"> {hit.chunk.text}", ""]
+    return "\n".join(lines)

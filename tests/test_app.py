@@ -1,0 +1,162 @@
+"""The chat UI's flows in process, with streamlit.testing.v1.AppTest (real index and model)."""
+
+import html
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+APP = str(ROOT / "app.py")
+CITED = "us-rok-alliance-history/key-provisions-of-the-treaty#p2"
+
+
+@pytest.fixture
+def index_env(built, tmp_path, monkeypatch):
+    target = tmp_path / "app-index"
+    shutil.copytree(built.index_dir, target)
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(target))
+    return target
+
+
+def start(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def all_markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def assistant_html(at) -> str:
+    return "\n".join(m.value for message in at.chat_message if message.name == "assistant"
+                     for m in message.markdown)
+
+
+def test_new_user_sees_an_explanation_and_example_questions(index_env):
+    at = start()
+    assert not at.exception
+    assert "Ask a question about the documents" in all_markdown(at)
+    labels = [b.label for b in at.button]
+    assert sum(label.endswith("?") for label in labels) == 3
+    example = next(b for b in at.button if b.label.endswith("?"))
+    example.click().run()
+    assert not at.exception
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+
+
+def test_ask_shows_passage_cards_with_citations_and_highlights(index_env):
+    at = start()
+    at.chat_input[0].set_value("What are the key provisions of the treaty?").run()
+    assert not at.exception
+    html = assistant_html(at)
+    assert html.count('class="aqa-card"') == 3
+    assert "§1.2 Key provisions of the treaty, ¶" in html
+    assert "<mark>" in html and "relevance" in html
+    assert any(e.label.startswith("Open §1.2 Key provisions of the treaty") for e in at.expander)
+
+
+def test_opening_a_citation_shows_the_section_with_the_paragraph_marked(index_env):
+    at = start()
+    at.chat_input[0].set_value("What are the key provisions of the treaty?").run()
+    expander = next(e for e in at.expander if e.label.startswith("Open §1.2"))
+    text = "\n".join(m.value for m in expander.markdown)
+    assert text.count('class="aqa-para') == 3 and 'aqa-para cited' in text
+    assert any(c.value.startswith("us-rok-alliance-history/key-provisions-of-the-treaty#p")
+               for c in expander.code)
+    assert "?cite=us-rok-alliance-history/key-provisions-of-the-treaty%23p" in text
+
+
+def test_off_topic_question_says_so_first_then_low_confidence_passages(index_env):
+    at = start()
+    at.chat_input[0].set_value("How do I bake sourdough bread?").run()
+    html = assistant_html(at)
+    assert html.index("do not appear to answer") < html.index("aqa-card")
+    assert html.count("aqa-low\">low confidence<") == 3
+
+
+def test_cite_deep_link_shows_the_paragraph(index_env):
+    at = start(cite=CITED)
+    assert not at.exception
+    text = all_markdown(at)
+    assert "Cited: §1.2 Key provisions of the treaty, ¶2" in text
+    assert '<div class="aqa-para cited" id="p2">' in text
+    assert any(c.value == CITED for c in at.code)
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "us-rok-alliance-history/nope#p1",
+                                 "<script>alert(1)</script>"])
+def test_bad_deep_links_are_refused_in_words(index_env, bad):
+    at = start(cite=bad)
+    assert not at.exception
+    assert "names no paragraph or section" in at.error[0].value
+
+
+def test_citation_lookup_box_takes_ids_numbers_and_headings(index_env):
+    at = start()
+    box = at.sidebar.text_input[0]
+    box.set_value("1.2").run()
+    assert "§1.2 Key provisions of the treaty" in "\n".join(m.value for m in at.sidebar.markdown)
+    box.set_value(CITED).run()
+    assert "The treaty also emphasizes" in "\n".join(m.value for m in at.sidebar.markdown)
+    box.set_value("no such thing").run()
+    assert "Nothing is cited as" in at.sidebar.error[0].value
+
+
+def test_outline_lists_every_section(index_env):
+    at = start()
+    outline = next(e for e in at.sidebar.expander if e.label == "Browse the outline")
+    links = [m.value for m in outline.markdown if "?cite=" in m.value]
+    assert len(links) == 17
+
+
+def test_sidebar_shows_index_status(index_env):
+    at = start()
+    status = "\n".join(m.value for m in at.sidebar.markdown)
+    assert "1 document(s), 17 sections, 55 passages" in status
+    assert "Status: fresh" in status
+
+
+def test_missing_index_is_explained_and_the_app_still_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(tmp_path / "missing"))
+    at = start()
+    assert not at.exception
+    assert "There is no index" in at.error[0].value
+    assert "alliance-qa build" in at.error[0].value
+    assert at.chat_input[0].disabled
+
+
+def test_rebuild_from_the_sidebar_makes_a_missing_index(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(tmp_path / "fresh"))
+    at = start()
+    next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
+    assert not at.exception
+    assert not at.error
+    assert "Status: fresh" in "\n".join(m.value for m in at.sidebar.markdown)
+
+
+def test_clear_chat_and_download(index_env):
+    at = start()
+    at.chat_input[0].set_value("What is SOFA?").run()
+    at.chat_input[0].set_value("").run()
+    assert len(at.chat_message) == 4           # the empty question is answered gently
+    assert "Type a question" in at.chat_message[3].info[0].value
+    next(b for b in at.button if b.label == "Clear the chat").click().run()
+    assert len(at.chat_message) == 0
+
+
+@pytest.mark.parametrize("question", [
+    "<script>alert(1)</script>", "[click](javascript:alert(1)) ![x](http://x/y.png)",
+    "$\\frac{1}{2}$ **bold** <b>html</b>",
+])
+def test_markup_in_questions_is_shown_as_text(index_env, question):
+    at = start()
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception
+    shown = at.chat_message[0].markdown[0].value
+    inner = shown.removeprefix('<div class="aqa-question">').removesuffix("</div>")
+    assert "<" not in inner and "[" not in inner and "$" not in inner and "*" not in inner
+    assert html.unescape(inner) == question

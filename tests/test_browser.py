@@ -1,0 +1,86 @@
+"""The main user path in a real browser: `streamlit run app.py` and headless Chromium."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from alliance_qa.browser import CHAT_BOX, CHROMIUM, ask_in_page, chromium, running_app
+
+from conftest import ROOT
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                 reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def app_url(built, tmp_path_factory):
+    index = tmp_path_factory.mktemp("browser") / "index"
+    shutil.copytree(built.index_dir, index)
+    with running_app({"ALLIANCE_QA_INDEX": str(index)}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser, app_url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.dialogs = dialogs
+    page.goto(app_url)
+    page.locator(CHAT_BOX).wait_for(timeout=90_000)
+    yield page
+    page.close()
+
+
+def last_answer(page):
+    return page.locator('[data-testid="stChatMessage"]').last
+
+
+def test_ask_open_the_citation_and_screenshot(page):
+    ask_in_page(page, "What are the key provisions of the treaty?",
+                "Key provisions of the treaty")
+    answer = last_answer(page)
+    answer.locator(".aqa-card").nth(2).wait_for()
+    assert answer.locator(".aqa-card").count() == 3
+    assert answer.locator("mark").count() >= 3
+    answer.get_by_text("Open §1.2 Key provisions of the treaty").first.click()
+    cited = answer.locator(".aqa-para.cited").first
+    cited.wait_for()
+    assert cited.inner_text().startswith("¶")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "answer-with-open-citation.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_markup_in_a_question_is_shown_never_run(page):
+    question = ("<script>alert('x')</script><img src=x onerror=alert(2)> "
+                "[a link](http://example.com) $x^2$ **bold**")
+    ask_in_page(page, question, "do not appear")
+    asked = page.locator('[data-testid="stChatMessage"]').first
+    assert question in asked.inner_text()
+    assert asked.locator("a, img, script, strong, .katex").count() == 0
+    page.wait_for_timeout(300)
+    assert page.dialogs == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "markup-as-text.png"), full_page=True)
+
+
+def test_a_shared_citation_link_opens_the_paragraph(browser, app_url):
+    page = browser.new_page()
+    page.goto(f"{app_url}/?cite=us-rok-alliance-history/the-status-of-forces-agreement-sofa-"
+              "updates%23p3")
+    cited = page.locator(".aqa-para.cited")
+    cited.wait_for(timeout=90_000)
+    assert "updates to the SOFA also emphasize environmental" in cited.inner_text()
+    assert page.get_by_text("Cited: §5.1 The Status of Forces Agreement (SOFA) updates, ¶3") \
+        .count() == 1
+    page.close()

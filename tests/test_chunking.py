@@ -1,0 +1,48 @@
+from alliance_qa.chunking import chunk_documents
+from alliance_qa.documents import parse_markdown, Document, read_corpus
+
+from conftest import CORPUS
+
+
+def test_one_chunk_per_paragraph_on_the_corpus(embedder):
+    documents, _ = read_corpus(CORPUS)
+    chunks = chunk_documents(documents, embedder.fits)
+    assert len(chunks) == 55
+    assert all(c.part is None for c in chunks)
+    assert len({c.id for c in chunks}) == 55
+    for chunk in chunks:
+        section = documents[0].section(chunk.section)
+        assert section.paragraphs[chunk.paragraph - 1] == chunk.text
+
+
+def test_long_paragraph_is_cut_at_sentences_and_nothing_is_lost(embedder):
+    sentences = [f"Sentence number {i} talks about the alliance and its long history." for i in
+                 range(120)]
+    paragraph = " ".join(sentences)
+    _, sections = parse_markdown(f"## Long\n\n{paragraph}\n\n## Next\n\nShort.\n", "d")
+    document = Document("d", "D", "d.md", "", sections)
+    chunks = chunk_documents([document], embedder.fits)
+    long_chunks = [c for c in chunks if c.section == "long"]
+    assert len(long_chunks) > 1
+    assert all(embedder.fits(c.context_text()) for c in chunks)
+    assert " ".join(c.text for c in long_chunks) == paragraph
+    assert all(c.text.endswith(".") for c in long_chunks)          # cut between sentences
+    assert [c.part for c in long_chunks] == list(range(1, len(long_chunks) + 1))
+    assert long_chunks[1].id == "d/long#p1.2"
+    assert [c.section for c in chunks][-1] == "next"                # never crosses a section
+
+
+def test_one_enormous_sentence_is_cut_at_words(embedder):
+    words = " ".join(f"word{i}" for i in range(2000))
+    _, sections = parse_markdown(f"## Huge\n\n{words}\n", "d")
+    chunks = chunk_documents([Document("d", "D", "d.md", "", sections)], embedder.fits)
+    assert len(chunks) > 1
+    assert " ".join(c.text for c in chunks) == words
+    assert all(embedder.fits(c.context_text()) for c in chunks)
+
+
+def test_sentence_spans_point_into_the_text():
+    documents, _ = read_corpus(CORPUS)
+    for chunk in chunk_documents(documents):
+        rebuilt = " ".join(chunk.text[s:e] for s, e in chunk.sentences)
+        assert rebuilt == chunk.text

@@ -1,0 +1,126 @@
+"""The command line, run as a person runs it: a subprocess, real index, real model."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def run(*args, env=None, stdin=None, timeout=180):
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "alliance_qa", *args], input=stdin,
+                          capture_output=True, text=True, env=environment, timeout=timeout)
+
+
+@pytest.fixture
+def index_env(built, tmp_path):
+    """An environment pointing at a private copy of the session's index."""
+    target = tmp_path / "cli-index"
+    shutil.copytree(built.index_dir, target)
+    return {"ALLIANCE_QA_INDEX": str(target)}
+
+
+def test_build_check_on_missing_then_built_index(tmp_path, corpus_copy):
+    env = {"ALLIANCE_QA_INDEX": str(tmp_path / "i"), "ALLIANCE_QA_CORPUS": str(corpus_copy)}
+    missing = run("build", "--check", env=env)
+    assert missing.returncode == 1
+    assert "There is no index" in missing.stderr and "Traceback" not in missing.stderr
+    built = run("build", "--quiet", env=env)
+    assert built.returncode == 0, built.stderr
+    assert re.search(r"Indexed 1 document\(s\), 17 sections, 55 chunks", built.stdout)
+    assert run("build", "--check", env=env).returncode == 0
+    (corpus_copy / "us-rok-alliance-history.md").write_text("# Changed\n\nNew text.\n")
+    stale = run("build", "--check", env=env)
+    assert stale.returncode == 1
+    assert "us-rok-alliance-history.md was edited" in stale.stderr
+    assert "alliance-qa build" in stale.stderr
+
+
+def test_ask_prints_passages_with_citations(index_env):
+    result = run("ask", "What are the key provisions of the treaty?", "-k", "2", env=index_env)
+    assert result.returncode == 0, result.stderr
+    assert "[1] §1.2 Key provisions of the treaty, ¶" in result.stdout
+    assert "[2] " in result.stdout and "[3] " not in result.stdout
+    assert "»" in result.stdout                      # the highlighted sentence
+
+
+def test_ask_json_batch_from_stdin(index_env):
+    stdin = "What is THAAD?\n\nWhat is the capital of France?\n"
+    result = run("ask", "--json", env=index_env, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 3
+    thaad, empty, france = lines
+    assert set(thaad) >= {"question", "abstained", "passages"}
+    passage = thaad["passages"][0]
+    assert set(passage) >= {"rank", "score", "citation", "id", "document", "section",
+                            "section_number", "paragraph", "text", "highlights"}
+    assert "THAAD" in passage["text"] and passage["rank"] == 1
+    start, end = passage["highlights"][0]
+    assert 0 <= start < end <= len(passage["text"])
+    assert "empty" in empty["error"]
+    assert france["abstained"] is True
+
+
+def test_cite_prints_the_paragraph_with_neighbours():
+    cid = "us-rok-alliance-history/key-provisions-of-the-treaty#p2"
+    result = run("cite", cid)
+    assert result.returncode == 0, result.stderr
+    assert "§1.2 Key provisions of the treaty, ¶2" in result.stdout
+    assert "▶ ¶2 The treaty also emphasizes" in result.stdout
+    assert "¶1 " in result.stdout and "¶3 " in result.stdout
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "nope/nothing#p1", "9.9"])
+def test_cite_refuses_unknown_ids_without_a_traceback(bad):
+    result = run("cite", bad)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: No paragraph or section is cited as")
+    assert "alliance-qa sections" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sections_lists_the_outline_with_ids():
+    result = run("sections")
+    assert result.returncode == 0
+    assert "    §5.1 The Status of Forces Agreement (SOFA) updates  [3 ¶]  " \
+           "us-rok-alliance-history/the-status-of-forces-agreement-sofa-updates" in result.stdout
+    data = json.loads(run("sections", "--json").stdout)
+    assert len(data[0]["sections"]) == 17
+
+
+def test_ask_without_an_index_says_how_to_fix_it(tmp_path):
+    result = run("ask", "treaty", env={"ALLIANCE_QA_INDEX": str(tmp_path / "none")})
+    assert result.returncode == 1
+    assert "There is no index" in result.stderr and "alliance-qa build" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_model_that_cannot_load_is_one_sentence(index_env):
+    result = run("ask", "treaty", env={**index_env, "ALLIANCE_QA_MODEL": "/no/such/model"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "model" in result.stderr
+
+
+def test_empty_corpus_build_is_refused_and_keeps_the_index(index_env, tmp_path):
+    empty = tmp_path / "empty-corpus"
+    empty.mkdir()
+    result = run("build", env={**index_env, "ALLIANCE_QA_CORPUS": str(empty)})
+    assert result.returncode == 1 and "No usable documents" in result.stderr
+    assert run("build", "--check", env=index_env).returncode == 0
+
+
+@pytest.mark.parametrize("command", ["build", "ask", "cite", "sections", "eval", "bench"])
+def test_every_command_has_help_and_is_in_the_readme(command):
+    result = run(command, "--help")
+    assert result.returncode == 0 and "usage: alliance-qa" in result.stdout
+    assert f"alliance-qa {command}" in README

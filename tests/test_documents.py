@@ -1,0 +1,177 @@
+import codecs
+from pathlib import Path
+
+from hypothesis import given, settings, strategies as st
+
+from alliance_qa.documents import (decode, parse_markdown, parse_plain_text, read_corpus,
+                                   is_plain_heading)
+
+from conftest import CORPUS, DATA
+
+OUTLINE = [
+    ("", "Introduction", 2),
+    ("1", "Origins of the US and South Korea military partnership post-Korean War", 3),
+    ("1.1", "The 1953 Mutual Defense Treaty and its strategic significance", 3),
+    ("1.2", "Key provisions of the treaty", 3),
+    ("1.3", "U.S. military commitments and South Korea’s security guarantees", 3),
+    ("2", "Evolution of the alliance during the Cold War", 3),
+    ("2.1", "The 1970s and 1980s: Adaptation amid regional tensions", 3),
+    ("3", "Post-Cold War developments in the alliance", 4),
+    ("4", "The 21st-century strategic realignment", 3),
+    ("4.1", "ROK-U.S. combined defense posture upgrades", 4),
+    ("4.2", "Deployment of Missile Defense systems and advanced technology", 3),
+    ("5", "Key agreements shaping the alliance today", 4),
+    ("5.1", "The Status of Forces Agreement (SOFA) updates", 3),
+    ("5.2", "The U.S.-South Korea Alliance Vision and Future Plans", 4),
+    ("6", "Challenges and controversies in the alliance", 3),
+    ("7", "Impact of the US and South Korea military alliance history on regional security", 4),
+    ("8", "Future prospects of the US and South Korea military alliance", 3),
+]
+
+
+def test_corpus_outline_is_exactly_the_seventeen_sections():
+    documents, warnings = read_corpus(CORPUS)
+    assert warnings == []
+    [document] = documents
+    assert document.id == "us-rok-alliance-history"
+    assert document.title == "The History of the US–South Korea Military Alliance"
+    assert [(s.number, s.heading, len(s.paragraphs)) for s in document.sections] == OUTLINE
+
+
+def test_sections_know_their_parents_and_levels():
+    [document], _ = read_corpus(CORPUS)
+    by_number = {s.number: s for s in document.sections}
+    assert by_number["1.2"].parent == by_number["1"].slug
+    assert by_number["5.1"].parent == by_number["5"].slug
+    assert by_number["3"].parent is None and by_number["3"].level == 1
+    assert by_number["4.2"].level == 2
+    assert by_number[""].level == 0 and by_number[""].parent is None
+
+
+def test_markdown_keeps_every_word_of_the_source_text():
+    source = (DATA / "us-rok-alliance-history.txt").read_text(encoding="utf-8")
+    [document], _ = read_corpus(CORPUS)
+    words = []
+    for s in document.sections:
+        if s.number:
+            words += s.heading.split()
+        for p in s.paragraphs:
+            words += p.split()
+    assert words == source.split()
+
+
+def test_plain_text_gives_the_same_sections_as_markdown():
+    source = (DATA / "us-rok-alliance-history.txt").read_text(encoding="utf-8")
+    _, flat = parse_plain_text(source, "us-rok-alliance-history")
+    [document], _ = read_corpus(CORPUS)
+    assert [(s.heading, s.paragraphs) for s in flat] == \
+        [(s.heading, s.paragraphs) for s in document.sections]
+    assert all(s.level <= 1 for s in flat)
+
+
+def test_plain_text_with_blank_lines_joins_wrapped_lines():
+    text = "Title Line\n\nFirst para line one\nline two.\n\nSecond para.\n"
+    _, sections = parse_plain_text(text, "d")
+    assert [(s.heading, s.paragraphs) for s in sections] == [
+        ("Title Line", ("First para line one line two.", "Second para."))]
+
+
+def test_duplicate_headings_get_unique_slugs():
+    _, sections = parse_markdown("## Notes\n\nA.\n\n## Notes\n\nB.\n\n### Notes\n\nC.\n", "d")
+    assert [s.slug for s in sections] == ["notes", "notes-2", "notes-3"]
+    assert [s.number for s in sections] == ["1", "2", "2.1"]
+
+
+def test_heading_rule_for_plain_text():
+    assert is_plain_heading("Key provisions of the treaty")
+    assert is_plain_heading("The 1970s and 1980s: Adaptation amid regional tensions")
+    assert not is_plain_heading("This ends with a full stop.")
+    assert not is_plain_heading("lowercase start is a sentence fragment")
+    assert not is_plain_heading(" ".join(["word"] * 30))
+
+
+def test_decoding_of_odd_encodings():
+    text = "Café — ‘quoted’"
+    assert decode(codecs.BOM_UTF8 + text.encode()) == text
+    assert decode(text.encode("utf-16")) == text
+    assert decode("Café".encode("latin-1")) == "Café"
+    try:
+        decode(b"\x00\x01binary\x00")
+    except ValueError as error:
+        assert "binary" in str(error)
+    else:
+        raise AssertionError("binary data was decoded")
+
+
+def write(folder: Path, name: str, data: bytes | str) -> None:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def test_bad_files_are_skipped_with_named_warnings_and_good_ones_kept(tmp_path):
+    write(tmp_path, "good.md", "# Good\n\n## Part\n\nA real paragraph.\n")
+    write(tmp_path, "empty.txt", "")
+    write(tmp_path, "only-headings.md", "# T\n\n## A\n\n## B\n")
+    write(tmp_path, "binary.txt", b"\x89PNG\x00\x00\x01\x02")
+    write(tmp_path, "sub/crlf.txt", "Heading Here\r\nBody line one.\r\n")
+    write(tmp_path, "latin.txt", "Caf\xe9 society was here.".encode("latin-1"))
+    write(tmp_path, "utf16.md", "# Sixteen\n\nText in UTF-16.\n".encode("utf-16"))
+    write(tmp_path, "bom.md", b"\xef\xbb\xbf# Bom\n\nBody.\n")
+    write(tmp_path, ".hidden.md", "# Hidden\n\nNot read.\n")
+    write(tmp_path, "notes.rst", "ignored")
+    documents, warnings = read_corpus(tmp_path)
+    assert sorted(d.path for d in documents) == [
+        "bom.md", "good.md", "latin.txt", "sub/crlf.txt", "utf16.md"]
+    messages = {w.path: w.message for w in warnings}
+    assert messages["empty.txt"].startswith("skipped: it has no paragraphs")
+    assert messages["only-headings.md"].startswith("skipped: it has no paragraphs")
+    assert "binary" in messages["binary.txt"]
+    titles = {d.path: d.title for d in documents}
+    assert titles["bom.md"] == "Bom" and titles["utf16.md"] == "Sixteen"
+    assert titles["sub/crlf.txt"] == "crlf"
+    crlf = next(d for d in documents if d.path == "sub/crlf.txt")
+    assert crlf.id == "sub/crlf"
+    assert [(s.heading, s.paragraphs) for s in crlf.sections] == [
+        ("Heading Here", ("Body line one.",))]
+
+
+def test_same_stem_in_two_formats_gets_two_ids(tmp_path):
+    write(tmp_path, "a.md", "Alpha text.\n")
+    write(tmp_path, "a.txt", "Alpha text too.\n")
+    documents, _ = read_corpus(tmp_path)
+    assert sorted(d.id for d in documents) == ["a", "a-2"]
+
+
+BLOCK = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(BLOCK, max_size=12))
+def test_plain_text_parser_places_every_paragraph_exactly_once(blocks):
+    text = "\n\n".join(blocks)
+    _, sections = parse_plain_text(text, "doc")
+    cleaned = [" ".join(b.split()) for b in parse_plain_text_blocks(text)]
+    placed = []
+    for s in sections:
+        if s.level:
+            placed.append(s.heading)
+        placed.extend(s.paragraphs)
+    assert placed == cleaned
+
+
+def parse_plain_text_blocks(text):
+    from alliance_qa.documents import _blocks, clean_text
+    lines = clean_text(text).split("\n")
+    has_blank = any(not line.strip() for line in lines[:-1])
+    blocks = _blocks(lines) if has_blank else [[line] for line in lines if line.strip()]
+    return [" ".join(b) for b in blocks if " ".join(" ".join(b).split())]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400))
+def test_markdown_parser_never_crashes_and_keeps_ids_unique(text):
+    title, sections = parse_markdown(text, "doc")
+    slugs = [s.slug for s in sections]
+    assert len(slugs) == len(set(slugs))
+    assert all(p.strip() for s in sections for p in s.paragraphs)

@@ -1,0 +1,143 @@
+"""Retrieval: FAISS against brute force, answers with citations and highlights, abstention,
+bad questions, and thread safety."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from alliance_qa.questions import EmptyQuestion
+
+SECTION = "us-rok-alliance-history/"
+
+
+def test_faiss_search_equals_a_brute_force_dot_product(searcher, embedder):
+    query = embedder.encode(["What did the treaty provide?"])[0]
+    for view, matrix in (("text", searcher.text_vectors), ("context", searcher.context_vectors)):
+        scores, ids = searcher.index.views[view].search(query[None, :], 10)
+        brute = matrix @ query
+        order = np.argsort(-brute)[:10]
+        assert np.allclose(scores[0], brute[order], atol=1e-5)
+        assert set(ids[0][:5]) == set(order[:5]) or np.allclose(brute[ids[0][:5]],
+                                                                 brute[order[:5]], atol=1e-5)
+
+
+@pytest.mark.parametrize("question, section", [
+    ("What are the key provisions of the 1953 treaty?", "key-provisions-of-the-treaty"),
+    ("What is SOFA?", "the-status-of-forces-agreement-sofa-updates"),
+    ("Which neighbouring powers react to the alliance?",
+     "impact-of-the-us-and-south-korea-military-alliance-history-on-regional-security"),
+    ("burden sharing disputes", "challenges-and-controversies-in-the-alliance"),
+])
+def test_answers_cite_the_right_section_first(searcher, question, section):
+    answer = searcher.search(question)
+    assert not answer.abstained
+    first = answer.hits[0].chunk
+    assert first.id.startswith(SECTION + section + "#p")
+    assert first.citation.startswith("§")
+
+
+def test_highlight_is_a_sentence_of_the_passage_that_answers(searcher):
+    answer = searcher.search("What kinds of missiles does THAAD protect against?")
+    hit = answer.hits[0]
+    start, end = hit.highlights[0]
+    assert "short, medium, and intermediate-range ballistic missiles" in hit.chunk.text[start:end]
+
+
+def test_acronym_and_expansion_find_the_same_passage(searcher):
+    short = searcher.search("THAAD deployment").hits[0].chunk.id
+    long = searcher.search("Terminal High Altitude Area Defense deployment").hits[0].chunk.id
+    assert short == long
+
+
+def test_top_passages_are_distinct_and_ranked(searcher):
+    answer = searcher.search("joint military exercises", k=5)
+    assert [h.rank for h in answer.hits] == [1, 2, 3, 4, 5]
+    assert len({h.chunk.id for h in answer.hits}) == 5
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of France?", "How do I bake sourdough bread?", "Tell me a joke.",
+])
+def test_off_topic_questions_abstain_but_keep_passages(searcher, question):
+    answer = searcher.search(question)
+    assert answer.abstained and answer.confidence < 0.5 and answer.reason
+    assert len(answer.hits) == 3
+
+
+@pytest.mark.parametrize("question", [
+    "When was THAAD deployed in South Korea?",
+    "How many American troops are stationed in South Korea today?",
+    "What did the 2018 inter-Korean summit agree on?",
+])
+def test_questions_the_text_does_not_answer_abstain(searcher, question):
+    assert searcher.search(question).abstained
+
+
+def test_a_date_question_the_text_answers_is_answered(searcher):
+    answer = searcher.search("When was the Mutual Defense Treaty signed?")
+    assert not answer.abstained
+    assert "1953" in answer.hits[0].chunk.text
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "?!?...", "\x00\x01"])
+def test_empty_questions_are_refused_gently(searcher, question):
+    with pytest.raises(EmptyQuestion) as error:
+        searcher.search(question)
+    assert "Type a question" in str(error.value)
+
+
+@pytest.mark.parametrize("question", [
+    "treaty\x00provisions\x07", "What about THAAD? 🚀🇰🇷", "ما هو التحالف", "한미동맹의 역사는?",
+    "Mixed 한국 and English treaty", "lone \ud800 surrogate treaty", "<script>alert(1)</script>",
+    "[link](http://example.com) ![img](x.png) $x^2$", "ｆｕｌｌｗｉｄｔｈ treaty",
+])
+def test_odd_text_is_answered_or_refused_in_words(searcher, question):
+    answer = searcher.search(question)
+    assert len(answer.hits) == 3
+    assert isinstance(answer.abstained, bool)
+
+
+def test_a_huge_question_is_shortened_with_a_note(searcher):
+    answer = searcher.search("treaty provisions " * 6000)
+    assert len(answer.question) <= 1000
+    assert "only its first" in answer.notices[0]
+    assert answer.hits
+
+
+def test_a_pasted_citation_id_returns_that_passage(searcher):
+    cid = SECTION + "key-provisions-of-the-treaty#p2"
+    answer = searcher.search(cid)
+    assert [h.chunk.id for h in answer.hits] == [cid]
+    assert "citation id" in answer.notices[0]
+
+
+def test_document_filter(searcher):
+    assert searcher.search("treaty", document="us-rok-alliance-history").hits
+    answer = searcher.search("treaty", document="no-such-document")
+    assert answer.hits == () and answer.abstained
+
+
+QUESTIONS = ["What is THAAD?", "treaty provisions", "Why does the US keep forces in Korea?",
+             "sofa rules", "future of the alliance", "What is the capital of France?",
+             "cold war", "burden sharing"]
+
+
+def test_threads_share_one_searcher_and_get_the_serial_results(searcher):
+    def key(answer):
+        return (answer.abstained, tuple((h.chunk.id, h.score) for h in answer.hits))
+    serial = {q: key(searcher.search(q)) for q in QUESTIONS}
+    mismatches, done = [], []
+
+    def worker(offset):
+        for i in range(200):
+            q = QUESTIONS[(i + offset) % len(QUESTIONS)]
+            if key(searcher.search(q)) != serial[q]:
+                mismatches.append(q)
+        done.append(offset)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(done) == 8 and mismatches == []

@@ -1,0 +1,172 @@
+"""Index on disk: build → load, freshness, atomic replace, and every broken-index case."""
+
+import errno
+import json
+import shutil
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from alliance_qa import store
+from alliance_qa.config import Settings
+from alliance_qa.errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
+from alliance_qa.indexing import build_index, check_index
+from alliance_qa.service import open_searcher
+from alliance_qa.store import build_lock, live_folder, load_index, read_manifest
+
+
+def test_manifest_says_what_the_index_was_built_from(built):
+    manifest = read_manifest(built.index_dir)
+    assert manifest["format_version"] == store.FORMAT_VERSION
+    assert manifest["model"] == built.model and len(manifest["model_fingerprint"]) == 64
+    assert manifest["dimension"] == 384
+    assert list(manifest["corpus"]) == ["us-rok-alliance-history.md"]
+    assert manifest["chunk_count"] == 55 and manifest["section_count"] == 17
+    assert {"faiss-cpu", "sentence-transformers", "torch"} <= manifest["versions"].keys()
+    assert manifest["acronyms"] == {"THAAD": "Terminal High Altitude Area Defense",
+                                    "SOFA": "Status of Forces Agreement"}
+    assert set(manifest["files"]) == {"context.faiss", "text.faiss", "sentences.faiss",
+                                      "chunks.jsonl", "documents.json"}
+
+
+def test_load_gives_back_the_built_chunks(built):
+    index = load_index(built.index_dir)
+    assert len(index.chunks) == 55 and index.views["text"].ntotal == 55
+    assert index.views["sentences"].ntotal == sum(len(c.sentences) for c in index.chunks)
+    assert index.documents[0].sections[3].heading == "Key provisions of the treaty"
+
+
+def test_builds_are_deterministic(built, embedder, tmp_path):
+    again = replace(built, index_dir=tmp_path / "again")
+    build_index(again, embedder)
+    first, second = load_index(built.index_dir), load_index(again.index_dir)
+    assert first.chunks == second.chunks
+    assert read_manifest(built.index_dir)["files"]["chunks.jsonl"] == \
+        read_manifest(again.index_dir)["files"]["chunks.jsonl"]
+
+
+def fresh_build(embedder, tmp_path, corpus):
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    build_index(settings, embedder)
+    return settings
+
+
+def test_check_reports_fresh_then_each_kind_of_staleness(embedder, tmp_path, corpus_copy):
+    settings = fresh_build(embedder, tmp_path, corpus_copy)
+    assert check_index(settings) == []
+    document = corpus_copy / "us-rok-alliance-history.md"
+    document.write_text(document.read_text() + "\nOne more paragraph.\n")
+    (corpus_copy / "new.txt").write_text("A new document.\n")
+    assert check_index(settings) == ["new.txt was added", "us-rok-alliance-history.md was edited"]
+    (corpus_copy / "new.txt").unlink()
+    document.unlink()
+    assert check_index(settings) == ["us-rok-alliance-history.md was removed"]
+    other_model = replace(settings, model="/no/such/model")
+    assert "the model changed" in check_index(other_model)[-1]
+
+
+def test_a_stale_index_is_refused_with_the_fix(embedder, tmp_path, corpus_copy):
+    settings = fresh_build(embedder, tmp_path, corpus_copy)
+    (corpus_copy / "extra.md").write_text("# Extra\n\nMore text.\n")
+    with pytest.raises(IndexStale) as error:
+        open_searcher(settings, embedder)
+    assert "extra.md was added" in str(error.value)
+    assert "alliance-qa build" in str(error.value)
+
+
+def test_missing_index(tmp_path):
+    with pytest.raises(IndexMissing, match="alliance-qa build"):
+        load_index(tmp_path / "nothing")
+
+
+@pytest.fixture
+def damaged(built, tmp_path):
+    """A copy of the session's build, for a test to damage."""
+    settings = replace(built, index_dir=tmp_path / "index")
+    shutil.copytree(built.index_dir, settings.index_dir)
+    return settings, live_folder(settings.index_dir)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "text.faiss").write_bytes((f / "text.faiss").read_bytes()[:1000]),
+     "does not match its manifest"),
+    (lambda f: (f / "manifest.json").write_text("{not json"), "malformed"),
+    (lambda f: (f / "manifest.json").write_text("[]"), "lacks required fields"),
+    (lambda f: (f / "chunks.jsonl").unlink(), "cannot be read"),
+    (lambda f: (f / "chunks.jsonl").write_text("tampered\n"), "does not match its manifest"),
+    (lambda f: (f.parent / "CURRENT").write_text("../../etc"), "names no build folder"),
+])
+def test_damaged_index_is_refused_with_a_clear_message(damaged, damage, message):
+    settings, folder = damaged
+    damage(folder)
+    with pytest.raises(IndexCorrupt) as error:
+        load_index(settings.index_dir)
+    assert message in str(error.value) and "alliance-qa build" in str(error.value)
+
+
+def test_records_that_do_not_match_the_vector_count_are_refused(damaged):
+    settings, folder = damaged
+    lines = (folder / "chunks.jsonl").read_text().splitlines()[:-1]
+    data = ("\n".join(lines) + "\n").encode()
+    (folder / "chunks.jsonl").write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["chunks.jsonl"] = store.sha256_bytes(data)    # even a consistent hash
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorrupt, match="inconsistent"):
+        load_index(settings.index_dir)
+
+
+def test_a_failed_build_keeps_the_previous_index(damaged, embedder, monkeypatch):
+    settings, folder = damaged
+    before = load_index(settings.index_dir)
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(store, "_write_bytes", disk_full)
+    with pytest.raises(BuildFailed, match="the disk is full"):
+        build_index(settings, embedder)
+    monkeypatch.undo()
+    assert live_folder(settings.index_dir) == folder
+    assert load_index(settings.index_dir).chunks == before.chunks
+    assert not list(settings.index_dir.glob(".tmp-build-*"))
+
+
+def test_an_unwritable_index_folder_is_reported(tmp_path, embedder):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    settings = Settings(index_dir=blocker / "index")
+    with pytest.raises(BuildFailed, match="Cannot write to the index folder"):
+        build_index(settings, embedder)
+
+
+def test_a_second_build_at_the_same_time_is_refused(tmp_path, embedder):
+    settings = Settings(index_dir=tmp_path / "index")
+    with build_lock(settings.index_dir):
+        with pytest.raises(BuildLocked, match="Another build"):
+            build_index(settings, embedder)
+
+
+def test_readers_during_rebuilds_always_see_a_whole_index(damaged, embedder):
+    settings, _ = damaged
+    errors, loads = [], []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                loads.append(len(load_index(settings.index_dir).chunks))
+            except Exception as error:       # any failure is what this test looks for
+                errors.append(error)
+            time.sleep(0.005)
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for _ in range(2):
+        build_index(settings, embedder)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == [] and loads and set(loads) == {55}
+    assert len(list(settings.index_dir.glob("build-*"))) == 2      # live + previous
