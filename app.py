@@ -55,14 +55,14 @@ def open_searcher() -> tuple[Searcher | None, dict | None, str]:
 
 
 def rebuild() -> None:
+    """Rebuild with a progress bar; the outcome is kept to be shown after the rerun."""
     bar = st.sidebar.progress(0.0, text="Starting the rebuild…")
     try:
         summary = build_index(settings, embedder_for(settings.model),
                               on_progress=lambda stage, done: bar.progress(done, text=stage))
+        st.session_state.rebuild_outcome = ("success", str(summary))
     except AllianceQAError as error:
-        st.sidebar.error(str(error))
-        return
-    st.sidebar.success(str(summary))
+        st.session_state.rebuild_outcome = ("error", str(error))
 
 
 def sidebar(searcher: Searcher | None, manifest: dict | None) -> dict:
@@ -70,6 +70,9 @@ def sidebar(searcher: Searcher | None, manifest: dict | None) -> dict:
     bar = st.sidebar
     bar.title("alliance-qa")
     bar.caption("Answers are passages from the documents, each with its citation.")
+    if "rebuild_outcome" in st.session_state:
+        kind, text = st.session_state.pop("rebuild_outcome")
+        (bar.success if kind == "success" else bar.error)(text)
     if manifest:
         reasons = staleness(manifest, settings, check_model=False)
         state = "fresh" if not reasons else "stale: " + "; ".join(reasons)

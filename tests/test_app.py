@@ -6,6 +6,9 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from alliance_qa.config import Settings
+from alliance_qa.indexing import build_index
+
 from conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -160,3 +163,37 @@ def test_markup_in_questions_is_shown_as_text(index_env, question):
     inner = shown.removeprefix('<div class="aqa-question">').removesuffix("</div>")
     assert "<" not in inner and "[" not in inner and "$" not in inner and "*" not in inner
     assert html.unescape(inner) == question
+
+
+def test_a_rebuild_while_serving_takes_effect_on_the_next_question(embedder, corpus_copy,
+                                                                   tmp_path, monkeypatch):
+    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "live")
+    build_index(settings, embedder)
+    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(corpus_copy))
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(settings.index_dir))
+    at = start()
+    at.chat_input[0].set_value("What is SOFA?").run()
+    assert "Status of Forces" in assistant_html(at)
+    (corpus_copy / "zebra.md").write_text("# Zebra Accord\n\n## Terms\n\nThe zebra accord of "
+                                          "2031 set rules for striped crossings.\n")
+    build_index(settings, embedder)                 # as `alliance-qa build` would, meanwhile
+    at.chat_input[0].set_value("What did the zebra accord set rules for?").run()
+    assert not at.exception
+    last = at.chat_message[-1].markdown[0].value
+    assert "Zebra Accord" in last and "striped crossings" in last
+    assert "2 document(s)" in "\n".join(m.value for m in at.sidebar.markdown)
+
+
+def test_a_failed_rebuild_is_explained_and_the_old_index_keeps_serving(index_env, tmp_path,
+                                                                       monkeypatch):
+    at = start()
+    empty = tmp_path / "emptied"
+    empty.mkdir()
+    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(empty))
+    next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
+    assert not at.exception
+    assert "No usable documents" in at.sidebar.error[0].value
+    at.chat_input[0].set_value("What is SOFA?").run()
+    assert "Status of Forces" in assistant_html(at)
+    assert "Status: stale: us-rok-alliance-history.md was removed" in \
+        html.unescape("\n".join(m.value for m in at.sidebar.markdown))

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from alliance_qa.browser import CHAT_BOX, CHROMIUM, ask_in_page, chromium, running_app
+from alliance_qa.browser import (CHAT_BOX, CHROMIUM, ask_in_page, chromium, concurrent_sessions,
+                                 running_app)
 
 from conftest import ROOT
 
@@ -84,3 +85,12 @@ def test_a_shared_citation_link_opens_the_paragraph(browser, app_url):
     assert page.get_by_text("Cited: §5.1 The Status of Forces Agreement (SOFA) updates, ¶3") \
         .count() == 1
     page.close()
+
+
+def test_several_sessions_at_once_each_get_their_own_answer(browser, app_url, searcher):
+    questions = ["What is SOFA?", "burden sharing disputes", "What kinds of missiles does "
+                 "THAAD protect against?", "Which neighbouring powers react to the alliance?"]
+    expected = [searcher.search(q).hits[0].chunk.citation for q in questions]
+    citations, latencies, _ = concurrent_sessions(browser, app_url, questions, rounds=2)
+    assert citations == [[e, e] for e in expected]
+    assert len(latencies) == 8

@@ -170,3 +170,23 @@ def test_readers_during_rebuilds_always_see_a_whole_index(damaged, embedder):
         t.join()
     assert errors == [] and loads and set(loads) == {55}
     assert len(list(settings.index_dir.glob("build-*"))) == 2      # live + previous
+
+
+def test_bad_files_are_skipped_by_name_and_the_rest_indexed(embedder, tmp_path, corpus_copy):
+    (corpus_copy / "broken.txt").write_bytes(b"\x00\x01\x02 binary")
+    (corpus_copy / "empty.md").write_text("")
+    (corpus_copy / "latin.txt").write_bytes("Café history of the alliance.".encode("latin-1"))
+    huge = " ".join(f"Sentence {i} of one very long paragraph about the alliance." for i in
+                    range(800))
+    (corpus_copy / "huge.md").write_text(f"# Huge\n\n{huge}\n")
+    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    summary = build_index(settings, embedder)
+    assert summary.documents == 3
+    assert any(w.startswith("broken.txt: skipped") for w in summary.warnings)
+    assert any(w.startswith("empty.md: skipped") for w in summary.warnings)
+    index = load_index(settings.index_dir)
+    pieces = [c for c in index.chunks if c.document == "huge"]
+    assert len(pieces) > 10 and " ".join(c.text for c in pieces) == huge
+    assert check_index(settings) == []            # skipped files are part of what is fresh
+    (corpus_copy / "broken.txt").write_text("Now it is readable text.\n")
+    assert check_index(settings) == ["broken.txt was edited"]

@@ -99,6 +99,44 @@ def ask_in_page(page, question: str, expect: str, timeout_ms: int = 60_000) -> f
     return time.perf_counter() - start
 
 
+def top_citation(page, message_index: int) -> str:
+    """The citation line of the first passage card of a chat message."""
+    message = page.locator('[data-testid="stChatMessage"]').nth(message_index)
+    return message.locator(".aqa-cite").first.inner_text()
+
+
+def concurrent_sessions(browser, url: str, questions: list[str], rounds: int = 3,
+                        timeout_ms: int = 60_000) -> tuple[list[list[str]], list[float], float]:
+    """One browser session per question, all pressing Enter together, `rounds` times.
+
+    Returns each session's top citations (one per round), every answer's latency from its
+    Enter to its passages showing, and the wall time of all rounds.
+    """
+    pages = [browser.new_page() for _ in questions]
+    for page in pages:
+        page.goto(url)
+    for page in pages:
+        page.locator(CHAT_BOX).wait_for(timeout=90_000)
+    citations: list[list[str]] = [[] for _ in questions]
+    latencies: list[float] = []
+    wall = time.perf_counter()
+    for round_number in range(rounds):
+        starts = []
+        for page, question in zip(pages, questions):
+            page.locator(CHAT_BOX).fill(question)
+            starts.append(time.perf_counter())
+            page.locator(CHAT_BOX).press("Enter")
+        for n, (page, start) in enumerate(zip(pages, starts)):
+            answer = page.locator('[data-testid="stChatMessage"]').nth(2 * round_number + 1)
+            answer.locator(".aqa-card").first.wait_for(timeout=timeout_ms)
+            latencies.append(time.perf_counter() - start)
+            citations[n].append(top_citation(page, 2 * round_number + 1))
+    wall = time.perf_counter() - wall
+    for page in pages:
+        page.close()
+    return citations, latencies, wall
+
+
 def app_timings(settings, repeats: int) -> list[str]:
     """Start-up to a usable page, and Enter to passages visible, in the real browser."""
     from .bench import summary
@@ -122,5 +160,11 @@ def app_timings(settings, repeats: int) -> list[str]:
                                                    f"Status of Forces"))
                 page.close()
             del first
+        with running_app(env) as url:
+            questions = ["What is THAAD?", "What is SOFA?", "burden sharing",
+                         "What did the 1953 treaty provide?"]
+            _, latencies, wall = concurrent_sessions(browser, url, questions, rounds=repeats)
     return [summary("app: start to first answer shown", starts, "s"),
-            summary("app: Enter to passages shown", answers)]
+            summary("app: Enter to passages shown", answers),
+            summary(f"app: {len(questions)} sessions at once", latencies),
+            f"{'app: throughput, 4 sessions':34} {len(latencies) / wall:.1f} answers/s"]
