@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from alliance_qa import ui
-from alliance_qa.citations import citation_id, citation_label, find_section, resolve
+from alliance_qa.citations import find_section, resolve
 from alliance_qa.config import Settings
 from alliance_qa.embedding import Embedder
 from alliance_qa.errors import AllianceQAError
@@ -106,12 +106,7 @@ def sidebar(searcher: Searcher | None, manifest: dict | None) -> dict:
                           "like 1.2, a heading, or an id from a passage.")
         with bar.expander("Browse the outline"):
             for document in documents:
-                st.markdown(f"**{ui.escape(document.title)}**")
-                for section in document.sections:
-                    indent = "&nbsp;" * 4 * max(section.level - 1, 0)
-                    st.markdown(f"{indent}{ui.escape(citation_label(section))} · "
-                                f"[open]({ui.share_link(citation_id(section))})",
-                                unsafe_allow_html=True)
+                st.markdown(ui.outline_html(document), unsafe_allow_html=True)
     return options
 
 
@@ -129,21 +124,13 @@ def show_cited(searcher: Searcher, cite: str) -> None:
 
 
 def show_answer(answer) -> None:
+    """Notices, then the whole answer as one block of HTML (fast to render, fully escaped)."""
     for notice in answer.notices:
         st.info(notice)
-    if answer.abstained:
-        st.markdown(ui.abstention_text(answer), unsafe_allow_html=True)
-    multiple = searcher is not None and len(searcher.index.documents) > 1
-    for hit in answer.hits:
-        st.markdown(ui.hit_card(hit, answer.abstained, multiple), unsafe_allow_html=True)
-        with st.expander(f"Open {hit.chunk.citation.split(',')[0]}"):
-            resolved = resolve(searcher.index.documents, hit.chunk.paragraph_id) if searcher \
-                else None
-            if resolved:
-                st.markdown(ui.section_html(resolved.section, hit.chunk.paragraph),
-                            unsafe_allow_html=True)
-            st.code(hit.chunk.id, language=None)
-            st.markdown(f"[Link to this passage]({ui.share_link(hit.chunk.paragraph_id)})")
+    documents = searcher.index.documents if searcher else []
+    sections = [found.section if (found := resolve(documents, hit.chunk.paragraph_id)) else None
+                for hit in answer.hits]
+    st.markdown(ui.answer_html(answer, sections, len(documents) > 1), unsafe_allow_html=True)
 
 
 def ask(question: str) -> None:

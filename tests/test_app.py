@@ -55,30 +55,31 @@ def test_ask_shows_passage_cards_with_citations_and_highlights(index_env):
     at = start()
     at.chat_input[0].set_value("What are the key provisions of the treaty?").run()
     assert not at.exception
-    html = assistant_html(at)
-    assert html.count('class="aqa-card"') == 3
-    assert "§1.2 Key provisions of the treaty, ¶" in html
-    assert "<mark>" in html and "relevance" in html
-    assert any(e.label.startswith("Open §1.2 Key provisions of the treaty") for e in at.expander)
+    shown = assistant_html(at)
+    assert shown.count('class="aqa-card"') == 3
+    assert "§1.2 Key provisions of the treaty, ¶" in shown
+    assert "<mark>" in shown and "relevance" in shown
+    assert "<summary>Open §1.2 Key provisions of the treaty</summary>" in shown
 
 
-def test_opening_a_citation_shows_the_section_with_the_paragraph_marked(index_env):
+def test_each_citation_opens_its_section_with_the_paragraph_marked(index_env):
     at = start()
     at.chat_input[0].set_value("What are the key provisions of the treaty?").run()
-    expander = next(e for e in at.expander if e.label.startswith("Open §1.2"))
-    text = "\n".join(m.value for m in expander.markdown)
-    assert text.count('class="aqa-para') == 3 and 'aqa-para cited' in text
-    assert any(c.value.startswith("us-rok-alliance-history/key-provisions-of-the-treaty#p")
-               for c in expander.code)
-    assert "?cite=us-rok-alliance-history/key-provisions-of-the-treaty%23p" in text
+    html_text = assistant_html(at)
+    folds = html_text.split("<details")[1:]
+    assert len(folds) == 3
+    fold = next(f for f in folds if "Open §1.2 Key provisions" in f)
+    assert fold.count('class="aqa-para') == 3 and fold.count("aqa-para cited") == 1
+    assert "<code>us&#45;rok&#45;alliance&#45;history/key&#45;provisions" in fold
+    assert 'href="?cite=us-rok-alliance-history/key-provisions-of-the-treaty%23p' in fold
 
 
 def test_off_topic_question_says_so_first_then_low_confidence_passages(index_env):
     at = start()
     at.chat_input[0].set_value("How do I bake sourdough bread?").run()
-    html = assistant_html(at)
-    assert html.index("do not appear to answer") < html.index("aqa-card")
-    assert html.count("aqa-low\">low confidence<") == 3
+    shown = assistant_html(at)
+    assert shown.index("do not appear to answer") < shown.index("aqa-card")
+    assert shown.count("aqa-low\">low confidence<") == 3
 
 
 def test_cite_deep_link_shows_the_paragraph(index_env):
@@ -112,8 +113,7 @@ def test_citation_lookup_box_takes_ids_numbers_and_headings(index_env):
 def test_outline_lists_every_section(index_env):
     at = start()
     outline = next(e for e in at.sidebar.expander if e.label == "Browse the outline")
-    links = [m.value for m in outline.markdown if "?cite=" in m.value]
-    assert len(links) == 17
+    assert "\n".join(m.value for m in outline.markdown).count('href="?cite=') == 17
 
 
 def test_sidebar_shows_index_status(index_env):

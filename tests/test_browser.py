@@ -54,7 +54,7 @@ def test_ask_open_the_citation_and_screenshot(page):
     assert answer.locator(".aqa-card").count() == 3
     assert answer.locator("mark").count() >= 3
     answer.get_by_text("Open §1.2 Key provisions of the treaty").first.click()
-    cited = answer.locator(".aqa-para.cited").first
+    cited = answer.locator("details[open] .aqa-para.cited").first
     cited.wait_for()
     assert cited.inner_text().startswith("¶")
     ARTIFACTS.mkdir(exist_ok=True)

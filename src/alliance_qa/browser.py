@@ -96,7 +96,14 @@ def ask_in_page(page, question: str, expect: str, timeout_ms: int = 60_000) -> f
     box.press("Enter")
     messages.nth(before + 1).get_by_text(re.compile(re.escape(expect))).first.wait_for(
         timeout=timeout_ms)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    wait_until_idle(page, timeout_ms)
+    return elapsed
+
+
+def wait_until_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait for the script run to finish (Streamlit's "running" widget gone)."""
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
 
 
 def top_citation(page, message_index: int) -> str:
@@ -131,6 +138,8 @@ def concurrent_sessions(browser, url: str, questions: list[str], rounds: int = 3
             answer.locator(".aqa-card").first.wait_for(timeout=timeout_ms)
             latencies.append(time.perf_counter() - start)
             citations[n].append(top_citation(page, 2 * round_number + 1))
+        for page in pages:
+            wait_until_idle(page, timeout_ms)
     wall = time.perf_counter() - wall
     for page in pages:
         page.close()

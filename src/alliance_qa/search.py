@@ -13,6 +13,7 @@ a single paragraph elsewhere that shares a phrase with it. Results are then dive
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,7 @@ class Answer:
     reason: str = ""
     notices: tuple[str, ...] = ()
     evidence: float = 0.0      # the best cosine between the question and a passage or sentence
+    timings: tuple[tuple[str, float], ...] = ()    # (stage, seconds), for the benchmark
 
 
 def _as_matrix(index) -> np.ndarray:
@@ -162,7 +164,9 @@ class Searcher:
             return Answer(prepared.text, cited, False, 1.0, "",
                           prepared.notices + ("That is a citation id; here is the passage it "
                                               "names.",))
+        started = time.perf_counter()
         query = self.encode(prepared.text)
+        encoded = time.perf_counter()
         pool = self.candidates(query, prepared.text, document)
         if not len(pool):
             return Answer(prepared.text, (), True, 0.0, "No document matches that filter.",
@@ -176,8 +180,9 @@ class Searcher:
                      for rank, c in enumerate(chosen, start=1))
         best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
         verdict = abstention.decide(prepared.text, evidence, best_sentences)
+        timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
-                      verdict.reason, prepared.notices, round(evidence, 4))
+                      verdict.reason, prepared.notices, round(evidence, 4), timings)
 
     def cited(self, text: str) -> tuple[Hit, ...]:
         """The chunks of a pasted citation id, as hits; () when the text is not one."""

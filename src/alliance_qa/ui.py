@@ -10,7 +10,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from .chunking import Chunk
-from .documents import Section
+from .citations import citation_id, citation_label
+from .documents import Document, Section
 from .search import Answer, Hit
 
 # Characters that HTML, Markdown or LaTeX ($) would act on, as numeric entities.
@@ -35,6 +36,10 @@ STYLE = """<style>
 .aqa-para{margin:.3rem 0 .6rem 0;line-height:1.55}
 .aqa-para.cited{border-left:4px solid #e0b400;padding-left:.6rem;background:rgba(255,241,168,.35)}
 .aqa-num{color:rgba(110,110,110,1);font-size:.8rem;margin-right:.35rem}
+.aqa-open{margin-top:.55rem;border-top:1px solid rgba(128,128,128,.2);padding-top:.4rem}
+.aqa-open summary{cursor:pointer;color:#3b6ea5;font-size:.9rem}
+.aqa-id{font-size:.8rem;color:rgba(110,110,110,1);margin-top:.2rem}
+.aqa-abstain{border-left:4px solid #d08a00;padding:.35rem .7rem;background:rgba(208,138,0,.08)}
 </style>"""
 
 
@@ -70,16 +75,39 @@ def breadcrumb_text(chunk: Chunk, show_document: bool) -> str:
     return " › ".join(parts)
 
 
-def hit_card(hit: Hit, low_confidence: bool = False, show_document: bool = True) -> str:
-    """One passage as a card: rank, citation, breadcrumb, relevance, text with highlight."""
+def hit_card(hit: Hit, section: Section | None = None, low_confidence: bool = False,
+             show_document: bool = True) -> str:
+    """One passage as a card: rank, citation, breadcrumb, relevance, text with highlight, and
+    (given its section) an "Open" fold with the whole section, the id and a share link."""
     chunk = hit.chunk
     low = '<span class="aqa-low">low confidence</span>' if low_confidence else ""
+    fold = ""
+    if section is not None:
+        heading = escape(chunk.citation.split(",")[0])
+        fold = (f'<details class="aqa-open"><summary>Open {heading}</summary>'
+                f"{section_html(section, chunk.paragraph)}"
+                f'<div class="aqa-id">Citation id <code>{escape(chunk.paragraph_id)}</code> · '
+                f'<a href="{share_link(chunk.paragraph_id)}" target="_self">link to this '
+                f"passage</a></div></details>")
     return (f'<div class="aqa-card{" low" if low_confidence else ""}">'
             f'<div class="aqa-head"><span class="aqa-rank">{hit.rank}</span>'
             f'<span class="aqa-cite">{escape(chunk.citation)}</span>{low}'
             f"{relevance_meter(hit.similarity)}</div>"
             f'<div class="aqa-crumb">{escape(breadcrumb_text(chunk, show_document))}</div>'
-            f'<div class="aqa-text">{marked(chunk.text, hit.highlights)}</div></div>')
+            f'<div class="aqa-text">{marked(chunk.text, hit.highlights)}</div>{fold}</div>')
+
+
+def answer_html(answer: Answer, sections: list[Section | None],
+                show_document: bool = True) -> str:
+    """A whole answer as one block: the abstention notice first, then the passage cards."""
+    notice = ""
+    if answer.abstained:
+        notice = (f'<p class="aqa-abstain"><b>The documents do not appear to answer this.</b> '
+                  f"{escape(answer.reason)} The nearest passages are below, marked as low "
+                  "confidence.</p>")
+    cards = "".join(hit_card(hit, section, answer.abstained, show_document)
+                    for hit, section in zip(answer.hits, sections))
+    return f'<div class="aqa-answer">{notice}{cards}</div>'
 
 
 def section_html(section: Section, cited_paragraph: int | None = None) -> str:
@@ -92,14 +120,20 @@ def section_html(section: Section, cited_paragraph: int | None = None) -> str:
     return "".join(rows) or '<div class="aqa-para"><em>This section has no text.</em></div>'
 
 
+def outline_html(document: Document) -> str:
+    """A document's outline: every section, indented by level, each a link that opens it."""
+    rows = [f"<div><b>{escape(document.title)}</b></div>"]
+    for section in document.sections:
+        indent = 0.9 * max(section.level - 1, 0)
+        rows.append(f'<div style="margin-left:{indent}rem"><a href="'
+                    f'{share_link(citation_id(section))}" target="_self">'
+                    f"{escape(citation_label(section))}</a></div>")
+    return f'<div class="aqa-outline">{"".join(rows)}</div>'
+
+
 def share_link(citation_id: str) -> str:
     """A relative link that opens the app on this citation."""
     return "?cite=" + quote(citation_id, safe="/")
-
-
-def abstention_text(answer: Answer) -> str:
-    return ("**The documents do not appear to answer this.** " + escape(answer.reason)
-            + " The nearest passages are below, marked as low confidence.")
 
 
 def transcript_markdown(messages: list[dict]) -> str:
