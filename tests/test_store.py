@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from alliance_qa import store
@@ -28,7 +29,7 @@ def test_manifest_says_what_the_index_was_built_from(built):
     assert manifest["acronyms"] == {"THAAD": "Terminal High Altitude Area Defense",
                                     "SOFA": "Status of Forces Agreement"}
     assert set(manifest["files"]) == {"context.faiss", "text.faiss", "sentences.faiss",
-                                      "chunks.jsonl", "documents.json"}
+                                      "chunks.jsonl", "documents.json", "embedding-keys.json"}
 
 
 def test_load_gives_back_the_built_chunks(built):
@@ -190,3 +191,51 @@ def test_bad_files_are_skipped_by_name_and_the_rest_indexed(embedder, tmp_path, 
     assert check_index(settings) == []            # skipped files are part of what is fresh
     (corpus_copy / "broken.txt").write_text("Now it is readable text.\n")
     assert check_index(settings) == ["broken.txt was edited"]
+
+
+def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path, corpus_copy):
+    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "incremental")
+    first = build_index(settings, embedder)
+    assert first.reused == 0 and first.changes == {"added": 55, "changed": 0, "removed": 0}
+    document = corpus_copy / "us-rok-alliance-history.md"
+    text = document.read_text()
+    edited = text.replace("Overall, the Cold War era marked a period of strategic consolidation",
+                          "All in all, the Cold War era marked a period of strategic "
+                          "consolidation")
+    edited = edited.replace("Overall, post-Cold War developments contributed to a resilient "
+                            "and adaptive partnership, aligning military capabilities with "
+                            "shifting regional security dynamics and technological "
+                            "advancements.\n\n", "")
+    assert edited.count("All in all") == 1 and len(edited) < len(text)
+    document.write_text(edited)
+    second = build_index(settings, embedder)
+    assert second.changes == {"added": 0, "changed": 1, "removed": 1}
+    # one chunk changed: its context and text views and its one changed sentence
+    assert second.embedded == 3
+    assert second.reused == first.embedded - 3 - 3       # less the removed chunk's 3 texts
+
+    full = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "full")
+    build_index(full, embedder, full=True)
+    incremental, rebuilt = load_index(settings.index_dir), load_index(full.index_dir)
+    assert incremental.chunks == rebuilt.chunks and incremental.keys == rebuilt.keys
+    for view in store.VIEWS:
+        assert np.allclose(store.matrix(incremental.views[view]),
+                           store.matrix(rebuilt.views[view]), atol=1e-5)
+
+
+def test_above_the_size_limit_searched_views_use_hnsw_with_recall_recorded(
+        embedder, tmp_path, monkeypatch, searcher):
+    monkeypatch.setattr(store, "EXACT_LIMIT", 20)
+    settings = Settings(index_dir=tmp_path / "hnsw")
+    build_index(settings, embedder)
+    manifest = read_manifest(settings.index_dir)
+    for view in ("text", "context"):
+        assert manifest["vector_indexes"][view]["type"].startswith("IndexHNSWFlat")
+        assert 0.9 <= manifest["vector_indexes"][view]["recall_at_10"] <= 1.0
+    assert manifest["vector_indexes"]["sentences"]["type"] == "IndexFlatIP (exact)"
+    from alliance_qa.search import Searcher, Weights
+    approximate = Searcher(load_index(settings.index_dir), embedder, Weights(candidates=10))
+    exact = Searcher(searcher.index, embedder, Weights(candidates=10))
+    for question in ("What is THAAD?", "treaty provisions", "burden sharing"):
+        assert approximate.search(question).hits[0].chunk.id == \
+            exact.search(question).hits[0].chunk.id

@@ -16,6 +16,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from .config import Settings
 
 
@@ -80,7 +82,79 @@ def cold_start(settings: Settings, repeats: int) -> tuple[str, int]:
     return summary("cold start to first answer", times, "s"), child_kb
 
 
-def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True) -> str:
+def synthetic_vectors(count: int, dimension: int = 384, seed: int = 0) -> np.ndarray:
+    """Unit vectors in clusters, shaped like sentence embeddings of many related documents."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(max(count // 200, 10), dimension)).astype(np.float32)
+    vectors = centers[rng.integers(0, len(centers), count)]
+    vectors += rng.normal(0, 0.6, vectors.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+def embedding_throughput(embedder, texts: list[str], repeats: int) -> str:
+    batch = (texts * (512 // max(len(texts), 1) + 1))[:512]
+    rates = []
+    for _ in range(max(1, repeats // 2)):
+        start = time.perf_counter()
+        embedder.encode(batch)
+        rates.append(len(batch) / (time.perf_counter() - start))
+    return (f"{'embedding throughput':34} median {statistics.median(rates):8.0f} texts/s   "
+            f"range {min(rates):.0f}–{max(rates):.0f}   n={len(rates)} × {len(batch)}")
+
+
+def scale_benchmark(sizes: list[int], plot: Path | None, queries: int = 200) -> list[str]:
+    """Vector search latency and memory at growing sizes, exact vs HNSW, through the product's
+    own `vector_index` and FAISS search; vectors are synthetic (see `synthetic_vectors`)."""
+    import faiss
+    from .store import EXACT_LIMIT, vector_index
+    rows, lines = [], [f"{'vectors':>9} {'index':8} {'build s':>8} {'median ms':>10} "
+                       f"{'p95 ms':>8} {'memory MiB':>11} {'recall@10':>9}"]
+    for count in sizes:
+        vectors = synthetic_vectors(count)
+        probe = synthetic_vectors(queries, seed=1)
+        for kind, limit in (("exact", count), ("hnsw", 0)):
+            start = time.perf_counter()
+            index, info = vector_index(vectors, exact_limit=limit)
+            built = time.perf_counter() - start
+            latencies = []
+            for query in probe:
+                t0 = time.perf_counter()
+                index.search(query[None, :], 10)
+                latencies.append(time.perf_counter() - t0)
+            memory = len(faiss.serialize_index(index)) / 2**20
+            median_ms = statistics.median(latencies) * 1000
+            rows.append((count, kind, median_ms))
+            lines.append(f"{count:9,d} {kind:8} {built:8.1f} {median_ms:10.2f} "
+                         f"{_quantile(latencies, 0.95) * 1000:8.2f} {memory:11.0f} "
+                         f"{info.get('recall_at_10', 1.0):9.3f}")
+            del index
+    lines.append(f"(the product switches a searched view to HNSW above {EXACT_LIMIT:,} vectors)")
+    if plot:
+        _plot(rows, plot)
+        lines.append(f"plot: {plot}")
+    return lines
+
+
+def _plot(rows: list[tuple[int, str, float]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    for kind in ("exact", "hnsw"):
+        points = [(n, ms) for n, k, ms in rows if k == kind]
+        axes.plot(*zip(*points), marker="o", label=kind)
+    axes.set(xscale="log", yscale="log", xlabel="vectors in the index",
+             ylabel="median search latency (ms)", title="Vector search latency, 384-d, top 10")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True,
+                  scale: list[int] | None = None, plot: Path | None = None) -> str:
     from .evaluation import load_questions
     from .service import open_searcher
     lines = [f"alliance-qa benchmark — {os.cpu_count()} cores, python {sys.version.split()[0]}"]
@@ -89,6 +163,8 @@ def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True) ->
         Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl")]
     lines += query_latency(searcher, questions, repeats)
     lines.append(build_time(settings, searcher.embedder, max(3, repeats // 2)))
+    lines.append(embedding_throughput(searcher.embedder, [c.context_text() for c in
+                                                          searcher.chunks], repeats))
     cold, child_kb = cold_start(settings, max(3, repeats // 2))
     lines.append(cold)
     if browser:
@@ -97,4 +173,6 @@ def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True) ->
     own_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     lines.append(f"{'peak memory':34} this process {own_kb / 1024:.0f} MiB; "
                  f"largest child {child_kb / 1024:.0f} MiB")
+    if scale:
+        lines += ["", "search at scale (synthetic vectors):"] + scale_benchmark(scale, plot)
     return "\n".join(lines)

@@ -49,7 +49,7 @@ def cmd_build(args) -> int:
             return 1
         print(f"The index in {settings.index_dir} is fresh.")
         return 0
-    print(build_index(settings, progress=not args.quiet))
+    print(build_index(settings, progress=not args.quiet, full=args.full))
     return 0
 
 
@@ -169,7 +169,9 @@ def cmd_eval(args) -> int:
 def cmd_bench(args) -> int:
     """Latency, build time, start-up time and memory, as medians of repeated runs."""
     from .bench import run_benchmark
-    print(run_benchmark(_settings(args), repeats=args.repeats, browser=not args.no_browser))
+    sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else None
+    print(run_benchmark(_settings(args), repeats=args.repeats, browser=not args.no_browser,
+                        scale=sizes, plot=Path(args.plot) if sizes else None))
     return 0
 
 
@@ -195,6 +197,8 @@ def parser() -> argparse.ArgumentParser:
     build = add("build", cmd_build)
     build.add_argument("--check", action="store_true", help="only check freshness (exit 1 if stale)")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--full", action="store_true",
+                       help="embed everything again instead of reusing unchanged vectors")
     ask = add("ask", cmd_ask)
     ask.add_argument("question", nargs="?", help="the question (omit with --json to read stdin)")
     ask.add_argument("-k", type=int, default=3, choices=range(1, 51), metavar="N",
@@ -212,6 +216,10 @@ def parser() -> argparse.ArgumentParser:
     bench = add("bench", cmd_bench)
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--no-browser", action="store_true", help="skip the browser timings")
+    bench.add_argument("--scale", default="10000,100000,1000000",
+                       help="vector counts for the search-at-scale table ('' to skip)")
+    bench.add_argument("--plot", default="bench-latency.png",
+                       help="where to write the latency-by-size plot (PNG)")
     return root
 
 

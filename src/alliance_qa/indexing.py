@@ -6,6 +6,7 @@ swapped (for a distributed one, say) without touching the others.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from dataclasses import dataclass, field
@@ -22,9 +23,9 @@ from .config import Settings
 from .documents import corpus_files, file_sha256, read_corpus
 from .embedding import Embedder, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
-from .store import build_lock, read_manifest, write_index
+from .store import StoredIndex, build_lock, load_index, matrix, read_manifest, write_index
 
-RECIPE = "views:context,text,sentences/acronyms-v1"
+RECIPE = "views:context,text,sentences/acronyms-v2"
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
 
 
@@ -37,11 +38,17 @@ class BuildSummary:
     seconds: float
     folder: str
     warnings: list[str] = field(default_factory=list)
+    embedded: int = 0            # texts embedded by this build
+    reused: int = 0              # texts whose vectors came from the previous build
+    changes: dict[str, int] = field(default_factory=dict)   # chunks added/changed/removed
 
     def __str__(self) -> str:
         lines = [f"Indexed {self.documents} document(s), {self.sections} sections, "
                  f"{self.chunks} chunks ({self.sentences} sentences) in {self.seconds:.1f} s "
-                 f"({self.chunks / max(self.seconds, 1e-9):.0f} chunks/s)."]
+                 f"({self.chunks / max(self.seconds, 1e-9):.0f} chunks/s).",
+                 f"Chunks added {self.changes.get('added', 0)}, changed "
+                 f"{self.changes.get('changed', 0)}, removed {self.changes.get('removed', 0)}; "
+                 f"texts embedded {self.embedded}, reused {self.reused}."]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -56,14 +63,59 @@ def view_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> dict[str, list
     }
 
 
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def reusable_vectors(previous: StoredIndex | None,
+                     fingerprint: str) -> dict[str, dict[str, np.ndarray]]:
+    """{view: {text key: vector}} from the previous build, if it used the same model."""
+    if previous is None or previous.manifest["model_fingerprint"] != fingerprint:
+        return {}
+    return {view: dict(zip(previous.keys[view], matrix(previous.views[view])))
+            for view in previous.views}
+
+
 def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool = False,
-                on_progress: Progress = None) -> dict[str, np.ndarray]:
-    """The embedding stage: one batch of texts per view → unit vectors."""
-    vectors = {}
+                on_progress: Progress = None,
+                cache: dict[str, dict[str, np.ndarray]] | None = None
+                ) -> tuple[dict[str, np.ndarray], dict[str, list[str]], int]:
+    """The embedding stage: each view's texts → unit vectors, reusing cached ones.
+
+    Returns the vectors, each row's text key, and how many texts were embedded anew.
+    """
+    vectors, keys, embedded = {}, {}, 0
     for done, (view, texts) in enumerate(inputs.items()):
-        _report(on_progress, f"Embedding {len(texts)} {view} texts", 0.1 + 0.8 * done / len(inputs))
-        vectors[view] = embedder.encode(texts, progress=progress)
-    return vectors
+        keys[view] = [text_key(t) for t in texts]
+        known = (cache or {}).get(view, {})
+        missing = [i for i, k in enumerate(keys[view]) if k not in known]
+        _report(on_progress, f"Embedding {len(missing)} of {len(texts)} {view} texts "
+                             f"({len(texts) - len(missing)} unchanged)",
+                0.1 + 0.8 * done / len(inputs))
+        fresh = embedder.encode([texts[i] for i in missing], progress=progress)
+        rows = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+        for i, k in enumerate(keys[view]):
+            if k in known:
+                rows[i] = known[k]
+        rows[missing] = fresh
+        vectors[view], embedded = rows, embedded + len(missing)
+    return vectors, keys, embedded
+
+
+def chunk_changes(previous: StoredIndex | None, chunks: list[Chunk]) -> dict[str, int]:
+    """How many chunks were added, changed (same id, new text) and removed."""
+    before = {c.id: c.text for c in previous.chunks} if previous else {}
+    now = {c.id: c.text for c in chunks}
+    return {"added": len(now.keys() - before.keys()),
+            "changed": sum(before[i] != now[i] for i in now.keys() & before.keys()),
+            "removed": len(before.keys() - now.keys())}
+
+
+def _previous_build(index_dir: Path) -> StoredIndex | None:
+    try:
+        return load_index(index_dir)
+    except AllianceQAError:      # missing or unusable: this build starts from nothing
+        return None
 
 
 def _report(on_progress: Progress, stage: str, fraction: float) -> None:
@@ -83,10 +135,12 @@ def library_versions() -> dict[str, str]:
 
 
 def build_index(settings: Settings, embedder: Embedder | None = None, progress: bool = False,
-                on_progress: Progress = None) -> BuildSummary:
+                on_progress: Progress = None, full: bool = False) -> BuildSummary:
     """Read the corpus, embed it and write a new live index; the old one stays on failure.
 
-    `progress` shows terminal progress bars; `on_progress(stage, fraction)` reports stages.
+    Vectors of texts the previous build embedded with the same model are reused, unless
+    `full`. `progress` shows terminal progress bars; `on_progress(stage, fraction)` reports
+    stages.
     """
     start = time.perf_counter()
     with build_lock(settings.index_dir):
@@ -99,7 +153,10 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         embedder = embedder or Embedder(settings.model)
         chunks = chunk_documents(documents, embedder.fits)
         acronyms = find_acronyms([c.text for c in chunks])
-        views = embed_views(embedder, view_inputs(chunks, acronyms), progress, on_progress)
+        previous = _previous_build(settings.index_dir)
+        cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
+        views, keys, embedded = embed_views(embedder, view_inputs(chunks, acronyms), progress,
+                                            on_progress, cache)
         seconds = time.perf_counter() - start
         manifest = {
             "model": embedder.name,
@@ -120,11 +177,13 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "versions": library_versions(),
         }
         _report(on_progress, "Writing the index", 0.9)
-        folder = write_index(settings.index_dir, manifest, documents, chunks, views)
+        folder = write_index(settings.index_dir, manifest, documents, chunks, views, keys)
         _report(on_progress, "Done", 1.0)
+    total = sum(len(rows) for rows in views.values())
     return BuildSummary(len(documents), manifest["section_count"], len(chunks),
                         manifest["sentence_count"], time.perf_counter() - start, str(folder),
-                        [str(w) for w in warnings])
+                        [str(w) for w in warnings], embedded, total - embedded,
+                        chunk_changes(previous, chunks))
 
 
 def _sha256_or_blank(path: Path) -> str:

@@ -25,7 +25,7 @@ from .citations import parse_citation_id
 from .embedding import Embedder
 from .keyword import KeywordIndex
 from .questions import prepare
-from .store import StoredIndex
+from .store import StoredIndex, matrix
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,6 @@ class Answer:
     timings: tuple[tuple[str, float], ...] = ()    # (stage, seconds), for the benchmark
 
 
-def _as_matrix(index) -> np.ndarray:
-    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d),
-                                                                              np.float32)
-
-
 class Searcher:
     """Answers questions from one loaded index; safe to share between threads (read-only)."""
 
@@ -75,9 +70,9 @@ class Searcher:
         self.max_question_chars = max_question_chars
         self.chunks = index.chunks
         self.acronyms = index.manifest.get("acronyms", {})
-        self.text_vectors = _as_matrix(index.views["text"])
-        self.context_vectors = _as_matrix(index.views["context"])
-        self.sentence_vectors = _as_matrix(index.views["sentences"])
+        self.text_vectors = matrix(index.views["text"])
+        self.context_vectors = matrix(index.views["context"])
+        self.sentence_vectors = matrix(index.views["sentences"])
         counts = np.array([len(c.sentences) for c in self.chunks], dtype=np.int64)
         self.sentence_start = np.concatenate([[0], np.cumsum(counts)])
         sections = [f"{c.document}/{c.section}" for c in self.chunks]

@@ -3,7 +3,9 @@
 Layout: `index/CURRENT` names the live build folder (`index/build-…/`), which holds
 `manifest.json`, `chunks.jsonl`, `documents.json` and one FAISS inner-product index per view
 of the text (`context.faiss` and `text.faiss`: a unit vector per chunk; `sentences.faiss`: a
-unit vector per sentence of each chunk, in chunk order).
+unit vector per sentence of each chunk, in chunk order), and `embedding-keys.json`: for each
+view, the SHA-256 of the exact text embedded for each row, so the next build can reuse every
+vector whose text and model are unchanged.
 A build is written to a hidden temporary folder, then made live by atomically replacing
 `CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
 previous build is kept until the next one lands, so a reader that started before a swap can
@@ -34,6 +36,10 @@ FORMAT_VERSION = 1
 POINTER = "CURRENT"
 LOCK = ".build.lock"
 VIEWS = ("context", "text", "sentences")
+KEYS = "embedding-keys.json"
+SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
+EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class StoredIndex:
     documents: list[Document]
     chunks: list[Chunk]
     views: dict[str, faiss.Index]     # VIEWS → index; "sentences" rows follow chunk order
+    keys: dict[str, list[str]]        # VIEWS → SHA-256 of the text embedded for each row
 
     @property
     def build_id(self) -> str:
@@ -86,35 +93,73 @@ def _write_bytes(path: Path, data: bytes) -> str:
     return sha256_bytes(data)
 
 
-def _faiss_bytes(vectors: np.ndarray) -> bytes:
-    index = faiss.IndexFlatIP(vectors.shape[1])
+def vector_index(vectors: np.ndarray, exact_limit: int = EXACT_LIMIT
+                 ) -> tuple[faiss.Index, dict]:
+    """Exact inner-product search up to `exact_limit` vectors, HNSW above it; with a
+    description for the manifest (HNSW's recall@10 against exact search included)."""
+    dimension = vectors.shape[1]
+    if len(vectors) <= exact_limit:
+        index = faiss.IndexFlatIP(dimension)
+        index.add(vectors)
+        return index, {"type": "IndexFlatIP (exact)", "vectors": len(vectors)}
+    index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     index.add(vectors)
-    return faiss.serialize_index(index).tobytes()
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    return index, {"type": f"IndexHNSWFlat (M={HNSW_M}, efSearch={HNSW_EF_SEARCH})",
+                   "vectors": len(vectors), "recall_at_10": recall_at_10(index, vectors)}
 
 
-def _serialize(documents: list[Document], chunks: list[Chunk],
-               views: dict[str, np.ndarray]) -> dict[str, bytes]:
+def recall_at_10(index: faiss.Index, vectors: np.ndarray, sample: int = 500,
+                 seed: int = 0) -> float:
+    """Share of the exact top 10 that `index` finds, for perturbed copies of sample rows."""
+    rng = np.random.default_rng(seed)
+    rows = vectors[rng.choice(len(vectors), min(sample, len(vectors)), replace=False)]
+    queries = rows + rng.normal(0, 0.02, rows.shape).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    _, truth = exact.search(queries, 10)
+    _, found = index.search(queries, 10)
+    return round(float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found)])), 4)
+
+
+def matrix(index: faiss.Index) -> np.ndarray:
+    """All vectors of an index as one float32 array."""
+    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros(
+        (0, index.d), np.float32)
+
+
+def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, np.ndarray],
+               keys: dict[str, list[str]]) -> tuple[dict[str, bytes], dict[str, dict]]:
+    """The build's files as bytes, and a description of each view's vector index."""
     lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in chunks)
+    # "sentences" is only read row by row, never searched: it stays exact.
+    indexes = {name: vector_index(views[name], EXACT_LIMIT if name in SEARCHED else
+                                  len(views[name])) for name in VIEWS}
     return {
-        **{f"{name}.faiss": _faiss_bytes(views[name]) for name in VIEWS},
+        KEYS: json.dumps(keys).encode(),
+        **{f"{name}.faiss": faiss.serialize_index(index).tobytes()
+           for name, (index, _) in indexes.items()},
         "chunks.jsonl": ("\n".join(lines) + "\n").encode(),
         "documents.json": json.dumps([asdict(d) for d in documents], ensure_ascii=False,
                                      indent=1).encode(),
-    }
+    }, {name: info for name, (_, info) in indexes.items()}
 
 
 def write_index(index_dir: Path, manifest: dict, documents: list[Document],
-                chunks: list[Chunk], views: dict[str, np.ndarray]) -> Path:
+                chunks: list[Chunk], views: dict[str, np.ndarray],
+                keys: dict[str, list[str]]) -> Path:
     """Write a build and make it live in one atomic step; on failure nothing changes."""
     build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     temporary = index_dir / f".tmp-build-{build_id}"
     final = index_dir / f"build-{build_id}"
     try:
         temporary.mkdir(parents=True)
-        payload = _serialize(documents, chunks, views)
+        payload, vector_indexes = _serialize(documents, chunks, views, keys)
         hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
         manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
-                    "files": hashes}
+                    "vector_indexes": vector_indexes, "files": hashes}
         _write_bytes(temporary / "manifest.json",
                      json.dumps(manifest, ensure_ascii=False, indent=2).encode())
         os.rename(temporary, final)
@@ -226,7 +271,7 @@ def _load_live(index_dir: Path) -> StoredIndex:
     folder = live_folder(index_dir)
     if folder.name != f"build-{manifest['build_id']}":
         raise IndexCorrupt(f"The manifest in {folder} belongs to another build.")
-    names = [f"{view}.faiss" for view in VIEWS] + ["chunks.jsonl", "documents.json"]
+    names = [f"{view}.faiss" for view in VIEWS] + ["chunks.jsonl", "documents.json", KEYS]
     raw = {name: _read_verified(folder, manifest, name) for name in names}
     try:
         views = {view: faiss.deserialize_index(np.frombuffer(raw[f"{view}.faiss"], np.uint8))
@@ -234,15 +279,17 @@ def _load_live(index_dir: Path) -> StoredIndex:
         chunks = [_chunk(json.loads(line)) for line in raw["chunks.jsonl"].decode().splitlines()
                   if line.strip()]
         documents = [_document(d) for d in json.loads(raw["documents.json"])]
+        keys = json.loads(raw[KEYS])
     except (RuntimeError, ValueError, TypeError, KeyError) as error:
         raise IndexCorrupt(f"The index in {folder} cannot be decoded "
                            f"({type(error).__name__}).") from error
     expected = {"context": len(chunks), "text": len(chunks),
                 "sentences": sum(len(c.sentences) for c in chunks)}
     counts = {view: index.ntotal for view, index in views.items()}
-    if (counts != expected or len(chunks) != manifest["chunk_count"]
+    key_counts = {view: len(keys.get(view, [])) for view in VIEWS}
+    if (counts != expected or key_counts != expected or len(chunks) != manifest["chunk_count"]
             or any(index.d != manifest["dimension"] for index in views.values())):
         raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
                            f"records, {manifest['chunk_count']} in the manifest, vectors "
                            f"{counts}.")
-    return StoredIndex(folder, manifest, documents, chunks, views)
+    return StoredIndex(folder, manifest, documents, chunks, views, keys)
