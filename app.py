@@ -15,7 +15,6 @@ from alliance_qa.config import Settings
 from alliance_qa.embedding import Embedder
 from alliance_qa.errors import AllianceQAError
 from alliance_qa.indexing import build_index, staleness
-from alliance_qa.questions import EmptyQuestion
 from alliance_qa.search import Searcher
 from alliance_qa.store import load_index, read_manifest
 
@@ -137,7 +136,7 @@ def ask(question: str) -> None:
     st.session_state.messages.append({"role": "user", "content": question})
     try:
         answer = searcher.search(question, k=options["k"], document=options["document"])
-    except EmptyQuestion as error:
+    except AllianceQAError as error:     # an empty question, most often: said gently
         st.session_state.messages.append({"role": "assistant", "error": str(error)})
         return
     st.session_state.messages.append({"role": "assistant", "answer": answer})

@@ -124,3 +124,28 @@ def test_every_command_has_help_and_is_in_the_readme(command):
     result = run(command, "--help")
     assert result.returncode == 0 and "usage: alliance-qa" in result.stdout
     assert f"alliance-qa {command}" in README
+
+
+@pytest.mark.parametrize("question, message", [
+    ("", "The question is empty."), ("   ", "The question is empty."),
+    ("?!", "The question has no words in it."),
+])
+def test_empty_questions_get_a_gentle_message(index_env, question, message):
+    result = run("ask", question, env=index_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr and "Type a question" in result.stderr
+
+
+def test_a_huge_question_from_stdin_is_shortened_quickly(index_env):
+    result = run("ask", "--json", env=index_env, stdin="treaty " * 20_000 + "\n")
+    answer = json.loads(result.stdout)
+    assert answer["notices"] and "only its first" in answer["notices"][0]
+    assert answer["passages"]
+
+
+def test_document_filter_on_the_command_line(index_env):
+    ok = run("ask", "treaty", "--doc", "us-rok-alliance-history", "--json", env=index_env)
+    assert json.loads(ok.stdout)["passages"][0]["document"] == "us-rok-alliance-history"
+    bad = run("ask", "treaty", "--doc", "nope", env=index_env)
+    assert bad.returncode == 1
+    assert "There is no document 'nope'" in bad.stderr and "alliance-qa sections" in bad.stderr

@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 
+from alliance_qa.errors import UnknownDocument
 from alliance_qa.questions import EmptyQuestion
 
 SECTION = "us-rok-alliance-history/"
@@ -114,8 +115,8 @@ def test_a_pasted_citation_id_returns_that_passage(searcher):
 
 def test_document_filter(searcher):
     assert searcher.search("treaty", document="us-rok-alliance-history").hits
-    answer = searcher.search("treaty", document="no-such-document")
-    assert answer.hits == () and answer.abstained
+    with pytest.raises(UnknownDocument, match="alliance-qa sections"):
+        searcher.search("treaty", document="no-such-document")
 
 
 QUESTIONS = ["What is THAAD?", "treaty provisions", "Why does the US keep forces in Korea?",
@@ -141,3 +142,10 @@ def test_threads_share_one_searcher_and_get_the_serial_results(searcher):
     for t in threads:
         t.join()
     assert len(done) == 8 and mismatches == []
+
+
+def test_misspelt_keywords_still_match(searcher):
+    assert searcher.keyword.correct("missl") == "missil"         # stems of "missle", "missile"
+    assert searcher.keyword.correct("zzzzzz") is None
+    answer = searcher.search("treaty provisons")
+    assert answer.hits[0].chunk.section == "key-provisions-of-the-treaty"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import re
 import signal
 import socket
 import statistics
@@ -47,7 +46,7 @@ def running_app(env: dict[str, str] | None = None, timeout: float = 60.0):
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}"
@@ -85,17 +84,27 @@ def chromium():
             browser.close()
 
 
+_SHOWN = """([index, expect]) => {
+  const message = document.querySelectorAll('[data-testid="stChatMessage"]')[index];
+  return Boolean(message && message.innerText.includes(expect));
+}"""
+
+
+def wait_for_message(page, index: int, expect: str, timeout_ms: int = 60_000) -> None:
+    """Wait until chat message `index` shows `expect` (case-sensitive), checking every frame:
+    Playwright's own locator waits back off to 500 ms between checks, too coarse to time."""
+    page.wait_for_function(_SHOWN, arg=[index, expect], polling="raf", timeout=timeout_ms)
+
+
 def ask_in_page(page, question: str, expect: str, timeout_ms: int = 60_000) -> float:
     """Type a question, press Enter, and wait until the new answer shows `expect`
     (case-sensitive); seconds from Enter."""
-    messages = page.locator('[data-testid="stChatMessage"]')
-    before = messages.count()
+    before = page.locator('[data-testid="stChatMessage"]').count()
     box = page.locator(CHAT_BOX)
     box.fill(question)
     start = time.perf_counter()
     box.press("Enter")
-    messages.nth(before + 1).get_by_text(re.compile(re.escape(expect))).first.wait_for(
-        timeout=timeout_ms)
+    wait_for_message(page, before + 1, expect, timeout_ms)
     elapsed = time.perf_counter() - start
     wait_until_idle(page, timeout_ms)
     return elapsed
@@ -134,8 +143,7 @@ def concurrent_sessions(browser, url: str, questions: list[str], rounds: int = 3
             starts.append(time.perf_counter())
             page.locator(CHAT_BOX).press("Enter")
         for n, (page, start) in enumerate(zip(pages, starts)):
-            answer = page.locator('[data-testid="stChatMessage"]').nth(2 * round_number + 1)
-            answer.locator(".aqa-card").first.wait_for(timeout=timeout_ms)
+            wait_for_message(page, 2 * round_number + 1, "relevance", timeout_ms)
             latencies.append(time.perf_counter() - start)
             citations[n].append(top_citation(page, 2 * round_number + 1))
         for page in pages:

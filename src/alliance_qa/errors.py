@@ -53,3 +53,7 @@ class ModelUnavailable(AllianceQAError):
 
 class CitationNotFound(AllianceQAError):
     fix = "Run `alliance-qa sections` to list the valid citation ids."
+
+
+class UnknownDocument(AllianceQAError):
+    fix = "Run `alliance-qa sections` to list the document ids."

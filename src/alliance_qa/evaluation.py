@@ -68,7 +68,7 @@ def section_of(chunk) -> str:
 def baseline_rankings(searcher: Searcher, questions: list[EvalQuestion]) -> dict[str, list]:
     """Plain BM25 and plain dense over the same paragraphs, no expansion or fusion."""
     chunks = searcher.chunks
-    keyword = KeywordIndex([c.text for c in chunks])
+    keyword = KeywordIndex([c.text for c in chunks], correct_typos=False)
     vectors = searcher.embedder.encode([c.text for c in chunks])
     queries = searcher.embedder.encode([q.question for q in questions])
     bm25, dense = [], []

@@ -23,6 +23,7 @@ from .acronyms import expand
 from .chunking import Chunk
 from .citations import parse_citation_id
 from .embedding import Embedder
+from .errors import UnknownDocument
 from .keyword import KeywordIndex
 from .questions import prepare
 from .store import StoredIndex, matrix
@@ -69,6 +70,7 @@ class Searcher:
         self.index, self.embedder, self.weights = index, embedder, weights
         self.max_question_chars = max_question_chars
         self.chunks = index.chunks
+        self.document_ids = {d.id for d in index.documents}
         self.acronyms = index.manifest.get("acronyms", {})
         self.text_vectors = matrix(index.views["text"])
         self.context_vectors = matrix(index.views["context"])
@@ -160,12 +162,11 @@ class Searcher:
                           prepared.notices + ("That is a citation id; here is the passage it "
                                               "names.",))
         started = time.perf_counter()
+        if document is not None and document not in self.document_ids:
+            raise UnknownDocument(f"There is no document {document!r} in the index.")
         query = self.encode(prepared.text)
         encoded = time.perf_counter()
         pool = self.candidates(query, prepared.text, document)
-        if not len(pool):
-            return Answer(prepared.text, (), True, 0.0, "No document matches that filter.",
-                          prepared.notices)
         score, similarity = self.fuse(query, prepared.text, pool)
         evidence = float(similarity.max())
         chosen = self.diversify(pool, score, max(1, k))

@@ -13,14 +13,17 @@ from .search import Searcher
 from .store import load_index
 
 
-def open_searcher(settings: Settings, embedder: Embedder | None = None,
-                  allow_stale: bool = False) -> Searcher:
-    """A searcher over the live index; IndexMissing/IndexCorrupt/IndexStale when unusable."""
+def open_searcher(settings: Settings, embedder: Embedder | None = None) -> Searcher:
+    """A searcher over the live index; IndexMissing/IndexCorrupt/IndexStale when unusable.
+
+    The corpus is checked before the model loads (a stale index fails fast); the model's
+    weights are checked against the index once it has loaded (no second hashing).
+    """
     index = load_index(settings.index_dir)
-    embedder = embedder or Embedder(settings.model)
-    reasons = staleness(index.manifest, settings)
-    if reasons and not allow_stale:
+    reasons = staleness(index.manifest, settings, check_model=False)
+    if reasons:
         raise IndexStale(f"The index is out of date: {'; '.join(reasons)}.")
+    embedder = embedder or Embedder(settings.model)
     if index.manifest["model_fingerprint"] != embedder.fingerprint:
         raise IndexStale("The index was built with another model than the one configured.")
     return Searcher(index, embedder, max_question_chars=settings.max_question_chars)
