@@ -197,3 +197,20 @@ def test_a_failed_rebuild_is_explained_and_the_old_index_keeps_serving(index_env
     assert "Status of Forces" in assistant_html(at)
     assert "Status: stale: us-rok-alliance-history.md was removed" in \
         html.unescape("\n".join(m.value for m in at.sidebar.markdown))
+
+
+def test_with_several_documents_answers_name_them_and_can_be_filtered(embedder, corpus_copy,
+                                                                       tmp_path, monkeypatch):
+    (corpus_copy / "zebra.md").write_text("# Zebra Accord\n\n## Terms\n\nThe zebra accord "
+                                          "treaty set rules for striped crossings.\n")
+    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "two")
+    build_index(settings, embedder)
+    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(corpus_copy))
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(settings.index_dir))
+    at = start()
+    at.chat_input[0].set_value("treaty provisions").run()
+    assert "The History of the US–South Korea Military Alliance › " in assistant_html(at)
+    at.sidebar.selectbox[0].select("Zebra Accord").run()
+    at.chat_input[0].set_value("treaty provisions").run()
+    last = at.chat_message[-1].markdown[0].value
+    assert last.count('class="aqa-card') == 1 and "Zebra Accord › Terms" in last

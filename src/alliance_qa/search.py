@@ -100,7 +100,9 @@ class Searcher:
         found = [self.index.views[v].search(query[None, :], k)[1][0] for v in ("text", "context")]
         found.append(np.argsort(-self.keyword.scores(text))[:k])
         pool = np.unique(np.concatenate(found))
-        return pool[(pool >= 0) & allowed[pool.clip(0)]]
+        pool = pool[(pool >= 0) & allowed[pool.clip(0)]]
+        # a filtered document may have nothing near the top: then score all of its chunks
+        return pool if len(pool) else np.flatnonzero(allowed)
 
     def sentence_scores(self, query: np.ndarray, chunk: int) -> np.ndarray:
         start, end = self.sentence_start[chunk], self.sentence_start[chunk + 1]
