@@ -239,3 +239,19 @@ def test_above_the_size_limit_searched_views_use_hnsw_with_recall_recorded(
     for question in ("What is THAAD?", "treaty provisions", "burden sharing"):
         assert approximate.search(question).hits[0].chunk.id == \
             exact.search(question).hits[0].chunk.id
+
+
+def test_large_vector_files_are_memory_mapped_and_still_verified(damaged, monkeypatch,
+                                                                 searcher, embedder):
+    from alliance_qa.search import Searcher
+    settings, folder = damaged
+    monkeypatch.setattr(store, "MMAP_BYTES", 0)
+    mapped = Searcher(load_index(settings.index_dir), embedder)
+    for question in ("What is THAAD?", "burden sharing"):
+        assert [h.chunk.id for h in mapped.search(question).hits] == \
+            [h.chunk.id for h in searcher.search(question).hits]
+    data = bytearray((folder / "text.faiss").read_bytes())
+    data[-10] ^= 0xFF
+    (folder / "text.faiss").write_bytes(bytes(data))
+    with pytest.raises(IndexCorrupt, match="does not match its manifest"):
+        load_index(settings.index_dir)

@@ -40,6 +40,7 @@ KEYS = "embedding-keys.json"
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
+MMAP_BYTES = 256 * 2**20            # larger vector files are memory-mapped, not read in
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,16 @@ def recall_at_10(index: faiss.Index, vectors: np.ndarray, sample: int = 500,
 
 
 def matrix(index: faiss.Index) -> np.ndarray:
-    """All vectors of an index as one float32 array."""
-    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros(
-        (0, index.d), np.float32)
+    """All vectors of an index as one float32 array: a view of FAISS's own memory (no copy,
+    memory-mapped pages included) where the vectors are stored flat, else a copy."""
+    storage = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) \
+        else index
+    if not index.ntotal:
+        return np.zeros((0, index.d), np.float32)
+    if isinstance(storage, faiss.IndexFlat):
+        return faiss.rev_swig_ptr(storage.get_xb(), storage.ntotal * storage.d).reshape(
+            storage.ntotal, storage.d)
+    return index.reconstruct_n(0, index.ntotal)
 
 
 def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, np.ndarray],
@@ -228,16 +236,43 @@ def read_manifest(index_dir: Path) -> dict:
     return manifest
 
 
+def _mismatch(folder: Path, name: str) -> IndexCorrupt:
+    return IndexCorrupt(f"The index file {folder / name} does not match its manifest "
+                        "(changed or damaged since the build).")
+
+
+def _unreadable(folder: Path, name: str, error: OSError) -> IndexCorrupt:
+    return IndexCorrupt(f"The index file {folder / name} cannot be read ({error.strerror}).")
+
+
 def _read_verified(folder: Path, manifest: dict, name: str) -> bytes:
     try:
         data = (folder / name).read_bytes()
     except OSError as error:
-        raise IndexCorrupt(f"The index file {folder / name} cannot be read "
-                           f"({error.strerror}).") from error
+        raise _unreadable(folder, name, error) from error
     if sha256_bytes(data) != manifest["files"].get(name):
-        raise IndexCorrupt(f"The index file {folder / name} does not match its manifest "
-                           "(changed or damaged since the build).")
+        raise _mismatch(folder, name)
     return data
+
+
+def _read_vectors(folder: Path, manifest: dict, name: str) -> faiss.Index:
+    """A verified FAISS file: in memory, or memory-mapped when larger than MMAP_BYTES (its
+    hash is then computed in blocks, never holding the whole file)."""
+    path = folder / name
+    try:
+        large = path.stat().st_size > MMAP_BYTES
+        if not large:
+            return faiss.deserialize_index(np.frombuffer(_read_verified(folder, manifest, name),
+                                                         np.uint8))
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 24), b""):
+                digest.update(block)
+    except OSError as error:
+        raise _unreadable(folder, name, error) from error
+    if digest.hexdigest() != manifest["files"].get(name):
+        raise _mismatch(folder, name)
+    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
 
 
 def _document(data: dict) -> Document:
@@ -271,11 +306,10 @@ def _load_live(index_dir: Path) -> StoredIndex:
     folder = live_folder(index_dir)
     if folder.name != f"build-{manifest['build_id']}":
         raise IndexCorrupt(f"The manifest in {folder} belongs to another build.")
-    names = [f"{view}.faiss" for view in VIEWS] + ["chunks.jsonl", "documents.json", KEYS]
-    raw = {name: _read_verified(folder, manifest, name) for name in names}
+    raw = {name: _read_verified(folder, manifest, name)
+           for name in ("chunks.jsonl", "documents.json", KEYS)}
     try:
-        views = {view: faiss.deserialize_index(np.frombuffer(raw[f"{view}.faiss"], np.uint8))
-                 for view in VIEWS}
+        views = {view: _read_vectors(folder, manifest, f"{view}.faiss") for view in VIEWS}
         chunks = [_chunk(json.loads(line)) for line in raw["chunks.jsonl"].decode().splitlines()
                   if line.strip()]
         documents = [_document(d) for d in json.loads(raw["documents.json"])]
