@@ -214,3 +214,23 @@ def test_with_several_documents_answers_name_them_and_can_be_filtered(embedder, 
     at.chat_input[0].set_value("treaty provisions").run()
     last = at.chat_message[-1].markdown[0].value
     assert last.count('class="aqa-card') == 1 and "Zebra Accord › Terms" in last
+
+
+def test_markup_inside_a_corpus_file_is_shown_as_text(embedder, tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tricky.md").write_text(
+        "# Tricky\n\n## Markup\n\nThe zebra note <script>alert(1)</script> links "
+        "[here](javascript:alert(2)) and shows ![pic](http://x/y.png) with $E=mc^2$ and "
+        "<b>bold</b>.\n")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    build_index(settings, embedder)
+    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(corpus))
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(settings.index_dir))
+    at = start()
+    at.chat_input[0].set_value("zebra note").run()
+    shown = assistant_html(at)
+    text = shown[shown.index('class="aqa-text"'):]
+    text = text[:text.index("</div>")]
+    assert "<script" not in text and "<b>" not in text and "](" not in text and "$" not in text
+    assert "&#60;script&#62;alert&#40;1&#41;&#60;/script&#62;" in text

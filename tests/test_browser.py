@@ -8,6 +8,9 @@ import pytest
 from alliance_qa.browser import (CHAT_BOX, CHROMIUM, ask_in_page, chromium, concurrent_sessions,
                                  running_app)
 
+from alliance_qa.config import Settings
+from alliance_qa.indexing import build_index
+
 from conftest import ROOT
 
 pytestmark = [pytest.mark.browser,
@@ -94,3 +97,28 @@ def test_several_sessions_at_once_each_get_their_own_answer(browser, app_url, se
     citations, latencies, _ = concurrent_sessions(browser, app_url, questions, rounds=2)
     assert citations == [[e, e] for e in expected]
     assert len(latencies) == 8
+
+
+def test_markup_in_a_corpus_file_is_shown_never_run(browser, embedder, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tricky.md").write_text(
+        "# Tricky\n\n## Markup\n\nThe zebra note <script>alert(1)</script><img src=x "
+        "onerror=alert(2)> links [here](http://example.com) with $E=mc^2$ and **bold**.\n")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    build_index(settings, embedder)
+    env = {"ALLIANCE_QA_CORPUS": str(corpus), "ALLIANCE_QA_INDEX": str(settings.index_dir)}
+    with running_app(env) as url:
+        page = browser.new_page()
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(url)
+        page.locator(CHAT_BOX).wait_for(timeout=90_000)
+        ask_in_page(page, "zebra note", "zebra note")
+        passage = page.locator(".aqa-text").first
+        assert "<script>alert(1)</script><img src=x onerror=alert(2)>" in passage.inner_text()
+        assert "[here](http://example.com) with $E=mc^2$ and **bold**" in passage.inner_text()
+        assert passage.locator("a, img, script, strong, .katex").count() == 0
+        page.wait_for_timeout(300)
+        assert dialogs == []
+        page.close()
