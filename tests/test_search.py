@@ -124,6 +124,7 @@ QUESTIONS = ["What is THAAD?", "treaty provisions", "Why does the US keep forces
              "cold war", "burden sharing"]
 
 
+@pytest.mark.slow
 def test_threads_share_one_searcher_and_get_the_serial_results(searcher):
     def key(answer):
         return (answer.abstained, tuple((h.chunk.id, h.score) for h in answer.hits))

@@ -149,6 +149,7 @@ def test_a_second_build_at_the_same_time_is_refused(tmp_path, embedder):
             build_index(settings, embedder)
 
 
+@pytest.mark.slow
 def test_readers_during_rebuilds_always_see_a_whole_index(damaged, embedder):
     settings, _ = damaged
     errors, loads = [], []
