@@ -70,9 +70,21 @@ def test_off_topic_questions_abstain_but_keep_passages(searcher, question):
     "When was THAAD deployed in South Korea?",
     "How many American troops are stationed in South Korea today?",
     "What did the 2018 inter-Korean summit agree on?",
+    "Who was the US president when the Mutual Defense Treaty was signed?",
+    "Which city hosts the largest US base in Korea?",
 ])
 def test_questions_the_text_does_not_answer_abstain(searcher, question):
-    assert searcher.search(question).abstained
+    answer = searcher.search(question)
+    assert answer.abstained and answer.reason.startswith("The closest passages")
+
+
+@pytest.mark.parametrize("question", [
+    "Who signed the Mutual Defense Treaty?", "Which neighbouring powers react to the alliance?",
+    "Where are U.S. forces stationed?", "How many nations does the treaty commit to mutual "
+    "defense?",
+])
+def test_who_where_questions_the_text_answers_are_answered(searcher, question):
+    assert not searcher.search(question).abstained
 
 
 def test_a_date_question_the_text_answers_is_answered(searcher):

@@ -3,8 +3,9 @@
 Off-topic questions are told apart by how close the best passage or sentence comes to the
 question (the model's cosine). On-topic questions that ask for something the text never
 gives (a date, a number) score as high as answerable ones, so a second check asks whether
-the best passages contain anything of the kind asked for. Both are general rules about
-questions, not about this corpus.
+the best passages contain anything of the kind asked for (a date for "when", a figure for
+"how many", the role or place noun of a "who was the president…" or "which city…"). These
+are general rules about English questions, not about this corpus.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ CALIBRATION_CENTER = 0.29     # confidence 0.5 here; below it the answer abstain
 _YEARISH = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b[0-9]{2}s\b|\b[0-9]{1,2}(st|nd|rd|th) "
                       r"century\b|\b(january|february|march|april|may|june|july|august|"
                       r"september|october|november|december)\b", re.IGNORECASE)
-_NUMBER_WORDS = ("two three four five six seven eight nine ten eleven twelve twenty thirty forty "
+_NUMBER_WORDS = ("both two three four five six seven eight nine ten eleven twelve twenty thirty forty "
                  "fifty hundred hundreds thousand thousands million millions billion billions "
                  "dozen dozens percent half third quarter").split()
 _QUANTITY = re.compile(r"\b([0-9][0-9,.]*%?|" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
@@ -33,6 +34,14 @@ _ASKS_DATE = re.compile(r"^(when\b|in what year|what year|which year|on what dat
 _ASKS_QUANTITY = re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount) of\b",
                             re.IGNORECASE)
 _NUMBER_IN_QUESTION = re.compile(r"\b[0-9][0-9,.]*s?\b")
+# Who/where questions name the kind of answer they want with one of these nouns ("Who was
+# the president…", "Which city…"); when the passages never use the noun, they cannot say.
+_ASKS_ENTITY = re.compile(r"^(who|whom|where)\b|\b(which|what)\b", re.IGNORECASE)
+_ROLE_OR_PLACE = re.compile(
+    r"\b(presidents?|prime ministers?|ministers?|secretar(y|ies)|commanders?|generals?|"
+    r"admirals?|ambassadors?|leaders?|chairm[ae]n|kings?|queens?|emperors?|spokesm[ae]n|"
+    r"names?|cit(y|ies)|towns?|villages?|provinces?|capitals?|ports?|islands?|streets?)\b",
+    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,20 @@ def _quantities(text: str) -> list[str]:
             if m.group(0) not in years and not _YEARISH.fullmatch(m.group(0))]
 
 
+def missing_entity(question: str, passages: list[str]) -> str:
+    """Why passages cannot name the person or place a who/where/which question asks for."""
+    if not _ASKS_ENTITY.search(question):
+        return ""
+    joined = " ".join(passages).lower()
+    for match in _ROLE_OR_PLACE.finditer(question):
+        noun = match.group(0).lower()
+        stem = noun[:-3] if noun.endswith("ies") else noun.rstrip("s")
+        if stem not in joined:
+            return (f"The closest passages never mention a {noun}, so the documents do not "
+                    "seem to say.")
+    return ""
+
+
 def missing_answer_type(question: str, passages: list[str]) -> str:
     """Why the passages (the sentences that best answer, in practice) cannot give the kind
     of fact the question asks for, or "" when they may."""
@@ -73,13 +96,16 @@ def missing_answer_type(question: str, passages: list[str]) -> str:
     return ""
 
 
-def decide(question: str, evidence: float, passages: list[str]) -> Verdict:
-    """Abstain when the evidence is weak, or when the passages lack the kind of fact asked."""
+def decide(question: str, evidence: float, best_sentences: list[str],
+           passages: list[str]) -> Verdict:
+    """Abstain when the evidence is weak, or when the best sentences lack the kind of fact
+    asked (a date, a figure), or the passages never name the kind of person or place asked."""
     probability = confidence(evidence)
     if probability < 0.5:
         return Verdict(True, probability, "Nothing in the documents comes close to this "
                                           "question.")
-    reason = missing_answer_type(question, passages)
+    reason = (missing_answer_type(question, best_sentences)
+              or missing_entity(question, passages))
     if reason:
         return Verdict(True, min(probability, 0.49), reason)
     return Verdict(False, probability, "")

@@ -177,7 +177,8 @@ class Searcher:
                          round(by_chunk[c][1], 4))
                      for rank, c in enumerate(chosen, start=1))
         best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
-        verdict = abstention.decide(prepared.text, evidence, best_sentences)
+        verdict = abstention.decide(prepared.text, evidence, best_sentences,
+                                    [h.chunk.text for h in hits[:3]])
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
                       verdict.reason, prepared.notices, round(evidence, 4), timings)
