@@ -23,6 +23,15 @@ def index_env(built, tmp_path, monkeypatch):
     return target
 
 
+def serve_corpus(corpus, index_dir, embedder, monkeypatch) -> Settings:
+    """Build a real index of `corpus` and point the app at both."""
+    settings = Settings(corpus_dir=corpus, index_dir=index_dir)
+    build_index(settings, embedder)
+    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(corpus))
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(index_dir))
+    return settings
+
+
 def start(**query) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     for key, value in query.items():
@@ -167,10 +176,7 @@ def test_markup_in_questions_is_shown_as_text(index_env, question):
 
 def test_a_rebuild_while_serving_takes_effect_on_the_next_question(embedder, corpus_copy,
                                                                    tmp_path, monkeypatch):
-    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "live")
-    build_index(settings, embedder)
-    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(corpus_copy))
-    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(settings.index_dir))
+    settings = serve_corpus(corpus_copy, tmp_path / "live", embedder, monkeypatch)
     at = start()
     at.chat_input[0].set_value("What is SOFA?").run()
     assert "Status of Forces" in assistant_html(at)
@@ -203,10 +209,7 @@ def test_with_several_documents_answers_name_them_and_can_be_filtered(embedder, 
                                                                        tmp_path, monkeypatch):
     (corpus_copy / "zebra.md").write_text("# Zebra Accord\n\n## Terms\n\nThe zebra accord "
                                           "treaty set rules for striped crossings.\n")
-    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "two")
-    build_index(settings, embedder)
-    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(corpus_copy))
-    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(settings.index_dir))
+    serve_corpus(corpus_copy, tmp_path / "two", embedder, monkeypatch)
     at = start()
     at.chat_input[0].set_value("treaty provisions").run()
     assert "The History of the US–South Korea Military Alliance › " in assistant_html(at)
@@ -223,10 +226,7 @@ def test_markup_inside_a_corpus_file_is_shown_as_text(embedder, tmp_path, monkey
         "# Tricky\n\n## Markup\n\nThe zebra note <script>alert(1)</script> links "
         "[here](javascript:alert(2)) and shows ![pic](http://x/y.png) with $E=mc^2$ and "
         "<b>bold</b>.\n")
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
-    build_index(settings, embedder)
-    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(corpus))
-    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(settings.index_dir))
+    serve_corpus(corpus, tmp_path / "index", embedder, monkeypatch)
     at = start()
     at.chat_input[0].set_value("zebra note").run()
     shown = assistant_html(at)
