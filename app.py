@@ -14,7 +14,7 @@ from alliance_qa.citations import find_section, resolve
 from alliance_qa.config import Settings
 from alliance_qa.embedding import Embedder
 from alliance_qa.errors import AllianceQAError
-from alliance_qa.indexing import build_index, staleness
+from alliance_qa.indexing import build_index, corpus_signature, staleness
 from alliance_qa.search import Searcher
 from alliance_qa.store import load_index, read_manifest
 
@@ -53,6 +53,13 @@ def open_searcher() -> tuple[Searcher | None, dict | None, str]:
     return searcher, manifest, ""
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def stale_reasons(build_id: str, corpus: tuple) -> list[str]:
+    """Why the live build is stale; hashed once per build and corpus signature, not on
+    every interaction (a large corpus would be read in full each time)."""
+    return staleness(read_manifest(settings.index_dir), settings, check_model=False)
+
+
 def rebuild() -> None:
     """Rebuild with a progress bar; the outcome is kept to be shown after the rerun."""
     bar = st.sidebar.progress(0.0, text="Starting the rebuild…")
@@ -73,7 +80,7 @@ def sidebar(searcher: Searcher | None, manifest: dict | None) -> dict:
         kind, text = st.session_state.pop("rebuild_outcome")
         (bar.success if kind == "success" else bar.error)(text)
     if manifest:
-        reasons = staleness(manifest, settings, check_model=False)
+        reasons = stale_reasons(manifest["build_id"], corpus_signature(settings.corpus_dir))
         state = "fresh" if not reasons else "stale: " + "; ".join(reasons)
         bar.markdown(f"<b>Index</b> · {manifest['document_count']} document(s), "
                      f"{manifest['section_count']} sections, {manifest['chunk_count']} passages"

@@ -149,3 +149,19 @@ def test_document_filter_on_the_command_line(index_env):
     bad = run("ask", "treaty", "--doc", "nope", env=index_env)
     assert bad.returncode == 1
     assert "There is no document 'nope'" in bad.stderr and "alliance-qa sections" in bad.stderr
+
+
+def test_eval_reports_the_product_well_above_both_baselines(index_env):
+    result = run("eval", "--json", env=index_env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["questions"] >= 100 and report["answerable"] >= 80
+    product, bm25, dense = (report["systems"][name] for name in ("product", "bm25", "dense"))
+    for metric in ("hit1", "hit3", "mrr"):
+        assert product[metric] >= max(bm25[metric], dense[metric]) + 0.02
+    assert product["hit1"] >= 0.85
+    assert {"factoid", "paraphrase", "conceptual", "acronym", "casual"} <= \
+        product["by_kind"].keys()
+    abstention = report["abstention"]
+    assert abstention["by_kind"]["off-topic"] >= 0.9 and abstention["false_abstention"] <= 0.05
+    assert 0.1 < report["calibration"]["center_mean"] < 0.5

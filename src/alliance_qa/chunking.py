@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .citations import citation_id, citation_label
+from .citations import citation_id, label
 from .documents import Document, Section
 from .sentences import sentence_spans
 
@@ -33,8 +33,8 @@ class Chunk:
 
     @property
     def citation(self) -> str:
-        label = citation_label(_label_section(self), self.paragraph)
-        return label + (f" (part {self.part})" if self.part else "")
+        text = label(self.section_number, self.heading, self.paragraph)
+        return text + (f" (part {self.part})" if self.part else "")
 
     @property
     def paragraph_id(self) -> str:
@@ -43,11 +43,6 @@ class Chunk:
     def context_text(self) -> str:
         """The text the model embeds: heading path, then the passage."""
         return f"{' › '.join(self.breadcrumb)}: {self.text}"
-
-
-def _label_section(chunk: Chunk) -> Section:
-    return Section(chunk.document, chunk.section, chunk.section_number, chunk.heading, 0,
-                   None, ())
 
 
 def breadcrumb(document: Document, section: Section) -> tuple[str, ...]:

@@ -53,13 +53,18 @@ def citation_id(section: Section, paragraph: int | None = None, part: int | None
     return f"{base}#p{paragraph}" + (f".{part}" if part else "")
 
 
+def label(number: str, heading: str, paragraph: int | None = None) -> str:
+    """'§1.2 Key provisions of the treaty, ¶2'; the introduction has no number."""
+    text = f"§{number} {heading}" if number else heading
+    return text if paragraph is None else f"{text}, ¶{paragraph}"
+
+
 def section_label(section: Section) -> str:
-    return f"§{section.number} {section.heading}" if section.number else section.heading
+    return label(section.number, section.heading)
 
 
 def citation_label(section: Section, paragraph: int | None = None) -> str:
-    label = section_label(section)
-    return label if paragraph is None else f"{label}, ¶{paragraph}"
+    return label(section.number, section.heading, paragraph)
 
 
 def parse_citation_id(text: str) -> CitationRef | None:

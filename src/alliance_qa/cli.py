@@ -95,7 +95,6 @@ def cmd_ask(args) -> int:
         return 2
     searcher = _searcher(settings)
     questions = [args.question] if args.question is not None else sys.stdin
-    status = 0
     for question in questions:
         question = question.rstrip("\n")
         try:
@@ -110,7 +109,7 @@ def cmd_ask(args) -> int:
             print(json.dumps(answer_json(answer), ensure_ascii=False), flush=True)
         else:
             print(format_answer(answer))
-    return status
+    return 0
 
 
 def _documents(settings: Settings):

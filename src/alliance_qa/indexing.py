@@ -199,6 +199,20 @@ def corpus_state(corpus_dir: Path) -> dict[str, str]:
             for p in corpus_files(corpus_dir)}
 
 
+def corpus_signature(corpus_dir: Path) -> tuple:
+    """(path, size, modification time) of every corpus file: cheap to take on every page
+    view, and it changes whenever a file is added, removed or written."""
+    signature = []
+    for path in corpus_files(corpus_dir):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        signature.append((path.relative_to(corpus_dir).as_posix(), stat.st_size,
+                          stat.st_mtime_ns))
+    return tuple(signature)
+
+
 def staleness(manifest: dict, settings: Settings, check_model: bool = True) -> list[str]:
     """Why an index no longer matches the corpus and model; empty when it is fresh."""
     reasons = []
