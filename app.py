@@ -7,6 +7,8 @@ on the next question); messages live in the session; every text is shown escaped
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from alliance_qa import ui
@@ -35,7 +37,7 @@ def embedder_for(model: str) -> Embedder:
 @st.cache_resource(show_spinner="Loading the index…", max_entries=2)
 def searcher_for(index_dir: str, build_id: str, model: str) -> Searcher:
     """One searcher per live build; a new build id (a rebuild) loads the new index."""
-    return Searcher(load_index(settings.index_dir), embedder_for(model),
+    return Searcher(load_index(Path(index_dir)), embedder_for(model),
                     max_question_chars=settings.max_question_chars)
 
 
