@@ -153,6 +153,39 @@ def _plot(rows: list[tuple[int, str, float]], path: Path) -> None:
     plt.close(figure)
 
 
+def app_timings(settings: Settings, repeats: int) -> list[str]:
+    """Start-up to a usable page, Enter to passages visible, and four sessions at once, in
+    the real browser against `streamlit run`."""
+    from .browser import CHAT_BOX, CHROMIUM, ask_in_page, chromium, concurrent_sessions, \
+        running_app
+    if not Path(CHROMIUM).exists():
+        return [f"{'app timings':34} skipped: no Chromium at {CHROMIUM}"]
+    env = {"ALLIANCE_QA_INDEX": str(settings.index_dir),
+           "ALLIANCE_QA_CORPUS": str(settings.corpus_dir), "ALLIANCE_QA_MODEL": settings.model}
+    starts, answers = [], []
+    questions = ["What is THAAD?", "What is SOFA?", "burden sharing",
+                 "What did the 1953 treaty provide?"]
+    with chromium() as browser:
+        for run in range(max(2, repeats // 2)):
+            start = time.perf_counter()
+            with running_app(env) as url:
+                page = browser.new_page()
+                page.goto(url)
+                page.locator(CHAT_BOX).wait_for(timeout=90_000)
+                ask_in_page(page, "What is THAAD?", "Terminal High Altitude")
+                starts.append(time.perf_counter() - start)
+                if run == 0:
+                    answers += [ask_in_page(page, f"What is SOFA? ({i})", "Status of Forces")
+                                for i in range(repeats * 2)]
+                page.close()
+        with running_app(env) as url:
+            _, latencies, wall = concurrent_sessions(browser, url, questions, rounds=repeats)
+    return [summary("app: start to first answer shown", starts, "s"),
+            summary("app: Enter to passages shown", answers),
+            summary(f"app: {len(questions)} sessions at once", latencies),
+            f"{'app: throughput, 4 sessions':34} {len(latencies) / wall:.1f} answers/s"]
+
+
 def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True,
                   scale: list[int] | None = None, plot: Path | None = None) -> str:
     from .evaluation import load_questions
@@ -168,7 +201,6 @@ def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True,
     cold, child_kb = cold_start(settings, max(3, repeats // 2))
     lines.append(cold)
     if browser:
-        from .browser import app_timings
         lines += app_timings(settings, repeats)
     own_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     lines.append(f"{'peak memory':34} this process {own_kb / 1024:.0f} MiB; "

@@ -1,6 +1,6 @@
 """Drive the real app: `streamlit run app.py` on a free local port, and headless Chromium.
 
-Used by the browser tests and the benchmark. Chromium is Debian's (/usr/bin/chromium);
+Used by the browser tests and the benchmark; it measures nothing itself. Chromium is Debian's (/usr/bin/chromium);
 Playwright's own browser download cannot work on these machines.
 """
 
@@ -11,7 +11,6 @@ import ctypes
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -152,36 +151,3 @@ def concurrent_sessions(browser, url: str, questions: list[str], rounds: int = 3
     for page in pages:
         page.close()
     return citations, latencies, wall
-
-
-def app_timings(settings, repeats: int) -> list[str]:
-    """Start-up to a usable page, and Enter to passages visible, in the real browser."""
-    from .bench import summary
-    if not Path(CHROMIUM).exists():
-        return [f"{'app timings':34} skipped: no Chromium at {CHROMIUM}"]
-    env = {"ALLIANCE_QA_INDEX": str(settings.index_dir),
-           "ALLIANCE_QA_CORPUS": str(settings.corpus_dir), "ALLIANCE_QA_MODEL": settings.model}
-    starts, answers = [], []
-    with chromium() as browser:
-        for run in range(max(2, repeats // 2)):
-            start = time.perf_counter()
-            with running_app(env) as url:
-                page = browser.new_page()
-                page.goto(url)
-                page.locator(CHAT_BOX).wait_for(timeout=90_000)
-                first = ask_in_page(page, "What is THAAD?", "Terminal High Altitude")
-                starts.append(time.perf_counter() - start)
-                if run == 0:
-                    for i in range(repeats * 2):
-                        answers.append(ask_in_page(page, f"What is SOFA? ({i})",
-                                                   f"Status of Forces"))
-                page.close()
-            del first
-        with running_app(env) as url:
-            questions = ["What is THAAD?", "What is SOFA?", "burden sharing",
-                         "What did the 1953 treaty provide?"]
-            _, latencies, wall = concurrent_sessions(browser, url, questions, rounds=repeats)
-    return [summary("app: start to first answer shown", starts, "s"),
-            summary("app: Enter to passages shown", answers),
-            summary(f"app: {len(questions)} sessions at once", latencies),
-            f"{'app: throughput, 4 sessions':34} {len(latencies) / wall:.1f} answers/s"]

@@ -8,7 +8,6 @@ A passage counts as right when its section is one of the question's gold section
 from __future__ import annotations
 
 import json
-import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
