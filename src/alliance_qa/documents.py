@@ -232,7 +232,12 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """SHA-256 of a file, read in blocks (model weights and large indexes included)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def document_id(relative_path: str, taken: set[str]) -> str:

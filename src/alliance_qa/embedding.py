@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import BUNDLED_MODEL
+from .documents import file_sha256
 from .errors import ModelUnavailable
 
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer.json", "modules.json",
@@ -28,14 +29,11 @@ def model_path(model: str) -> str:
 
 
 def fingerprint_folder(folder: Path) -> str:
-    """SHA-256 over the model's weight and config files (name, size and bytes)."""
+    """SHA-256 over the names and SHA-256s of the model's weight and config files."""
     digest = hashlib.sha256()
     files = sorted({p for pattern in _WEIGHT_FILES for p in folder.glob(pattern) if p.is_file()})
     for path in files:
-        digest.update(path.relative_to(folder).as_posix().encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()
 
 

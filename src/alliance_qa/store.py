@@ -29,7 +29,7 @@ import faiss
 import numpy as np
 
 from .chunking import Chunk
-from .documents import Document, Section
+from .documents import Document, Section, file_sha256
 from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing
 
 FORMAT_VERSION = 1
@@ -260,17 +260,13 @@ def _read_vectors(folder: Path, manifest: dict, name: str) -> faiss.Index:
     hash is then computed in blocks, never holding the whole file)."""
     path = folder / name
     try:
-        large = path.stat().st_size > MMAP_BYTES
-        if not large:
+        if path.stat().st_size <= MMAP_BYTES:
             return faiss.deserialize_index(np.frombuffer(_read_verified(folder, manifest, name),
                                                          np.uint8))
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 24), b""):
-                digest.update(block)
+        digest = file_sha256(path)
     except OSError as error:
         raise _unreadable(folder, name, error) from error
-    if digest.hexdigest() != manifest["files"].get(name):
+    if digest != manifest["files"].get(name):
         raise _mismatch(folder, name)
     return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
 
