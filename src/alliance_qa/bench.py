@@ -75,8 +75,11 @@ def cold_start(settings: Settings, repeats: int) -> tuple[str, int]:
            "ALLIANCE_QA_CORPUS": str(settings.corpus_dir), "ALLIANCE_QA_MODEL": settings.model}
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "alliance_qa", "ask", "What is THAAD?"], env=env,
-                       check=True, capture_output=True)
+        child = subprocess.run([sys.executable, "-m", "alliance_qa", "ask", "What is THAAD?"],
+                               env=env, capture_output=True, text=True)
+        if child.returncode:
+            reason = (child.stderr.strip().splitlines() or ["no message"])[-1]
+            return f"{'cold start to first answer':34} failed: {reason}", 0
         times.append(time.perf_counter() - start)
     child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return summary("cold start to first answer", times, "s"), child_kb
