@@ -29,13 +29,19 @@ def test_manifest_says_what_the_index_was_built_from(built):
     assert manifest["acronyms"] == {"THAAD": "Terminal High Altitude Area Defense",
                                     "SOFA": "Status of Forces Agreement"}
     assert set(manifest["files"]) == {"context.faiss", "text.faiss", "sentences.faiss",
-                                      "chunks.jsonl", "documents.json", "embedding-keys.json"}
+                                      "tokens.faiss", "tokens.npy", "chunks.jsonl",
+                                      "documents.json", "embedding-keys.json"}
 
 
 def test_load_gives_back_the_built_chunks(built):
     index = load_index(built.index_dir)
     assert len(index.chunks) == 55 and index.views["text"].ntotal == 55
     assert index.views["sentences"].ntotal == sum(len(c.sentences) for c in index.chunks)
+    # a row per word piece of each chunk's context text, [CLS] first, in chunk order
+    table = index.token_table
+    assert index.views["tokens"].ntotal == len(table) > 55 * 20
+    starts = np.searchsorted(table[:, 0], np.arange(55))
+    assert (table[starts, 1] == 101).all() and (np.diff(table[:, 0]) >= 0).all()
     assert index.documents[0].sections[3].heading == "Key provisions of the treaty"
 
 
@@ -211,14 +217,15 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
     document.write_text(edited)
     second = build_index(settings, embedder)
     assert second.changes == {"added": 0, "changed": 1, "removed": 1}
-    # one chunk changed: its context and text views and its one changed sentence
-    assert second.embedded == 3
-    assert second.reused == first.embedded - 3 - 3       # less the removed chunk's 3 texts
+    # one chunk changed: its context, text and word-piece views and its one changed sentence
+    assert second.embedded == 4
+    assert second.reused == first.embedded - 4 - 4       # less the removed chunk's 4 texts
 
     full = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "full")
     build_index(full, embedder, full=True)
     incremental, rebuilt = load_index(settings.index_dir), load_index(full.index_dir)
     assert incremental.chunks == rebuilt.chunks and incremental.keys == rebuilt.keys
+    assert np.array_equal(incremental.token_table, rebuilt.token_table)
     for view in store.VIEWS:
         assert np.allclose(store.matrix(incremental.views[view]),
                            store.matrix(rebuilt.views[view]), atol=1e-5)

@@ -1,9 +1,11 @@
-"""The one import of sentence-transformers: load a model offline, encode normalized vectors."""
+"""The one import of sentence-transformers: load a model offline, encode normalized vectors
+(one per text, and one per word piece of a text in its context)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,20 @@ def fingerprint(model: str) -> str:
     return fingerprint_folder(folder) if folder else f"name:{model}"
 
 
+@dataclass(frozen=True)
+class TokenVectors:
+    """A text's word pieces as the model read them: vocabulary ids and unit vectors."""
+
+    ids: np.ndarray          # int32, special tokens included
+    vectors: np.ndarray      # float32, one unit row per id
+
+
+@dataclass(frozen=True)
+class QueryEncoding:
+    vector: np.ndarray       # the text's unit vector
+    tokens: TokenVectors
+
+
 class Embedder:
     """A loaded sentence-transformers model; `encode` gives unit-length float32 rows."""
 
@@ -77,6 +93,35 @@ class Embedder:
         vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_tokens(self, texts: list[str], batch_size: int = 32,
+                      progress: bool = False) -> list[TokenVectors]:
+        """Each text's word-piece vectors (contextual, unit length), special tokens included."""
+        if not texts:
+            return []
+        outputs = self.model.encode(texts, batch_size=batch_size, output_value=None,
+                                    show_progress_bar=progress)
+        return [_token_vectors(output) for output in outputs]
+
+    def encode_query(self, text: str) -> QueryEncoding:
+        """The text's vector and its word-piece vectors, from one forward pass."""
+        output = self.model.encode([text], output_value=None, normalize_embeddings=True)[0]
+        return QueryEncoding(np.asarray(output["sentence_embedding"], dtype=np.float32),
+                             _token_vectors(output))
+
+    def words(self, ids: np.ndarray) -> list[str]:
+        """The word pieces that vocabulary ids stand for ("[CLS]", "thaa", "##d", …)."""
+        return self.model.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+
+
+def _token_vectors(output: dict) -> TokenVectors:
+    """Unit word-piece vectors of one text from sentence-transformers' output (the padding a
+    batch adds is cut off by the attention mask)."""
+    length = int(output["attention_mask"].sum())
+    vectors = np.asarray(output["token_embeddings"][:length], dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return TokenVectors(np.asarray(output["input_ids"][:length], dtype=np.int32),
+                        np.ascontiguousarray(vectors))
 
 
 def _cached_folder(name: str) -> Path | None:

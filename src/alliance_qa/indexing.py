@@ -21,11 +21,11 @@ from .acronyms import expand, find_acronyms
 from .chunking import Chunk, chunk_documents
 from .config import Settings
 from .documents import corpus_files, file_sha256, read_corpus
-from .embedding import Embedder, fingerprint
+from .embedding import Embedder, TokenVectors, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
 from .store import StoredIndex, build_lock, load_index, matrix, read_manifest, write_index
 
-RECIPE = "views:context,text,sentences/acronyms-v2"
+RECIPE = "views:context,text,sentences,tokens/acronyms-v2"
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
 
 
@@ -69,11 +69,17 @@ def text_key(text: str) -> str:
 
 def reusable_vectors(previous: StoredIndex | None,
                      fingerprint: str) -> dict[str, dict[str, np.ndarray]]:
-    """{view: {text key: vector}} from the previous build, if it used the same model."""
+    """{view: {text key: vector}} from the previous build, if it used the same model; for
+    "tokens", {text key: TokenVectors} (a text has a row per word piece)."""
     if previous is None or previous.manifest["model_fingerprint"] != fingerprint:
         return {}
-    return {view: dict(zip(previous.keys[view], matrix(previous.views[view])))
-            for view in previous.views}
+    cache = {view: dict(zip(previous.keys[view], matrix(previous.views[view])))
+             for view in previous.views if view != "tokens"}
+    rows, keys = matrix(previous.views["tokens"]), previous.keys["tokens"]
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]] + [len(keys)]
+    cache["tokens"] = {keys[a]: TokenVectors(previous.token_table[a:b, 1], rows[a:b])
+                       for a, b in zip(starts, starts[1:])}
+    return cache
 
 
 def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool = False,
@@ -100,6 +106,25 @@ def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool
         rows[missing] = fresh
         vectors[view], embedded = rows, embedded + len(missing)
     return vectors, keys, embedded
+
+
+def embed_tokens(embedder: Embedder, texts: list[str], progress: bool = False,
+                 cache: dict[str, TokenVectors] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """The word-piece stage: each text's piece vectors, stacked in text order, with the
+    (text number, vocabulary id) of each row, each row's text key, and how many texts were
+    embedded anew."""
+    keys = [text_key(t) for t in texts]
+    known = cache or {}
+    missing = [i for i, k in enumerate(keys) if k not in known]
+    fresh = dict(zip(missing, embedder.encode_tokens([texts[i] for i in missing],
+                                                     progress=progress)))
+    blocks = [fresh[i] if i in fresh else known[k] for i, k in enumerate(keys)]
+    vectors = np.concatenate([b.vectors for b in blocks]).astype(np.float32, copy=False)
+    table = np.column_stack([np.repeat(np.arange(len(blocks)), [len(b.ids) for b in blocks]),
+                             np.concatenate([b.ids for b in blocks])]).astype(np.int32)
+    row_keys = [k for k, b in zip(keys, blocks) for _ in range(len(b.ids))]
+    return vectors, table, row_keys, len(missing)
 
 
 def chunk_changes(previous: StoredIndex | None, chunks: list[Chunk]) -> dict[str, int]:
@@ -155,8 +180,11 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         acronyms = find_acronyms([c.text for c in chunks])
         previous = _previous_build(settings.index_dir)
         cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
-        views, keys, embedded = embed_views(embedder, view_inputs(chunks, acronyms), progress,
-                                            on_progress, cache)
+        inputs = view_inputs(chunks, acronyms)
+        views, keys, embedded = embed_views(embedder, inputs, progress, on_progress, cache)
+        _report(on_progress, "Embedding word pieces", 0.85)
+        views["tokens"], token_table, keys["tokens"], pieces_embedded = embed_tokens(
+            embedder, inputs["context"], progress, cache.get("tokens"))
         seconds = time.perf_counter() - start
         manifest = {
             "model": embedder.name,
@@ -177,12 +205,14 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "versions": library_versions(),
         }
         _report(on_progress, "Writing the index", 0.9)
-        folder = write_index(settings.index_dir, manifest, documents, chunks, views, keys)
+        folder = write_index(settings.index_dir, manifest, documents, chunks, views, keys,
+                             token_table)
         _report(on_progress, "Done", 1.0)
-    total = sum(len(rows) for rows in views.values())
+    texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
+    embedded += pieces_embedded
     return BuildSummary(len(documents), manifest["section_count"], len(chunks),
                         manifest["sentence_count"], time.perf_counter() - start, str(folder),
-                        [str(w) for w in warnings], embedded, total - embedded,
+                        [str(w) for w in warnings], embedded, texts - embedded,
                         chunk_changes(previous, chunks))
 
 

@@ -2,7 +2,7 @@
 misspelt question words matched to the nearest word of the corpus.
 
 bm25s's own English list keeps question words ("how", "what", "why"), so every "How …"
-question would match every passage containing "how"; the list below drops them too.
+question would match every passage containing "how"; our list (stopwords.py) drops them too.
 """
 
 from __future__ import annotations
@@ -13,17 +13,7 @@ import bm25s
 import numpy as np
 import Stemmer
 
-STOPWORDS = sorted(set("""
-a about above after again against all am an and any are aren't as at be because been before
-being below between both but by can could did didn't do does doesn't doing don't down during
-each either else ever few for from further get gets got had has have having he her here hers
-herself him himself his how i if in into is isn't it it's its itself just let like may me might
-more most much must my myself neither no nor not now of off on once only or other ought our ours
-ourselves out over own please same say says she should so some still such tell than that the
-their theirs them themselves then there these they this those through thus to too under until up
-upon us very was wasn't way we were weren't what whatever when where whether which while who
-whom whose why will with within without would you your yours yourself yourselves
-""".split()) - {"us"})   # "US" the country outweighs "us" the pronoun in this kind of corpus
+from .stopwords import STOPWORDS
 
 
 class KeywordIndex:
@@ -40,7 +30,7 @@ class KeywordIndex:
             if correct_typos else []
 
     def tokenize(self, texts: list[str]) -> list[list[str]]:
-        return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=self._stemmer,
+        return bm25s.tokenize(texts, stopwords=sorted(STOPWORDS), stemmer=self._stemmer,
                               return_ids=False, show_progress=False)
 
     def correct(self, token: str) -> str | None:

@@ -2,9 +2,11 @@
 
 Each chunk gets one fused score from plain, comparable evidence:
   dense   = w_context·cos(q, heading+chunk) + w_text·cos(q, chunk) + w_sentence·max cos(q, sentence)
+  words   = idf-weighted mean over the question's content word pieces of the best cosine with
+            a word piece of heading+chunk, both in context (token_match.py)
   keyword = BM25 / (best BM25 for this question + saturation)   — a lone weak keyword match
             stays small instead of being stretched to 1, as rank fusion or max-scaling would
-  score   = dense + w_keyword·keyword + w_section·mean score of the chunk's section
+  score   = dense + w_words·words + w_keyword·keyword + w_section·mean score of the chunk's section
 The section term pools evidence: a section whose paragraphs all speak to the question beats
 a single paragraph elsewhere that shares a phrase with it. Results are then diversified
 (maximal marginal relevance), so the top passages carry different information.
@@ -22,11 +24,12 @@ from . import abstention
 from .acronyms import expand
 from .chunking import Chunk
 from .citations import parse_citation_id
-from .embedding import Embedder
+from .embedding import Embedder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex
 from .questions import prepare
 from .store import StoredIndex, matrix
+from .token_match import TokenMatcher
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Weights:
     context: float = 0.5
     text: float = 1.0
     sentence: float = 0.5
+    words: float = 1.0
     keyword: float = 0.3
     keyword_saturation: float = 5.0
     section: float = 0.5
@@ -79,15 +83,17 @@ class Searcher:
         self.sentence_start = np.concatenate([[0], np.cumsum(counts)])
         sections = [f"{c.document}/{c.section}" for c in self.chunks]
         _, self.section_of = np.unique(sections, return_inverse=True)
+        self.tokens = TokenMatcher(matrix(index.views["tokens"]), index.token_table,
+                                   len(self.chunks))
         self.keyword = KeywordIndex([expand(" ".join(c.breadcrumb) + ". " + c.text,
                                             self.acronyms) for c in self.chunks])
         self._encode_lock = threading.Lock()
 
     # ------------------------------------------------------------ the steps
 
-    def encode(self, text: str) -> np.ndarray:
+    def encode(self, text: str) -> QueryEncoding:
         with self._encode_lock:      # one forward pass at a time: torch on 2 cores is no faster
-            return self.embedder.encode([expand(text, self.acronyms)])[0]
+            return self.embedder.encode_query(expand(text, self.acronyms))
 
     def candidates(self, query: np.ndarray, text: str, document: str | None) -> np.ndarray:
         """Chunk numbers worth scoring: the top of each view and of the keyword search."""
@@ -108,10 +114,12 @@ class Searcher:
         start, end = self.sentence_start[chunk], self.sentence_start[chunk + 1]
         return self.sentence_vectors[start:end] @ query
 
-    def fuse(self, query: np.ndarray, text: str,
+    def fuse(self, encoding: QueryEncoding, text: str,
              pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fused scores of the pooled chunks, and each one's best cosine (its evidence)."""
-        w = self.weights
+        w, query = self.weights, encoding.vector
+        words = self.tokens.scores(encoding.tokens, self.tokens.query_weights(
+            encoding.tokens, self.embedder.words(encoding.tokens.ids)), pool)
         text_cos = self.text_vectors[pool] @ query
         context_cos = self.context_vectors[pool] @ query
         best_sentence = np.array([self.sentence_scores(query, i).max(initial=-1.0)
@@ -119,7 +127,7 @@ class Searcher:
         bm25 = self.keyword.scores(expand(text, self.acronyms))[pool]
         keyword = bm25 / (bm25.max(initial=0.0) + w.keyword_saturation)
         score = (w.context * context_cos + w.text * text_cos + w.sentence * best_sentence
-                 + w.keyword * keyword)
+                 + w.words * words + w.keyword * keyword)
         sections = self.section_of[pool]
         totals = np.bincount(sections, weights=score, minlength=sections.max() + 1)
         sizes = np.bincount(sections, minlength=sections.max() + 1)
@@ -166,10 +174,11 @@ class Searcher:
         started = time.perf_counter()
         if document is not None and document not in self.document_ids:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
-        query = self.encode(prepared.text)
+        encoding = self.encode(prepared.text)
+        query = encoding.vector
         encoded = time.perf_counter()
         pool = self.candidates(query, prepared.text, document)
-        score, similarity = self.fuse(query, prepared.text, pool)
+        score, similarity = self.fuse(encoding, prepared.text, pool)
         evidence = float(similarity.max())
         chosen = self.diversify(pool, score, max(1, k))
         by_chunk = dict(zip(pool.tolist(), zip(score.tolist(), similarity.tolist())))

@@ -3,13 +3,15 @@
 Layout: `index/CURRENT` names the live build folder (`index/build-…/`), which holds
 `manifest.json`, `chunks.jsonl`, `documents.json` and one FAISS inner-product index per view
 of the text (`context.faiss` and `text.faiss`: a unit vector per chunk; `sentences.faiss`: a
-unit vector per sentence of each chunk, in chunk order), and `embedding-keys.json`: for each
-view, the SHA-256 of the exact text embedded for each row, so the next build can reuse every
-vector whose text and model are unchanged.
+unit vector per sentence of each chunk, in chunk order; `tokens.faiss`: a unit vector per word
+piece of each chunk's context text, in chunk order, with `tokens.npy` giving each row's chunk
+number and vocabulary id), and `embedding-keys.json`: for each view, the SHA-256 of the exact
+text embedded for each row, so the next build can reuse every vector whose text and model are
+unchanged.
 A build is written to a hidden temporary folder, then made live by atomically replacing
 `CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
 previous build is kept until the next one lands, so a reader that started before a swap can
-finish. Nothing here unpickles: the files are JSON and FAISS's own format.
+finish. Nothing here unpickles: the files are JSON, FAISS's own format and a plain NumPy array.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -35,7 +38,8 @@ from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
 LOCK = ".build.lock"
-VIEWS = ("context", "text", "sentences")
+VIEWS = ("context", "text", "sentences", "tokens")
+TOKEN_TABLE = "tokens.npy"
 KEYS = "embedding-keys.json"
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
@@ -51,8 +55,9 @@ class StoredIndex:
     manifest: dict
     documents: list[Document]
     chunks: list[Chunk]
-    views: dict[str, faiss.Index]     # VIEWS → index; "sentences" rows follow chunk order
+    views: dict[str, faiss.Index]     # VIEWS → index; "sentences", "tokens" in chunk order
     keys: dict[str, list[str]]        # VIEWS → SHA-256 of the text embedded for each row
+    token_table: np.ndarray           # int32 (chunk number, vocabulary id) per "tokens" row
 
     @property
     def build_id(self) -> str:
@@ -138,17 +143,25 @@ def matrix(index: faiss.Index) -> np.ndarray:
     return index.reconstruct_n(0, index.ntotal)
 
 
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, np.ndarray],
-               keys: dict[str, list[str]]) -> tuple[dict[str, bytes], dict[str, dict]]:
+               keys: dict[str, list[str]], token_table: np.ndarray
+               ) -> tuple[dict[str, bytes], dict[str, dict]]:
     """The build's files as bytes, and a description of each view's vector index."""
     lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in chunks)
-    # "sentences" is only read row by row, never searched: it stays exact.
+    # "sentences" and "tokens" are only read row by row, never searched: they stay exact.
     indexes = {name: vector_index(views[name], EXACT_LIMIT if name in SEARCHED else
                                   len(views[name])) for name in VIEWS}
     return {
         KEYS: json.dumps(keys).encode(),
         **{f"{name}.faiss": faiss.serialize_index(index).tobytes()
            for name, (index, _) in indexes.items()},
+        TOKEN_TABLE: _npy_bytes(np.ascontiguousarray(token_table, dtype=np.int32)),
         "chunks.jsonl": ("\n".join(lines) + "\n").encode(),
         "documents.json": json.dumps([asdict(d) for d in documents], ensure_ascii=False,
                                      indent=1).encode(),
@@ -157,14 +170,14 @@ def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, 
 
 def write_index(index_dir: Path, manifest: dict, documents: list[Document],
                 chunks: list[Chunk], views: dict[str, np.ndarray],
-                keys: dict[str, list[str]]) -> Path:
+                keys: dict[str, list[str]], token_table: np.ndarray) -> Path:
     """Write a build and make it live in one atomic step; on failure nothing changes."""
     build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     temporary = index_dir / f".tmp-build-{build_id}"
     final = index_dir / f"build-{build_id}"
     try:
         temporary.mkdir(parents=True)
-        payload, vector_indexes = _serialize(documents, chunks, views, keys)
+        payload, vector_indexes = _serialize(documents, chunks, views, keys, token_table)
         hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
         manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
                     "vector_indexes": vector_indexes, "files": hashes}
@@ -303,23 +316,34 @@ def _load_live(index_dir: Path) -> StoredIndex:
     if folder.name != f"build-{manifest['build_id']}":
         raise IndexCorrupt(f"The manifest in {folder} belongs to another build.")
     raw = {name: _read_verified(folder, manifest, name)
-           for name in ("chunks.jsonl", "documents.json", KEYS)}
+           for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE)}
     try:
         views = {view: _read_vectors(folder, manifest, f"{view}.faiss") for view in VIEWS}
         chunks = [_chunk(json.loads(line)) for line in raw["chunks.jsonl"].decode().splitlines()
                   if line.strip()]
         documents = [_document(d) for d in json.loads(raw["documents.json"])]
         keys = json.loads(raw[KEYS])
+        token_table = np.load(io.BytesIO(raw[TOKEN_TABLE]), allow_pickle=False)
     except (RuntimeError, ValueError, TypeError, KeyError) as error:
         raise IndexCorrupt(f"The index in {folder} cannot be decoded "
                            f"({type(error).__name__}).") from error
     expected = {"context": len(chunks), "text": len(chunks),
-                "sentences": sum(len(c.sentences) for c in chunks)}
+                "sentences": sum(len(c.sentences) for c in chunks), "tokens": len(token_table)}
     counts = {view: index.ntotal for view, index in views.items()}
     key_counts = {view: len(keys.get(view, [])) for view in VIEWS}
     if (counts != expected or key_counts != expected or len(chunks) != manifest["chunk_count"]
-            or any(index.d != manifest["dimension"] for index in views.values())):
+            or any(index.d != manifest["dimension"] for index in views.values())
+            or not _token_table_fits(token_table, len(chunks))):
         raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
                            f"records, {manifest['chunk_count']} in the manifest, vectors "
                            f"{counts}.")
-    return StoredIndex(folder, manifest, documents, chunks, views, keys)
+    return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table)
+
+
+def _token_table_fits(table: np.ndarray, chunk_count: int) -> bool:
+    """Rows grouped by chunk in chunk order, and every chunk has some."""
+    if table.ndim != 2 or table.shape[1] != 2 or table.dtype != np.int32:
+        return False
+    chunk_of = table[:, 0]
+    return bool(np.all(np.diff(chunk_of) >= 0) and (table >= 0).all()
+                and np.array_equal(np.unique(chunk_of), np.arange(chunk_count)))

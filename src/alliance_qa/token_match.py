@@ -1,0 +1,57 @@
+"""Word-level matching in context (late interaction, as in ColBERT's MaxSim and BERTScore).
+
+Every content word piece of the question is matched to its closest word piece of a passage,
+both as the model read them in context; a passage's score is the mean of those best matches,
+weighted by how rare the question's piece is in the corpus (idf). One question vector must
+squeeze every word into one point; word-level matching lets "American service members" meet
+"U.S. military personnel" word by word, while rare words count for more than common ones.
+The question's piece vectors come from the same forward pass as its vector.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .embedding import TokenVectors
+from .stopwords import STOPWORDS
+
+
+class TokenMatcher:
+    """Scores chunks by word-level matching; `table` rows are (chunk number, piece id) for
+    each row of `vectors`, grouped by chunk in chunk order."""
+
+    def __init__(self, vectors: np.ndarray, table: np.ndarray, chunk_count: int):
+        self.vectors = vectors
+        chunk_of, ids = table[:, 0], table[:, 1]
+        self.start = np.searchsorted(chunk_of, np.arange(chunk_count + 1))
+        pairs = np.unique(table, axis=0) if len(table) else table   # (chunk, id) once each
+        self.document_frequency = np.bincount(pairs[:, 1], minlength=int(ids.max(initial=0)) + 1)
+        self.chunk_count = chunk_count
+
+    def idf(self, ids: np.ndarray) -> np.ndarray:
+        df = np.zeros(len(ids))
+        known = ids < len(self.document_frequency)
+        df[known] = self.document_frequency[ids[known]]
+        return np.log((self.chunk_count + 1) / (df + 0.5))
+
+    def query_weights(self, tokens: TokenVectors, words: list[str]) -> np.ndarray:
+        """idf weights summing to 1 over the question's content pieces (0 for special tokens,
+        punctuation and function words); all zero when the question has none."""
+        content = np.array([w.isalnum() or (w.startswith("##") and w[2:].isalnum())
+                            for w in words]) & ~np.isin(words, list(STOPWORDS))
+        content[[0, -1]] = False                                  # [CLS] and [SEP]
+        weights = np.where(content, self.idf(tokens.ids), 0.0).clip(min=0.0)
+        total = weights.sum()
+        return weights / total if total > 0 else weights
+
+    def scores(self, tokens: TokenVectors, weights: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        """For each chunk of `pool`: Σ weight × best cosine of that question piece in the chunk."""
+        keep = weights > 0
+        if not keep.any() or not len(pool):
+            return np.zeros(len(pool), dtype=np.float32)
+        starts, ends = self.start[pool], self.start[pool + 1]
+        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
+        similarity = tokens.vectors[keep] @ self.vectors[rows].T       # pieces × chunk rows
+        offsets = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
+        best = np.maximum.reduceat(similarity, offsets, axis=1)        # pieces × chunks
+        return (weights[keep] @ best).astype(np.float32)
