@@ -31,7 +31,7 @@ def test_a_question_of_function_words_only_scores_nothing(searcher):
 
 def test_scores_equal_a_plain_loop_over_each_chunks_pieces(searcher):
     encoding, _, weights = encode(searcher, "Which accord governs American service members?")
-    pool = np.array([40, 3, 17, 0, 54])             # any order, any subset
+    pool = np.array([40, 3, 5, 4, 17, 0, 54, 1])      # any order, runs and single chunks
     scores = searcher.tokens.scores(encoding.tokens, weights, pool)
     rows, table = searcher.tokens.vectors, searcher.index.token_table
     for chunk, score in zip(pool, scores):

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import abstention
 from .acronyms import expand
@@ -88,6 +89,9 @@ class Searcher:
         self.keyword = KeywordIndex([expand(" ".join(c.breadcrumb) + ". " + c.text,
                                             self.acronyms) for c in self.chunks])
         self._encode_lock = threading.Lock()
+        # The products here are small; threads of the BLAS library would only spin on the
+        # cores the model's forward pass needs next (it doubled query latency on 2 cores).
+        threadpool_limits(1, user_api="blas")
 
     # ------------------------------------------------------------ the steps
 

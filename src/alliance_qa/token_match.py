@@ -47,11 +47,16 @@ class TokenMatcher:
     def scores(self, tokens: TokenVectors, weights: np.ndarray, pool: np.ndarray) -> np.ndarray:
         """For each chunk of `pool`: Σ weight × best cosine of that question piece in the chunk."""
         keep = weights > 0
+        result = np.zeros(len(pool), dtype=np.float32)
         if not keep.any() or not len(pool):
-            return np.zeros(len(pool), dtype=np.float32)
-        starts, ends = self.start[pool], self.start[pool + 1]
-        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
-        similarity = tokens.vectors[keep] @ self.vectors[rows].T       # pieces × chunk rows
-        offsets = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
-        best = np.maximum.reduceat(similarity, offsets, axis=1)        # pieces × chunks
-        return (weights[keep] @ best).astype(np.float32)
+            return result
+        query, weights = tokens.vectors[keep], weights[keep]
+        order = np.argsort(pool, kind="stable")
+        # runs of consecutive chunks are contiguous rows: one product per run, no copying
+        for run in np.split(order, np.flatnonzero(np.diff(pool[order]) != 1) + 1):
+            chunks = pool[run]
+            low, high = self.start[chunks[0]], self.start[chunks[-1] + 1]
+            similarity = query @ self.vectors[low:high].T               # pieces × rows
+            best = np.maximum.reduceat(similarity, self.start[chunks] - low, axis=1)
+            result[run] = weights @ best                                 # per chunk
+        return result
