@@ -191,12 +191,11 @@ def app_timings(settings: Settings, repeats: int) -> list[str]:
 
 def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True,
                   scale: list[int] | None = None, plot: Path | None = None) -> str:
-    from .evaluation import load_questions
+    from .evaluation import EVAL_DIR, load_questions
     from .service import open_searcher
     lines = [f"alliance-qa benchmark — {os.cpu_count()} cores, python {sys.version.split()[0]}"]
     searcher = open_searcher(settings)
-    questions = [q.question for q in load_questions(
-        Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl")]
+    questions = [q.question for q in load_questions(*sorted(EVAL_DIR.glob("*.jsonl")))]
     lines += query_latency(searcher, questions, repeats)
     lines.append(build_time(settings, searcher.embedder, max(3, repeats // 2)))
     lines.append(embedding_throughput(searcher.embedder, [c.context_text() for c in

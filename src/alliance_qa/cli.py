@@ -158,8 +158,9 @@ def cmd_sections(args) -> int:
 
 def cmd_eval(args) -> int:
     """Retrieval quality on the evaluation set, beside BM25 and dense baselines."""
-    from .evaluation import evaluate, format_report, load_questions
-    report = evaluate(_searcher(_settings(args)), load_questions(Path(args.questions)))
+    from .evaluation import EVAL_DIR, evaluate, format_report, load_questions
+    paths = [Path(p) for p in args.questions] or sorted(EVAL_DIR.glob("*.jsonl"))
+    report = evaluate(_searcher(_settings(args)), load_questions(*paths))
     print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0
 
@@ -208,8 +209,8 @@ def parser() -> argparse.ArgumentParser:
     sections = add("sections", cmd_sections)
     sections.add_argument("--json", action="store_true")
     evaluate = add("eval", cmd_eval)
-    evaluate.add_argument("--questions", default=str(Path(__file__).resolve().parents[2] / "eval"
-                                                     / "questions.jsonl"))
+    evaluate.add_argument("--questions", nargs="+", default=[], metavar="FILE",
+                          help="question sets (JSON lines); default: every eval/*.jsonl")
     evaluate.add_argument("--json", action="store_true")
     bench = add("bench", cmd_bench)
     bench.add_argument("--repeats", type=int, default=5)

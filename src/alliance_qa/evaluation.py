@@ -18,6 +18,8 @@ import numpy as np
 from .keyword import KeywordIndex
 from .search import Searcher
 
+EVAL_DIR = Path(__file__).resolve().parents[2] / "eval"     # the repository's question sets
+
 
 @dataclass(frozen=True)
 class EvalQuestion:
@@ -25,6 +27,7 @@ class EvalQuestion:
     kind: str
     question: str
     gold: tuple[str, ...]       # section ids; empty when the corpus does not answer it
+    source: str = ""            # the question set (file name) it comes from
 
 
 @dataclass
@@ -36,10 +39,15 @@ class Scores:
     by_kind: dict = field(default_factory=dict)
 
 
-def load_questions(path: Path) -> list[EvalQuestion]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-    return [EvalQuestion(r["id"], r["kind"], r["question"], tuple(r["gold"])) for r in rows]
+def load_questions(*paths: Path) -> list[EvalQuestion]:
+    """The questions of one or more JSON-lines files, each tagged with its file's name."""
+    questions = []
+    for path in paths:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+        questions += [EvalQuestion(r["id"], r["kind"], r["question"], tuple(r["gold"]),
+                                   path.name) for r in rows]
+    return questions
 
 
 def first_right_rank(sections: list[str], gold: tuple[str, ...]) -> int | None:
@@ -147,11 +155,15 @@ def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10)
     systems = {"product": score_rankings(answerable, [r for r, m in zip(product, mask) if m])}
     systems.update({name: score_rankings(answerable, ranking)
                     for name, ranking in baselines.items()})
+    product_by_set = {source: vars(score_rankings(*zip(*[
+        (q, r) for q, r in zip(questions, product) if q.gold and q.source == source])))
+        for source in dict.fromkeys(q.source for q in answerable)}
     evidence = [a.evidence for a in answers]
     product_ranks = [first_right_rank(r, q.gold) for r, q in zip(product, questions) if q.gold]
     return {
         "questions": len(questions), "answerable": len(answerable),
         "systems": {name: vars(s) for name, s in systems.items()},
+        "product_by_set": product_by_set,
         "abstention": abstention_scores(questions, [a.abstained for a in answers]),
         "calibration": cross_validate_threshold(
             [e for e, q in zip(evidence, questions) if q.gold or q.kind == "off-topic"],
@@ -172,6 +184,10 @@ def format_report(report: dict) -> str:
     for name, s in report["systems"].items():
         kinds = "  ".join(f"{k} {v:.2f}" for k, v in sorted(s["by_kind"].items()))
         lines.append(f"{name:10} {s['hit1']:6.3f} {s['hit3']:6.3f} {s['mrr']:6.3f}   {kinds}")
+    if len(report["product_by_set"]) > 1:
+        lines += ["", "product by question set:"]
+        lines += [f"  {source:24} {s['hit1']:6.3f} {s['hit3']:6.3f} {s['mrr']:6.3f}   "
+                  f"({s['count']} answerable)" for source, s in report["product_by_set"].items()]
     a, c = report["abstention"], report["calibration"]
     lines += ["", f"abstention: recall {a['recall']:.3f}, precision {a['precision']:.3f}, "
                   f"false abstention on answerable {a['false_abstention']:.3f}",
