@@ -31,7 +31,10 @@ _QUANTITY = re.compile(r"\b([0-9][0-9,.]*%?|" + "|".join(_NUMBER_WORDS) + r")\b"
 _ASKS_DATE = re.compile(r"^(when\b|in what year|what year|which year|on what date|what date|"
                         r"since when|by when)|\b(what|which) (year|date|month|decade)\b",
                         re.IGNORECASE)
-_ASKS_QUANTITY = re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount) of\b",
+_ASKS_QUANTITY = re.compile(r"\bhow (many|much|expensive|costly)\b|"
+                            r"\bwhat (number|percentage|share|amount) of\b|"
+                            r"\bwhat (did|does|do|will|would)\b[^?]{0,60}\bcost\b|"
+                            r"\bwhat (is|was|are|were) the (cost|price|budget)s? of\b",
                             re.IGNORECASE)
 _NUMBER_IN_QUESTION = re.compile(r"\b[0-9][0-9,.]*s?\b")
 # Who/where questions name the kind of answer they want with one of these nouns ("Who was
