@@ -75,10 +75,10 @@ def reusable_vectors(previous: StoredIndex | None,
         return {}
     cache = {view: dict(zip(previous.keys[view], matrix(previous.views[view])))
              for view in previous.views if view != "tokens"}
-    rows, keys = matrix(previous.views["tokens"]), previous.keys["tokens"]
-    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]] + [len(keys)]
-    cache["tokens"] = {keys[a]: TokenVectors(previous.token_table[a:b, 1], rows[a:b])
-                       for a, b in zip(starts, starts[1:])}
+    rows, table = matrix(previous.views["tokens"]), previous.token_table
+    starts = np.searchsorted(table[:, 0], np.arange(len(previous.chunks) + 1))
+    cache["tokens"] = {key: TokenVectors(table[a:b, 1], rows[a:b])
+                       for key, a, b in zip(previous.keys["tokens"], starts, starts[1:])}
     return cache
 
 
@@ -112,7 +112,7 @@ def embed_tokens(embedder: Embedder, texts: list[str], progress: bool = False,
                  cache: dict[str, TokenVectors] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """The word-piece stage: each text's piece vectors, stacked in text order, with the
-    (text number, vocabulary id) of each row, each row's text key, and how many texts were
+    (text number, vocabulary id) of each row, each text's key, and how many texts were
     embedded anew."""
     keys = [text_key(t) for t in texts]
     known = cache or {}
@@ -123,8 +123,7 @@ def embed_tokens(embedder: Embedder, texts: list[str], progress: bool = False,
     vectors = np.concatenate([b.vectors for b in blocks]).astype(np.float32, copy=False)
     table = np.column_stack([np.repeat(np.arange(len(blocks)), [len(b.ids) for b in blocks]),
                              np.concatenate([b.ids for b in blocks])]).astype(np.int32)
-    row_keys = [k for k, b in zip(keys, blocks) for _ in range(len(b.ids))]
-    return vectors, table, row_keys, len(missing)
+    return vectors, table, keys, len(missing)
 
 
 def chunk_changes(previous: StoredIndex | None, chunks: list[Chunk]) -> dict[str, int]:

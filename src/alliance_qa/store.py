@@ -6,8 +6,8 @@ of the text (`context.faiss` and `text.faiss`: a unit vector per chunk; `sentenc
 unit vector per sentence of each chunk, in chunk order; `tokens.faiss`: a unit vector per word
 piece of each chunk's context text, in chunk order, with `tokens.npy` giving each row's chunk
 number and vocabulary id), and `embedding-keys.json`: for each view, the SHA-256 of the exact
-text embedded for each row, so the next build can reuse every vector whose text and model are
-unchanged.
+text embedded for each row (for `tokens`, for each chunk), so the next build can reuse every
+vector whose text and model are unchanged.
 A build is written to a hidden temporary folder, then made live by atomically replacing
 `CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
 previous build is kept until the next one lands, so a reader that started before a swap can
@@ -56,7 +56,7 @@ class StoredIndex:
     documents: list[Document]
     chunks: list[Chunk]
     views: dict[str, faiss.Index]     # VIEWS → index; "sentences", "tokens" in chunk order
-    keys: dict[str, list[str]]        # VIEWS → SHA-256 of the text embedded for each row
+    keys: dict[str, list[str]]        # VIEWS → SHA-256 of the text embedded per row (chunk)
     token_table: np.ndarray           # int32 (chunk number, vocabulary id) per "tokens" row
 
     @property
@@ -331,7 +331,9 @@ def _load_live(index_dir: Path) -> StoredIndex:
                 "sentences": sum(len(c.sentences) for c in chunks), "tokens": len(token_table)}
     counts = {view: index.ntotal for view, index in views.items()}
     key_counts = {view: len(keys.get(view, [])) for view in VIEWS}
-    if (counts != expected or key_counts != expected or len(chunks) != manifest["chunk_count"]
+    expected_keys = {**expected, "tokens": len(chunks)}        # word pieces: one key a chunk
+    if (counts != expected or key_counts != expected_keys
+            or len(chunks) != manifest["chunk_count"]
             or any(index.d != manifest["dimension"] for index in views.values())
             or not _token_table_fits(token_table, len(chunks))):
         raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
