@@ -167,3 +167,25 @@ def test_eval_reports_the_product_well_above_both_baselines(index_env):
     abstention = report["abstention"]
     assert abstention["by_kind"]["off-topic"] >= 0.9 and abstention["false_abstention"] <= 0.05
     assert 0.1 < report["calibration"]["center_mean"] < 0.5
+
+
+@pytest.mark.parametrize("content, says", [
+    ('{"question": "What is SOFA?"}\n', "Line bad.jsonl:1 is not a question."),
+    ('{"question": "What is SOFA?", "gold": []}\nnot json\n', "Line bad.jsonl:2"),
+    ("", "hold no questions"),
+])
+def test_eval_says_which_line_of_a_question_set_is_wrong(index_env, tmp_path, content, says):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(content)
+    result = run("eval", "--questions", str(bad), env=index_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert says in result.stderr and '"gold"' in result.stderr
+
+
+def test_eval_takes_a_question_set_without_ids_or_kinds(index_env, tmp_path):
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"question": "What does SOFA stand for?", "gold": [
+        "us-rok-alliance-history/the-status-of-forces-agreement-sofa-updates"]}) + "\n")
+    report = json.loads(run("eval", "--questions", str(plain), "--json", env=index_env).stdout)
+    assert report["systems"]["product"]["count"] == 1
+    assert report["product_by_set"]["plain.jsonl"]["hit1"] == 1.0

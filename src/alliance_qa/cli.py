@@ -160,7 +160,8 @@ def cmd_eval(args) -> int:
     """Retrieval quality on the evaluation set, beside BM25 and dense baselines."""
     from .evaluation import EVAL_DIR, evaluate, format_report, load_questions
     paths = [Path(p) for p in args.questions] or sorted(EVAL_DIR.glob("*.jsonl"))
-    report = evaluate(_searcher(_settings(args)), load_questions(*paths))
+    questions = load_questions(*paths)         # a bad file is reported before the model loads
+    report = evaluate(_searcher(_settings(args)), questions)
     print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0
 

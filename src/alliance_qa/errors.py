@@ -57,3 +57,9 @@ class CitationNotFound(AllianceQAError):
 
 class UnknownDocument(AllianceQAError):
     fix = "Run `alliance-qa sections` to list the document ids."
+
+
+class QuestionSetInvalid(AllianceQAError):
+    fix = ('Each line of a question set is a JSON object with "question" and "gold" (a list '
+           'of section ids, empty when the documents do not answer it), and optionally "id" '
+           'and "kind".')

@@ -15,6 +15,7 @@ from statistics import mean, pstdev
 
 import numpy as np
 
+from .errors import QuestionSetInvalid
 from .keyword import KeywordIndex
 from .search import Searcher
 
@@ -43,11 +44,29 @@ def load_questions(*paths: Path) -> list[EvalQuestion]:
     """The questions of one or more JSON-lines files, each tagged with its file's name."""
     questions = []
     for path in paths:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-        questions += [EvalQuestion(r["id"], r["kind"], r["question"], tuple(r["gold"]),
-                                   path.name) for r in rows]
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise QuestionSetInvalid(f"The question set {path} cannot be read "
+                                     f"({getattr(error, 'strerror', None) or error}).") from error
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                questions.append(_question(line, f"{path.name}:{number}", path.name))
+    if not questions:
+        raise QuestionSetInvalid("The question sets hold no questions.")
     return questions
+
+
+def _question(line: str, where: str, source: str) -> EvalQuestion:
+    try:
+        row = json.loads(line)
+        gold = row["gold"]
+        if not isinstance(row["question"], str) or not isinstance(gold, list):
+            raise TypeError
+        return EvalQuestion(str(row.get("id", where)), str(row.get("kind", "unlabelled")),
+                            row["question"], tuple(map(str, gold)), source)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise QuestionSetInvalid(f"Line {where} is not a question.") from error
 
 
 def first_right_rank(sections: list[str], gold: tuple[str, ...]) -> int | None:
