@@ -73,6 +73,7 @@ def test_off_topic_questions_abstain_but_keep_passages(searcher, question):
     "Who was the US president when the Mutual Defense Treaty was signed?",
     "Which city hosts the largest US base in Korea?",
     "What did the THAAD deployment cost?",
+    "What is the US military budget?",
 ])
 def test_questions_the_text_does_not_answer_abstain(searcher, question):
     answer = searcher.search(question)

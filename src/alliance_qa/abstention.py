@@ -34,7 +34,9 @@ _ASKS_DATE = re.compile(r"^(when\b|in what year|what year|which year|on what dat
 _ASKS_QUANTITY = re.compile(r"\bhow (many|much|expensive|costly)\b|"
                             r"\bwhat (number|percentage|share|amount) of\b|"
                             r"\bwhat (did|does|do|will|would)\b[^?]{0,60}\bcost\b|"
-                            r"\bwhat (is|was|are|were) the (cost|price|budget)s? of\b",
+                            r"\bwhat(’s|'s| is| was| are| were) the ([\w-]+ ){0,3}(cost|price|"
+                            r"budget|population|size|number|amount|total|rate|percentage|"
+                            r"salary|gdp|height|length|distance|temperature|speed|weight)s?\b",
                             re.IGNORECASE)
 _NUMBER_IN_QUESTION = re.compile(r"\b[0-9][0-9,.]*s?\b")
 # Who/where questions name the kind of answer they want with one of these nouns ("Who was
