@@ -125,6 +125,31 @@ def test_records_that_do_not_match_the_vector_count_are_refused(damaged):
         load_index(settings.index_dir)
 
 
+def test_a_word_piece_table_out_of_chunk_order_is_refused(damaged):
+    settings, folder = damaged
+    table = load_index(settings.index_dir).token_table[::-1].copy()
+    data = store._npy_bytes(table)
+    (folder / "tokens.npy").write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["tokens.npy"] = store.sha256_bytes(data)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorrupt, match="inconsistent"):
+        load_index(settings.index_dir)
+
+
+def test_an_index_from_a_version_without_word_pieces_is_called_stale(damaged):
+    """What a build by the previous release looks like: no word-piece files."""
+    settings, folder = damaged
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in ("tokens.faiss", "tokens.npy"):
+        (folder / name).unlink()
+        del manifest["files"][name]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexStale, match="another version of alliance-qa") as error:
+        load_index(settings.index_dir)
+    assert "tokens.faiss" in str(error.value) and "alliance-qa build" in str(error.value)
+
+
 def test_a_failed_build_keeps_the_previous_index(damaged, embedder, monkeypatch):
     settings, folder = damaged
     before = load_index(settings.index_dir)

@@ -33,14 +33,15 @@ import numpy as np
 
 from .chunking import Chunk
 from .documents import Document, Section, file_sha256
-from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing
+from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
 LOCK = ".build.lock"
+KEYS = "embedding-keys.json"
 VIEWS = ("context", "text", "sentences", "tokens")
 TOKEN_TABLE = "tokens.npy"
-KEYS = "embedding-keys.json"
+FILES = ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, *(f"{v}.faiss" for v in VIEWS))
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
@@ -315,6 +316,10 @@ def _load_live(index_dir: Path) -> StoredIndex:
     folder = live_folder(index_dir)
     if folder.name != f"build-{manifest['build_id']}":
         raise IndexCorrupt(f"The manifest in {folder} belongs to another build.")
+    lacking = sorted(set(FILES) - manifest["files"].keys())
+    if lacking:
+        raise IndexStale(f"The index in {folder} was built by another version of alliance-qa "
+                         f"(it has no {', '.join(lacking)}).")
     raw = {name: _read_verified(folder, manifest, name)
            for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE)}
     try:
