@@ -36,6 +36,15 @@ def test_build_check_on_missing_then_built_index(tmp_path, corpus_copy):
     built = run("build", "--quiet", env=env)
     assert built.returncode == 0, built.stderr
     assert re.search(r"Indexed 1 document\(s\), 17 sections, 55 chunks", built.stdout)
+    assert "Embedding" not in built.stderr
+    again = run("build", env=env)          # not quiet: each stage is named, in order
+    stages = [line for line in again.stderr.splitlines() if line.endswith(("…", "Done."))]
+    assert stages == ["Reading the corpus…",
+                      "Embedding 0 of 55 paragraphs with their headings (55 unchanged)…",
+                      "Embedding 0 of 55 paragraphs (55 unchanged)…",
+                      "Embedding 0 of 134 sentences (134 unchanged)…",
+                      "Embedding the word pieces of 0 of 55 paragraphs (55 unchanged)…",
+                      "Writing the index…", "Done."]
     assert run("build", "--check", env=env).returncode == 0
     (corpus_copy / "us-rok-alliance-history.md").write_text("# Changed\n\nNew text.\n")
     stale = run("build", "--check", env=env)

@@ -48,7 +48,8 @@ def cmd_build(args) -> int:
             return 1
         print(f"The index in {settings.index_dir} is fresh.")
         return 0
-    print(build_index(settings, progress=not args.quiet, full=args.full))
+    stages = None if args.quiet else (lambda stage, done: print(stage, file=sys.stderr))
+    print(build_index(settings, progress=not args.quiet, on_progress=stages, full=args.full))
     return 0
 
 

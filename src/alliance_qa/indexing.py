@@ -27,6 +27,8 @@ from .store import StoredIndex, build_lock, load_index, matrix, read_manifest, w
 
 RECIPE = "views:context,text,sentences,tokens/acronyms-v2"
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
+VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
+              "sentences": "sentences"}
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,9 @@ def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool
         keys[view] = [text_key(t) for t in texts]
         known = (cache or {}).get(view, {})
         missing = [i for i, k in enumerate(keys[view]) if k not in known]
-        _report(on_progress, f"Embedding {len(missing)} of {len(texts)} {view} texts "
-                             f"({len(texts) - len(missing)} unchanged)",
-                0.1 + 0.8 * done / len(inputs))
+        _report(on_progress, f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
+                             f"({len(texts) - len(missing)} unchanged)…",
+                0.1 + 0.75 * done / len(inputs))
         fresh = embedder.encode([texts[i] for i in missing], progress=progress)
         rows = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
         for i, k in enumerate(keys[view]):
@@ -109,7 +111,7 @@ def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool
 
 
 def embed_tokens(embedder: Embedder, texts: list[str], progress: bool = False,
-                 cache: dict[str, TokenVectors] | None = None
+                 on_progress: Progress = None, cache: dict[str, TokenVectors] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """The word-piece stage: each text's piece vectors, stacked in text order, with the
     (text number, vocabulary id) of each row, each text's key, and how many texts were
@@ -117,6 +119,8 @@ def embed_tokens(embedder: Embedder, texts: list[str], progress: bool = False,
     keys = [text_key(t) for t in texts]
     known = cache or {}
     missing = [i for i, k in enumerate(keys) if k not in known]
+    _report(on_progress, f"Embedding the word pieces of {len(missing)} of {len(texts)} "
+                         f"paragraphs ({len(texts) - len(missing)} unchanged)…", 0.85)
     fresh = dict(zip(missing, embedder.encode_tokens([texts[i] for i in missing],
                                                      progress=progress)))
     blocks = [fresh[i] if i in fresh else known[k] for i, k in enumerate(keys)]
@@ -168,7 +172,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
     """
     start = time.perf_counter()
     with build_lock(settings.index_dir):
-        _report(on_progress, "Reading the corpus", 0.0)
+        _report(on_progress, "Reading the corpus…", 0.0)
         documents, warnings = read_corpus(settings.corpus_dir)
         if not documents:
             raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}"
@@ -181,9 +185,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
         inputs = view_inputs(chunks, acronyms)
         views, keys, embedded = embed_views(embedder, inputs, progress, on_progress, cache)
-        _report(on_progress, "Embedding word pieces", 0.85)
         views["tokens"], token_table, keys["tokens"], pieces_embedded = embed_tokens(
-            embedder, inputs["context"], progress, cache.get("tokens"))
+            embedder, inputs["context"], progress, on_progress, cache.get("tokens"))
         seconds = time.perf_counter() - start
         manifest = {
             "model": embedder.name,
@@ -203,10 +206,10 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "build_seconds": round(seconds, 3),
             "versions": library_versions(),
         }
-        _report(on_progress, "Writing the index", 0.9)
+        _report(on_progress, "Writing the index…", 0.9)
         folder = write_index(settings.index_dir, manifest, documents, chunks, views, keys,
                              token_table)
-        _report(on_progress, "Done", 1.0)
+        _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
     embedded += pieces_embedded
     return BuildSummary(len(documents), manifest["section_count"], len(chunks),
