@@ -160,7 +160,16 @@ def test_threads_share_one_searcher_and_get_the_serial_results(searcher):
 
 
 def test_misspelt_keywords_still_match(searcher):
-    assert searcher.keyword.correct("missl") == "missil"         # stems of "missle", "missile"
+    assert searcher.keyword.correct("missle") == "missil"        # the stem of "missile"
+    assert searcher.keyword.correct("allaince") == "allianc"
     assert searcher.keyword.correct("zzzzzz") is None
+
+
+@pytest.mark.parametrize("word", ["service", "protest", "promise", "senior", "bread"])
+def test_real_words_are_not_taken_for_typos_of_corpus_words(searcher, word):
+    """Each is one or two letters from a corpus word (serve, protect, provision, sensor,
+    ready) but is an English word of its own: the model's vocabulary says so."""
+    assert word in searcher.embedder.dictionary()
+    assert searcher.keyword.correct(word) is None
     answer = searcher.search("treaty provisons")
     assert answer.hits[0].chunk.section == "key-provisions-of-the-treaty"

@@ -109,6 +109,13 @@ class Embedder:
         return QueryEncoding(np.asarray(output["sentence_embedding"], dtype=np.float32),
                              _token_vectors(output))
 
+    def dictionary(self) -> frozenset[str]:
+        """The whole words of the model's vocabulary (lowercase; word-piece and byte-pair
+        markers removed): English as the model knows it, to tell a typo from a rare word."""
+        words = (token.lstrip("▁Ġ").lower() for token in self.model.tokenizer.get_vocab()
+                 if not token.startswith("##"))
+        return frozenset(w for w in words if w.isalpha())
+
     def words(self, ids: np.ndarray) -> list[str]:
         """The word pieces that vocabulary ids stand for ("[CLS]", "thaa", "##d", …)."""
         return self.model.tokenizer.convert_ids_to_tokens([int(i) for i in ids])

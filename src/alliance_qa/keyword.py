@@ -1,6 +1,10 @@
 """Keyword (BM25) scoring with bm25s: stemmed words, English function words left out, and
 misspelt question words matched to the nearest word of the corpus.
 
+A question word counts as misspelt only when it is in neither the corpus nor the dictionary
+given (the embedding model's vocabulary of whole words): "service" is a word, not a typo of
+"serve"; "missle" is a typo of "missile".
+
 bm25s's own English list keeps question words ("how", "what", "why"), so every "How …"
 question would match every passage containing "how"; our list (stopwords.py) drops them too.
 """
@@ -8,6 +12,7 @@ question would match every passage containing "how"; our list (stopwords.py) dro
 from __future__ import annotations
 
 import difflib
+from typing import Collection
 
 import bm25s
 import numpy as np
@@ -19,8 +24,10 @@ from .stopwords import STOPWORDS
 class KeywordIndex:
     """BM25 over a list of texts; `scores` gives one float per text."""
 
-    def __init__(self, texts: list[str], correct_typos: bool = True):
+    def __init__(self, texts: list[str], correct_typos: bool = True,
+                 dictionary: Collection[str] = ()):
         self._stemmer = Stemmer.Stemmer("english")
+        self.dictionary = dictionary
         self._bm25 = bm25s.BM25()
         tokens = self.tokenize(texts)
         # bm25s cannot index an empty vocabulary; a single placeholder token keeps it valid.
@@ -33,18 +40,21 @@ class KeywordIndex:
         return bm25s.tokenize(texts, stopwords=sorted(STOPWORDS), stemmer=self._stemmer,
                               return_ids=False, show_progress=False)
 
-    def correct(self, token: str) -> str | None:
-        """The token, or the closest word of the corpus for a likely misspelling of one."""
+    def correct(self, word: str) -> str | None:
+        """The word's stem, or the closest stem of the corpus for a likely misspelling."""
+        token = self._stemmer.stemWord(word)
         if token in self.vocabulary:
             return token
-        if len(token) < 5 or token.isdigit():
+        if len(token) < 5 or token.isdigit() or word in self.dictionary:
             return None
         close = difflib.get_close_matches(token, self._long_words, n=1, cutoff=0.8)
         return close[0] if close else None
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 of every text for the question; misspelt words count as their correction."""
-        tokens = [c for c in map(self.correct, self.tokenize([text])[0]) if c]
+        words = bm25s.tokenize([text], stopwords=sorted(STOPWORDS), return_ids=False,
+                               show_progress=False)[0]
+        tokens = [c for c in map(self.correct, words) if c]
         if not tokens:
             return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
         return self._bm25.get_scores(tokens).astype(np.float32)

@@ -87,7 +87,8 @@ class Searcher:
         self.tokens = TokenMatcher(matrix(index.views["tokens"]), index.token_table,
                                    len(self.chunks))
         self.keyword = KeywordIndex([expand(" ".join(c.breadcrumb) + ". " + c.text,
-                                            self.acronyms) for c in self.chunks])
+                                            self.acronyms) for c in self.chunks],
+                                    dictionary=embedder.dictionary())
         self._encode_lock = threading.Lock()
         # The products here are small; threads of the BLAS library would only spin on the
         # cores the model's forward pass needs next (it doubled query latency on 2 cores).
