@@ -37,9 +37,7 @@ class TokenMatcher:
     def query_weights(self, tokens: TokenVectors, words: list[str]) -> np.ndarray:
         """idf weights summing to 1 over the question's content pieces (0 for special tokens,
         punctuation and function words); all zero when the question has none."""
-        content = np.array([w.isalnum() or (w.startswith("##") and w[2:].isalnum())
-                            for w in words]) & ~np.isin(words, list(STOPWORDS))
-        content[[0, -1]] = False                                  # [CLS] and [SEP]
+        content = np.array([_is_content(w) for w in words], dtype=bool)
         weights = np.where(content, self.idf(tokens.ids), 0.0).clip(min=0.0)
         total = weights.sum()
         return weights / total if total > 0 else weights
@@ -60,3 +58,10 @@ class TokenMatcher:
             best = np.maximum.reduceat(similarity, self.start[chunks] - low, axis=1)
             result[run] = weights @ best                                 # per chunk
         return result
+
+
+def _is_content(piece: str) -> bool:
+    """A word piece of letters or digits that is not a function word; special tokens
+    ("[CLS]", "<s>") and punctuation are not. Word-piece and byte-pair markers are ignored."""
+    word = piece.removeprefix("##").lstrip("▁Ġ")
+    return word.isalnum() and word.lower() not in STOPWORDS
