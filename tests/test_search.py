@@ -159,6 +159,26 @@ def test_threads_share_one_searcher_and_get_the_serial_results(searcher):
     assert len(done) == 8 and mismatches == []
 
 
+@pytest.mark.parametrize("question, words", [
+    ("How do I get a visa to visit South Korea?", "“visa”"),
+    ("Who is the coach of the South Korean football team?", "“football”"),
+])
+def test_questions_near_the_subject_but_outside_it_abstain(searcher, question, words):
+    """"Korea" matches as well as in a real question; the rest matches nothing."""
+    answer = searcher.search(question)
+    assert answer.abstained and answer.confidence < 0.5 and len(answer.hits) == 3
+    assert answer.reason.startswith("Nothing in the documents comes close to")
+    assert words in answer.reason
+
+
+@pytest.mark.parametrize("question", [
+    "What gives Seoul confidence that Washington will come to its defense?",
+    "regional securty impact", "cyber stuff",
+])
+def test_paraphrases_typos_and_fragments_are_not_taken_for_new_subjects(searcher, question):
+    assert not searcher.search(question).abstained
+
+
 def test_misspelt_keywords_still_match(searcher):
     assert searcher.keyword.correct("missle") == "missil"        # the stem of "missile"
     assert searcher.keyword.correct("allaince") == "allianc"

@@ -2,6 +2,7 @@
 against a plain loop over the stored piece vectors of the real index."""
 
 import numpy as np
+import pytest
 
 from alliance_qa.acronyms import expand
 
@@ -26,13 +27,13 @@ def test_a_question_of_function_words_only_scores_nothing(searcher):
     encoding, _, weights = encode(searcher, "What is it and how?")
     assert not weights.any()
     pool = np.arange(len(searcher.chunks))
-    assert not searcher.tokens.scores(encoding.tokens, weights, pool).any()
+    assert not searcher.tokens.match(encoding.tokens, weights, pool).scores.any()
 
 
 def test_scores_equal_a_plain_loop_over_each_chunks_pieces(searcher):
     encoding, _, weights = encode(searcher, "Which accord governs American service members?")
     pool = np.array([40, 3, 5, 4, 17, 0, 54, 1])      # any order, runs and single chunks
-    scores = searcher.tokens.scores(encoding.tokens, weights, pool)
+    scores = searcher.tokens.match(encoding.tokens, weights, pool).scores
     rows, table = searcher.tokens.vectors, searcher.index.token_table
     for chunk, score in zip(pool, scores):
         mine = rows[table[:, 0] == chunk]
@@ -53,6 +54,19 @@ def test_word_matching_finds_a_passage_that_shares_no_exact_question_word(search
     words' meaning in context ("personnel", "agreement")."""
     encoding, _, weights = encode(searcher, "Which accord governs American service members?")
     pool = np.arange(len(searcher.chunks))
-    scores = searcher.tokens.scores(encoding.tokens, weights, pool)
+    scores = searcher.tokens.match(encoding.tokens, weights, pool).scores
     best = searcher.chunks[int(np.argmax(scores))]
     assert "Status of Forces Agreement" in best.text
+
+
+def test_uncovered_words_are_whole_words_that_match_nothing(searcher):
+    """"visa" and "visit" match nothing in the corpus; "securty" is split into pieces that
+    match nothing either, but a misspelling is not a new subject, so it does not count."""
+    for question, expected in [("visa visit korea", ["visa", "visit"]),
+                               ("securty treaty", [])]:
+        encoding, words, weights = encode(searcher, question)
+        pool = np.arange(len(searcher.chunks))
+        match = searcher.tokens.match(encoding.tokens, weights, pool)
+        share, uncovered = searcher.tokens.uncovered(words, weights, match.piece_best, 0.5)
+        assert uncovered == expected
+        assert share == pytest.approx(sum(w for p, w in zip(words, weights) if p in expected))

@@ -119,12 +119,11 @@ class Searcher:
         start, end = self.sentence_start[chunk], self.sentence_start[chunk + 1]
         return self.sentence_vectors[start:end] @ query
 
-    def fuse(self, encoding: QueryEncoding, text: str,
-             pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fused scores of the pooled chunks, and each one's best cosine (its evidence)."""
-        w, query = self.weights, encoding.vector
-        words = self.tokens.scores(encoding.tokens, self.tokens.query_weights(
-            encoding.tokens, self.embedder.words(encoding.tokens.ids)), pool)
+    def fuse(self, query: np.ndarray, text: str, pool: np.ndarray,
+             words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fused scores of the pooled chunks, and each one's best cosine (its evidence);
+        `words` is the pooled chunks' word-matching score."""
+        w = self.weights
         text_cos = self.text_vectors[pool] @ query
         context_cos = self.context_vectors[pool] @ query
         best_sentence = np.array([self.sentence_scores(query, i).max(initial=-1.0)
@@ -183,7 +182,10 @@ class Searcher:
         query = encoding.vector
         encoded = time.perf_counter()
         pool = self.candidates(query, prepared.text, document)
-        score, similarity = self.fuse(encoding, prepared.text, pool)
+        pieces = self.embedder.words(encoding.tokens.ids)
+        weights = self.tokens.query_weights(encoding.tokens, pieces)
+        match = self.tokens.match(encoding.tokens, weights, pool)
+        score, similarity = self.fuse(query, prepared.text, pool, match.scores)
         evidence = float(similarity.max())
         chosen = self.diversify(pool, score, max(1, k))
         by_chunk = dict(zip(pool.tolist(), zip(score.tolist(), similarity.tolist())))
@@ -191,8 +193,10 @@ class Searcher:
                          round(by_chunk[c][1], 4))
                      for rank, c in enumerate(chosen, start=1))
         best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
+        uncovered = self.tokens.uncovered(pieces, weights, match.piece_best,
+                                          abstention.UNCOVERED_BELOW)
         verdict = abstention.decide(prepared.text, evidence, best_sentences,
-                                    [h.chunk.text for h in hits[:3]])
+                                    [h.chunk.text for h in hits[:3]], uncovered)
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
                       verdict.reason, prepared.notices, round(evidence, 4), timings)

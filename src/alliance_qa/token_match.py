@@ -6,14 +6,26 @@ weighted by how rare the question's piece is in the corpus (idf). One question v
 squeeze every word into one point; word-level matching lets "American service members" meet
 "U.S. military personnel" word by word, while rare words count for more than common ones.
 The question's piece vectors come from the same forward pass as its vector.
+
+The same matching tells how much of a question the documents cover at all: a whole word of
+the question whose best match among the candidate passages is weak ("visa", "baseball" in a
+corpus on an alliance) names something the documents never discuss.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .embedding import TokenVectors
 from .stopwords import STOPWORDS
+
+
+@dataclass(frozen=True)
+class WordMatch:
+    scores: np.ndarray        # per chunk of the pool: Σ weight × best cosine of each piece
+    piece_best: np.ndarray    # per question piece: its best cosine over the whole pool
 
 
 class TokenMatcher:
@@ -42,13 +54,15 @@ class TokenMatcher:
         total = weights.sum()
         return weights / total if total > 0 else weights
 
-    def scores(self, tokens: TokenVectors, weights: np.ndarray, pool: np.ndarray) -> np.ndarray:
-        """For each chunk of `pool`: Σ weight × best cosine of that question piece in the chunk."""
+    def match(self, tokens: TokenVectors, weights: np.ndarray, pool: np.ndarray) -> WordMatch:
+        """For each chunk of `pool`: Σ weight × best cosine of that question piece in the chunk;
+        and each question piece's best cosine anywhere in the pool (0 for uncounted pieces)."""
         keep = weights > 0
         result = np.zeros(len(pool), dtype=np.float32)
+        piece_best = np.zeros(len(weights), dtype=np.float32)
         if not keep.any() or not len(pool):
-            return result
-        query, weights = tokens.vectors[keep], weights[keep]
+            return WordMatch(result, piece_best)
+        query, weights, kept_best = tokens.vectors[keep], weights[keep], piece_best[keep]
         order = np.argsort(pool, kind="stable")
         # runs of consecutive chunks are contiguous rows: one product per run, no copying
         for run in np.split(order, np.flatnonzero(np.diff(pool[order]) != 1) + 1):
@@ -57,7 +71,21 @@ class TokenMatcher:
             similarity = query @ self.vectors[low:high].T               # pieces × rows
             best = np.maximum.reduceat(similarity, self.start[chunks] - low, axis=1)
             result[run] = weights @ best                                 # per chunk
-        return result
+            kept_best = np.maximum(kept_best, best.max(axis=1))
+        piece_best[keep] = kept_best
+        return WordMatch(result, piece_best)
+
+    @staticmethod
+    def uncovered(words: list[str], weights: np.ndarray, piece_best: np.ndarray,
+                  below: float) -> tuple[float, list[str]]:
+        """The share of the question's weight on whole words whose best match is below
+        `below`, and those words. Pieces of split words (typos, rare names) do not count:
+        "securty" splits into pieces that match nothing, but is not a new subject."""
+        whole = [not w.startswith("##") and not (i + 1 < len(words)
+                                                  and words[i + 1].startswith("##"))
+                 for i, w in enumerate(words)]
+        weak = (weights > 0) & np.array(whole, dtype=bool) & (piece_best < below)
+        return float(weights[weak].sum()), [w for w, k in zip(words, weak) if k]
 
 
 def _is_content(piece: str) -> bool:
