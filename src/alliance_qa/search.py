@@ -100,8 +100,10 @@ class Searcher:
         with self._encode_lock:      # one forward pass at a time: torch on 2 cores is no faster
             return self.embedder.encode_query(expand(text, self.acronyms))
 
-    def candidates(self, query: np.ndarray, text: str, document: str | None) -> np.ndarray:
-        """Chunk numbers worth scoring: the top of each view and of the keyword search."""
+    def candidates(self, query: np.ndarray, bm25: np.ndarray,
+                   document: str | None) -> np.ndarray:
+        """Chunk numbers worth scoring: the top of each view and of the keyword search
+        (`bm25`: every chunk's keyword score)."""
         n = len(self.chunks)
         allowed = (np.array([c.document == document for c in self.chunks]) if document
                    else np.ones(n, bool))
@@ -109,7 +111,7 @@ class Searcher:
             return np.flatnonzero(allowed)
         k = self.weights.candidates
         found = [self.index.views[v].search(query[None, :], k)[1][0] for v in ("text", "context")]
-        found.append(np.argsort(-self.keyword.scores(text))[:k])
+        found.append(np.argsort(-bm25)[:k])
         pool = np.unique(np.concatenate(found))
         pool = pool[(pool >= 0) & allowed[pool.clip(0)]]
         # a filtered document may have nothing near the top: then score all of its chunks
@@ -119,16 +121,15 @@ class Searcher:
         start, end = self.sentence_start[chunk], self.sentence_start[chunk + 1]
         return self.sentence_vectors[start:end] @ query
 
-    def fuse(self, query: np.ndarray, text: str, pool: np.ndarray,
+    def fuse(self, query: np.ndarray, bm25: np.ndarray, pool: np.ndarray,
              words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fused scores of the pooled chunks, and each one's best cosine (its evidence);
-        `words` is the pooled chunks' word-matching score."""
+        `bm25` and `words` are the pooled chunks' keyword and word-matching scores."""
         w = self.weights
         text_cos = self.text_vectors[pool] @ query
         context_cos = self.context_vectors[pool] @ query
         best_sentence = np.array([self.sentence_scores(query, i).max(initial=-1.0)
                                   for i in pool])
-        bm25 = self.keyword.scores(expand(text, self.acronyms))[pool]
         keyword = bm25 / (bm25.max(initial=0.0) + w.keyword_saturation)
         score = (w.context * context_cos + w.text * text_cos + w.sentence * best_sentence
                  + w.words * words + w.keyword * keyword)
@@ -181,11 +182,12 @@ class Searcher:
         encoding = self.encode(prepared.text)
         query = encoding.vector
         encoded = time.perf_counter()
-        pool = self.candidates(query, prepared.text, document)
+        bm25 = self.keyword.scores(expand(prepared.text, self.acronyms))   # once per question
+        pool = self.candidates(query, bm25, document)
         pieces = self.embedder.words(encoding.tokens.ids)
         weights = self.tokens.query_weights(encoding.tokens, pieces)
         match = self.tokens.match(encoding.tokens, weights, pool)
-        score, similarity = self.fuse(query, prepared.text, pool, match.scores)
+        score, similarity = self.fuse(query, bm25[pool], pool, match.scores)
         evidence = float(similarity.max())
         chosen = self.diversify(pool, score, max(1, k))
         by_chunk = dict(zip(pool.tolist(), zip(score.tolist(), similarity.tolist())))
