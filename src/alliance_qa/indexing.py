@@ -23,7 +23,8 @@ from .config import Settings
 from .documents import corpus_files, file_sha256, read_corpus
 from .embedding import Embedder, TokenVectors, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
-from .store import StoredIndex, build_lock, load_index, matrix, read_manifest, write_index
+from .store import (StoredIndex, build_lock, load_index, matrix, read_manifest, token_starts,
+                    write_index)
 
 RECIPE = "views:context,text,sentences,tokens/acronyms-v2"
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
@@ -78,7 +79,7 @@ def reusable_vectors(previous: StoredIndex | None,
     cache = {view: dict(zip(previous.keys[view], matrix(previous.views[view])))
              for view in previous.views if view != "tokens"}
     rows, table = matrix(previous.views["tokens"]), previous.token_table
-    starts = np.searchsorted(table[:, 0], np.arange(len(previous.chunks) + 1))
+    starts = token_starts(table, len(previous.chunks))
     cache["tokens"] = {key: TokenVectors(table[a:b, 1], rows[a:b])
                        for key, a, b in zip(previous.keys["tokens"], starts, starts[1:])}
     return cache

@@ -347,6 +347,11 @@ def _load_live(index_dir: Path) -> StoredIndex:
     return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table)
 
 
+def token_starts(table: np.ndarray, chunk_count: int) -> np.ndarray:
+    """Where each chunk's rows of the "tokens" view begin, then where the last one ends."""
+    return np.searchsorted(table[:, 0], np.arange(chunk_count + 1))
+
+
 def _token_table_fits(table: np.ndarray, chunk_count: int) -> bool:
     """Rows grouped by chunk in chunk order, and every chunk has some."""
     if table.ndim != 2 or table.shape[1] != 2 or table.dtype != np.int32:

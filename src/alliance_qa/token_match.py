@@ -20,6 +20,7 @@ import numpy as np
 
 from .embedding import TokenVectors
 from .stopwords import STOPWORDS
+from .store import token_starts
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ class TokenMatcher:
 
     def __init__(self, vectors: np.ndarray, table: np.ndarray, chunk_count: int):
         self.vectors = vectors
-        chunk_of, ids = table[:, 0], table[:, 1]
-        self.start = np.searchsorted(chunk_of, np.arange(chunk_count + 1))
+        ids = table[:, 1]
+        self.start = token_starts(table, chunk_count)
         pairs = np.unique(table, axis=0) if len(table) else table   # (chunk, id) once each
         self.document_frequency = np.bincount(pairs[:, 1], minlength=int(ids.max(initial=0)) + 1)
         self.chunk_count = chunk_count
