@@ -20,6 +20,8 @@ import Stemmer
 
 from .stopwords import STOPWORDS
 
+_STOPWORD_LIST = sorted(STOPWORDS)      # bm25s takes a list
+
 
 class KeywordIndex:
     """BM25 over a list of texts; `scores` gives one float per text."""
@@ -36,8 +38,10 @@ class KeywordIndex:
         self._long_words = sorted(w for w in self.vocabulary if len(w) >= 4) \
             if correct_typos else []
 
-    def tokenize(self, texts: list[str]) -> list[list[str]]:
-        return bm25s.tokenize(texts, stopwords=sorted(STOPWORDS), stemmer=self._stemmer,
+    def tokenize(self, texts: list[str], stem: bool = True) -> list[list[str]]:
+        """Lowercased words without function words; stemmed unless `stem` is False."""
+        return bm25s.tokenize(texts, stopwords=_STOPWORD_LIST,
+                              stemmer=self._stemmer if stem else None,
                               return_ids=False, show_progress=False)
 
     def correct(self, word: str) -> str | None:
@@ -52,9 +56,7 @@ class KeywordIndex:
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 of every text for the question; misspelt words count as their correction."""
-        words = bm25s.tokenize([text], stopwords=sorted(STOPWORDS), return_ids=False,
-                               show_progress=False)[0]
-        tokens = [c for c in map(self.correct, words) if c]
+        tokens = [c for c in map(self.correct, self.tokenize([text], stem=False)[0]) if c]
         if not tokens:
             return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
         return self._bm25.get_scores(tokens).astype(np.float32)
