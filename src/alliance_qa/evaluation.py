@@ -167,31 +167,31 @@ def cross_validate_threshold(evidence: list[float], answerable: list[int], folds
 def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10) -> dict:
     """Every metric for the product and the baselines, as one plain dict."""
     answers = [searcher.search(q.question, k=depth) for q in questions]
-    answerable = [q for q in questions if q.gold]
-    mask = [bool(q.gold) for q in questions]
-    product = [[section_of(h.chunk) for h in a.hits] for a in answers]
-    baselines = baseline_rankings(searcher, answerable)
-    systems = {"product": score_rankings(answerable, [r for r, m in zip(product, mask) if m])}
+    # (question, answer, sections in rank order) for each answerable question
+    ranked = [(q, a, [section_of(h.chunk) for h in a.hits])
+              for q, a in zip(questions, answers) if q.gold]
+    answerable = [q for q, _, _ in ranked]
+
+    def product(rows: list) -> Scores:
+        return score_rankings([q for q, _, _ in rows], [sections for _, _, sections in rows])
+
+    systems = {"product": product(ranked)}
     systems.update({name: score_rankings(answerable, ranking)
-                    for name, ranking in baselines.items()})
-    product_by_set = {source: vars(score_rankings(*zip(*[
-        (q, r) for q, r in zip(questions, product) if q.gold and q.source == source])))
-        for source in dict.fromkeys(q.source for q in answerable)}
+                    for name, ranking in baseline_rankings(searcher, answerable).items()})
     evidence = [a.evidence for a in answers]
-    product_ranks = [first_right_rank(r, q.gold) for r, q in zip(product, questions) if q.gold]
     return {
         "questions": len(questions), "answerable": len(answerable),
         "systems": {name: vars(s) for name, s in systems.items()},
-        "product_by_set": product_by_set,
+        "product_by_set": {source: vars(product([row for row in ranked
+                                                  if row[0].source == source]))
+                           for source in dict.fromkeys(q.source for q in answerable)},
         "abstention": abstention_scores(questions, [a.abstained for a in answers]),
         "calibration": cross_validate_threshold(
             [e for e, q in zip(evidence, questions) if q.gold or q.kind == "off-topic"],
             [int(bool(q.gold)) for q in questions if q.gold or q.kind == "off-topic"]),
         "failures": [{"id": q.id, "kind": q.kind, "question": q.question,
-                      "first": section_of(a.hits[0].chunk) if a.hits else None,
-                      "gold": list(q.gold)}
-                     for q, a, r in zip(answerable, [a for a, m in zip(answers, mask) if m],
-                                        product_ranks) if r != 0],
+                      "first": sections[0] if sections else None, "gold": list(q.gold)}
+                     for q, a, sections in ranked if first_right_rank(sections, q.gold) != 0],
         "wrong_abstentions": [{"id": q.id, "question": q.question, "reason": a.reason}
                               for q, a in zip(questions, answers) if a.abstained != (not q.gold)],
     }
