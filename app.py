@@ -14,10 +14,11 @@ import streamlit as st
 from alliance_qa import ui
 from alliance_qa.citations import find_section, resolve
 from alliance_qa.config import Settings
-from alliance_qa.embedding import Embedder
+from alliance_qa.embedding import Embedder, QueryEncoder
 from alliance_qa.errors import AllianceQAError
 from alliance_qa.indexing import build_index, corpus_signature, staleness
 from alliance_qa.search import Searcher
+from alliance_qa.service import open_encoder
 from alliance_qa.store import load_index, read_manifest
 
 EXAMPLES = ("What did the 1953 Mutual Defense Treaty commit both countries to?",
@@ -30,14 +31,21 @@ settings = Settings.from_env()
 
 
 @st.cache_resource(show_spinner="Loading the language model…")
+def encoder_for(model: str, indexed_fingerprint: str) -> QueryEncoder:
+    """The model for questions (its ONNX export when the build made one)."""
+    return open_encoder(settings, indexed_fingerprint)
+
+
+@st.cache_resource(show_spinner="Loading the language model for the rebuild…")
 def embedder_for(model: str) -> Embedder:
+    """The model for building (sentence-transformers), loaded only when a rebuild asks."""
     return Embedder(model)
 
 
 @st.cache_resource(show_spinner="Loading the index…", max_entries=2)
-def searcher_for(index_dir: str, build_id: str, model: str) -> Searcher:
+def searcher_for(index_dir: str, build_id: str, model: str, fingerprint: str) -> Searcher:
     """One searcher per live build; a new build id (a rebuild) loads the new index."""
-    return Searcher(load_index(Path(index_dir)), embedder_for(model),
+    return Searcher(load_index(Path(index_dir)), encoder_for(model, fingerprint),
                     max_question_chars=settings.max_question_chars)
 
 
@@ -45,7 +53,8 @@ def open_searcher() -> tuple[Searcher | None, dict | None, str]:
     """The searcher, its manifest, and a problem to show ("" when all is well)."""
     try:
         manifest = read_manifest(settings.index_dir)
-        searcher = searcher_for(str(settings.index_dir), manifest["build_id"], settings.model)
+        searcher = searcher_for(str(settings.index_dir), manifest["build_id"], settings.model,
+                                manifest["model_fingerprint"])
     except AllianceQAError as error:
         return None, None, str(error)
     if searcher.embedder.fingerprint != manifest["model_fingerprint"]:

@@ -22,9 +22,17 @@ CORPUS = ROOT / "corpus"
 DATA = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture(scope="session")
+def encoders(tmp_path_factory) -> Path:
+    """One folder of model exports for the session: each new index folder would otherwise
+    export the model again (a few seconds each)."""
+    return tmp_path_factory.mktemp("encoders")
+
+
 @pytest.fixture(autouse=True)
-def isolated_index(tmp_path, monkeypatch):
+def isolated_index(tmp_path, monkeypatch, encoders):
     monkeypatch.setenv("ALLIANCE_QA_INDEX", str(tmp_path / "index"))
+    monkeypatch.setenv("ALLIANCE_QA_ENCODERS", str(encoders))
     monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(CORPUS))
     monkeypatch.delenv("ALLIANCE_QA_MODEL", raising=False)
 
@@ -35,9 +43,10 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory, embedder) -> Settings:
+def built(tmp_path_factory, embedder, encoders) -> Settings:
     """Settings whose index folder holds a real build of the project corpus."""
-    settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("built") / "index")
+    settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("built") / "index",
+                        encoders_dir=encoders)
     build_index(settings, embedder)
     return settings
 

@@ -15,6 +15,7 @@ class Settings:
     corpus_dir: Path = PROJECT_ROOT / "corpus"
     index_dir: Path = PROJECT_ROOT / "index"
     model: str = BUNDLED_MODEL
+    encoders_dir: Path | None = None     # the model's ONNX exports; default <index>/encoders
     top_k: int = 3
     max_question_chars: int = 1000
 
@@ -27,10 +28,15 @@ class Settings:
             "corpus_dir": env.get("ALLIANCE_QA_CORPUS"),
             "index_dir": env.get("ALLIANCE_QA_INDEX"),
             "model": env.get("ALLIANCE_QA_MODEL"),
+            "encoders_dir": env.get("ALLIANCE_QA_ENCODERS"),
         }
         chosen = {k: v for k, v in from_env.items() if v}
         chosen.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("corpus_dir", "index_dir"):
+        for key in ("corpus_dir", "index_dir", "encoders_dir"):
             if key in chosen:
                 chosen[key] = Path(chosen[key]).expanduser().resolve()
         return replace(settings, **chosen)
+
+    @property
+    def encoders(self) -> Path:
+        return self.encoders_dir or self.index_dir / "encoders"

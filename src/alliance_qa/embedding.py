@@ -7,6 +7,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Protocol
 
 import numpy as np
 
@@ -60,8 +61,26 @@ class QueryEncoding:
     tokens: TokenVectors
 
 
+class QueryEncoder(Protocol):
+    """What a searcher needs of a model: `Embedder`, or its ONNX export (onnx_encoder.py)."""
+
+    name: str
+    fingerprint: str
+    runtime: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> QueryEncoding: ...
+
+    def dictionary(self) -> frozenset[str]: ...
+
+    def words(self, ids: np.ndarray) -> list[str]: ...
+
+
 class Embedder:
     """A loaded sentence-transformers model; `encode` gives unit-length float32 rows."""
+
+    runtime = "sentence-transformers"
 
     def __init__(self, model: str = BUNDLED_MODEL):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -112,7 +131,11 @@ class Embedder:
     def dictionary(self) -> frozenset[str]:
         """The whole words of the model's vocabulary (lowercase; word-piece and byte-pair
         markers removed): English as the model knows it, to tell a typo from a rare word."""
-        words = (token.lstrip("▁Ġ").lower() for token in self.model.tokenizer.get_vocab()
+        return self.whole_words(self.model.tokenizer.get_vocab())
+
+    @staticmethod
+    def whole_words(vocabulary: Iterable[str]) -> frozenset[str]:
+        words = (token.lstrip("▁Ġ").lower() for token in vocabulary
                  if not token.startswith("##"))
         return frozenset(w for w in words if w.isalpha())
 
@@ -125,10 +148,14 @@ def _token_vectors(output: dict) -> TokenVectors:
     """Unit word-piece vectors of one text from sentence-transformers' output (the padding a
     batch adds is cut off by the attention mask)."""
     length = int(output["attention_mask"].sum())
-    vectors = np.asarray(output["token_embeddings"][:length], dtype=np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return TokenVectors(np.asarray(output["input_ids"][:length], dtype=np.int32),
-                        np.ascontiguousarray(vectors))
+    return unit_token_vectors(output["input_ids"][:length], output["token_embeddings"][:length])
+
+
+def unit_token_vectors(ids, vectors) -> TokenVectors:
+    """TokenVectors from a text's piece ids and the model's output vectors for them."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return TokenVectors(np.asarray(ids, dtype=np.int32), vectors)
 
 
 def _cached_folder(name: str) -> Path | None:

@@ -23,6 +23,7 @@ from .config import Settings
 from .documents import corpus_files, file_sha256, read_corpus
 from .embedding import Embedder, TokenVectors, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
+from .onnx_encoder import export
 from .store import (StoredIndex, build_lock, load_index, matrix, read_manifest, token_starts,
                     write_index)
 
@@ -44,6 +45,7 @@ class BuildSummary:
     embedded: int = 0            # texts embedded by this build
     reused: int = 0              # texts whose vectors came from the previous build
     changes: dict[str, int] = field(default_factory=dict)   # chunks added/changed/removed
+    slow_questions: str = ""     # why questions are encoded by sentence-transformers, if so
 
     def __str__(self) -> str:
         lines = [f"Indexed {self.documents} document(s), {self.sections} sections, "
@@ -52,6 +54,9 @@ class BuildSummary:
                  f"Chunks added {self.changes.get('added', 0)}, changed "
                  f"{self.changes.get('changed', 0)}, removed {self.changes.get('removed', 0)}; "
                  f"texts embedded {self.embedded}, reused {self.reused}."]
+        lines.append(f"Questions are encoded by sentence-transformers: {self.slow_questions}."
+                     if self.slow_questions else
+                     "Questions are encoded by the model's verified ONNX export.")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -210,13 +215,21 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         _report(on_progress, "Writing the index…", 0.9)
         folder = write_index(settings.index_dir, manifest, documents, chunks, views, keys,
                              token_table)
+        _report(on_progress, "Exporting the model for questions (once per model)…", 0.95)
+        slow_questions = export(embedder, settings.encoders, question_samples(inputs))
         _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
     embedded += pieces_embedded
     return BuildSummary(len(documents), manifest["section_count"], len(chunks),
                         manifest["sentence_count"], time.perf_counter() - start, str(folder),
                         [str(w) for w in warnings], embedded, texts - embedded,
-                        chunk_changes(previous, chunks))
+                        chunk_changes(previous, chunks), slow_questions)
+
+
+def question_samples(inputs: dict[str, list[str]]) -> list[str]:
+    """Texts to check an export on: a few of each view, and the longest (truncated)."""
+    texts = [t for view in inputs.values() for t in view[:4]]
+    return texts + [max(inputs["context"], key=len)]
 
 
 def _sha256_or_blank(path: Path) -> str:

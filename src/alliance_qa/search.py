@@ -25,7 +25,7 @@ from . import abstention
 from .acronyms import expand
 from .chunking import Chunk
 from .citations import parse_citation_id
-from .embedding import Embedder, QueryEncoding
+from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex
 from .questions import prepare
@@ -70,7 +70,7 @@ class Answer:
 class Searcher:
     """Answers questions from one loaded index; safe to share between threads (read-only)."""
 
-    def __init__(self, index: StoredIndex, embedder: Embedder, weights: Weights = Weights(),
+    def __init__(self, index: StoredIndex, embedder: QueryEncoder, weights: Weights = Weights(),
                  max_question_chars: int = 1000):
         self.index, self.embedder, self.weights = index, embedder, weights
         self.max_question_chars = max_question_chars

@@ -6,14 +6,26 @@ Kept apart from `search.py` so that the search itself never reads settings or th
 from __future__ import annotations
 
 from .config import Settings
-from .embedding import Embedder
+from .embedding import Embedder, QueryEncoder, fingerprint
 from .errors import IndexStale
 from .indexing import staleness
+from .onnx_encoder import OnnxEncoder
 from .search import Searcher
 from .store import load_index
 
 
-def open_searcher(settings: Settings, embedder: Embedder | None = None) -> Searcher:
+def open_encoder(settings: Settings, indexed_fingerprint: str) -> QueryEncoder:
+    """The configured model for questions: its verified ONNX export when the build made one
+    and the model is the one the index was built with (no PyTorch to load), else
+    sentence-transformers."""
+    if fingerprint(settings.model) == indexed_fingerprint:
+        exported = OnnxEncoder.load(settings.encoders, indexed_fingerprint)
+        if exported:
+            return exported
+    return Embedder(settings.model)
+
+
+def open_searcher(settings: Settings, embedder: QueryEncoder | None = None) -> Searcher:
     """A searcher over the live index; IndexMissing/IndexCorrupt/IndexStale when unusable.
 
     The corpus is checked before the model loads (a stale index fails fast); the model's
@@ -23,7 +35,7 @@ def open_searcher(settings: Settings, embedder: Embedder | None = None) -> Searc
     reasons = staleness(index.manifest, settings, check_model=False)
     if reasons:
         raise IndexStale(f"The index is out of date: {'; '.join(reasons)}.")
-    embedder = embedder or Embedder(settings.model)
+    embedder = embedder or open_encoder(settings, index.manifest["model_fingerprint"])
     if index.manifest["model_fingerprint"] != embedder.fingerprint:
         raise IndexStale("The index was built with another model than the one configured.")
     return Searcher(index, embedder, max_question_chars=settings.max_question_chars)

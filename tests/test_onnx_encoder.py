@@ -1,0 +1,108 @@
+"""Questions encoded by the model's ONNX export: the same vectors and answers as
+sentence-transformers, no PyTorch loaded, and sentence-transformers again whenever the export
+is missing, damaged or wrong."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from alliance_qa.config import Settings
+from alliance_qa.evaluation import EVAL_DIR, load_questions
+from alliance_qa.onnx_encoder import (SETTINGS_FILE, MODEL_FILE, OnnxEncoder, _disagreement,
+                                      folder_for, unsupported)
+from alliance_qa.service import open_searcher
+
+QUESTIONS = [q.question for q in load_questions(*sorted(EVAL_DIR.glob("*.jsonl")))]
+ODD = ["  thaad??  ", "Ｔｈｅ ＳＯＦＡ", "사드 배치", "é" * 3000, "what\u200bis\u00a0sofa"]
+
+
+@pytest.fixture(scope="session")
+def exported(built, embedder) -> OnnxEncoder:
+    encoder = OnnxEncoder.load(built.encoders, embedder.fingerprint)
+    assert encoder is not None, "the build made no usable export"
+    return encoder
+
+
+def test_the_export_gives_sentence_transformers_vectors(exported, embedder):
+    for text in QUESTIONS + ODD:
+        expected, got = embedder.encode_query(text), exported.encode_query(text)
+        assert np.array_equal(got.tokens.ids, expected.tokens.ids), text
+        assert float(got.vector @ expected.vector) > 0.9999, text
+        assert np.min(np.sum(got.tokens.vectors * expected.tokens.vectors, 1)) > 0.9999, text
+    assert exported.words(expected.tokens.ids) == embedder.words(expected.tokens.ids)
+    assert exported.dictionary() == embedder.dictionary()
+
+
+def test_the_product_answers_alike_with_either_runtime(built, searcher):
+    fast = open_searcher(built)
+    assert fast.embedder.runtime == "onnxruntime"
+    assert searcher.embedder.runtime == "sentence-transformers"
+    for question in QUESTIONS:
+        a, b = fast.search(question), searcher.search(question)
+        assert [h.chunk.id for h in a.hits] == [h.chunk.id for h in b.hits], question
+        assert a.abstained == b.abstained, question
+        assert abs(a.confidence - b.confidence) < 1e-3, question
+
+
+def test_asking_loads_no_pytorch(built):
+    script = ("import sys; from alliance_qa.config import Settings; "
+              "from alliance_qa.service import open_searcher; "
+              "s = open_searcher(Settings.from_env()); a = s.search('What is THAAD?'); "
+              "print(s.embedder.runtime, a.hits[0].chunk.id, 'torch' in sys.modules)")
+    env = {**os.environ, "ALLIANCE_QA_INDEX": str(built.index_dir),
+           "ALLIANCE_QA_ENCODERS": str(built.encoders)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runtime, first, torch_loaded = out.stdout.split()
+    assert (runtime, torch_loaded) == ("onnxruntime", "False"), out.stderr
+    assert "missile-defense" in first
+
+
+@pytest.fixture
+def export_copy(built, embedder, tmp_path) -> Settings:
+    """Settings with a private copy of the session's export, for tests that damage it."""
+    source = folder_for(built.encoders, embedder.fingerprint)
+    shutil.copytree(source, folder_for(tmp_path / "encoders", embedder.fingerprint))
+    return Settings(corpus_dir=built.corpus_dir, index_dir=built.index_dir,
+                    encoders_dir=tmp_path / "encoders")
+
+
+def test_a_damaged_export_falls_back_to_sentence_transformers(export_copy, embedder):
+    model = folder_for(export_copy.encoders, embedder.fingerprint) / MODEL_FILE
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF                   # one flipped byte inside the weights
+    model.write_bytes(bytes(data))
+    assert OnnxEncoder.load(export_copy.encoders, embedder.fingerprint) is None
+    fallback = open_searcher(export_copy)
+    assert fallback.embedder.runtime == "sentence-transformers"
+    assert "status-of-forces" in fallback.search("What is SOFA?").hits[0].chunk.id
+
+
+def test_a_missing_export_falls_back_to_sentence_transformers(built, tmp_path):
+    settings = Settings(corpus_dir=built.corpus_dir, index_dir=built.index_dir,
+                        encoders_dir=tmp_path / "none")
+    assert open_searcher(settings).embedder.runtime == "sentence-transformers"
+
+
+def test_an_export_that_disagrees_is_refused(export_copy, embedder, exported):
+    assert _disagreement(embedder, exported, QUESTIONS[:3]) == ""
+    folder = folder_for(export_copy.encoders, embedder.fingerprint)
+    settings = json.loads((folder / SETTINGS_FILE).read_text())
+    (folder / SETTINGS_FILE).write_text(json.dumps({**settings, "pooling": "cls"}))
+    assert "vectors differ" in _disagreement(embedder, OnnxEncoder(folder), QUESTIONS[:3])
+
+
+def test_a_pipeline_the_export_cannot_run_is_named(embedder):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Pooling
+    max_pooled = SentenceTransformer(modules=[embedder.model[0],
+                                              Pooling(embedder.dimension, pooling_mode="max")])
+    assert "pools by 'max'" in unsupported(SimpleNamespace(model=max_pooled))
+    assert unsupported(embedder) == ""
