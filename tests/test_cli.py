@@ -44,8 +44,8 @@ def test_build_check_on_missing_then_built_index(tmp_path, corpus_copy):
                       "Embedding 0 of 55 paragraphs (55 unchanged)…",
                       "Embedding 0 of 134 sentences (134 unchanged)…",
                       "Embedding the word pieces of 0 of 55 paragraphs (55 unchanged)…",
-                      "Writing the index…",
-                      "Exporting the model for questions (once per model)…", "Done."]
+                      "Exporting the model for questions (once per model)…",
+                      "Writing the index…", "Done."]
     assert "Questions are encoded by the model's verified ONNX export." in again.stdout
     assert run("build", "--check", env=env).returncode == 0
     (corpus_copy / "us-rok-alliance-history.md").write_text("# Changed\n\nNew text.\n")

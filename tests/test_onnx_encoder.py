@@ -14,9 +14,11 @@ import pytest
 
 from alliance_qa.config import Settings
 from alliance_qa.evaluation import EVAL_DIR, load_questions
+from alliance_qa.indexing import build_index, check_index, missing_export
 from alliance_qa.onnx_encoder import (SETTINGS_FILE, MODEL_FILE, OnnxEncoder, _disagreement,
                                       folder_for, unsupported)
 from alliance_qa.service import open_searcher
+from alliance_qa.store import read_manifest
 
 QUESTIONS = [q.question for q in load_questions(*sorted(EVAL_DIR.glob("*.jsonl")))]
 ODD = ["  thaad??  ", "Ｔｈｅ ＳＯＦＡ", "사드 배치", "é" * 3000, "what\u200bis\u00a0sofa"]
@@ -85,10 +87,24 @@ def test_a_damaged_export_falls_back_to_sentence_transformers(export_copy, embed
     assert "status-of-forces" in fallback.search("What is SOFA?").hits[0].chunk.id
 
 
-def test_a_missing_export_falls_back_to_sentence_transformers(built, tmp_path):
+def test_a_missing_export_falls_back_and_is_remade_by_a_rebuild(built, embedder, tmp_path):
+    settings = Settings(corpus_dir=built.corpus_dir, index_dir=tmp_path / "index",
+                        encoders_dir=tmp_path / "none")
+    shutil.copytree(built.index_dir, settings.index_dir)
+    assert open_searcher(settings).embedder.runtime == "sentence-transformers"
+    assert [r for r in check_index(settings) if "ONNX export" in r]     # so a rebuild runs
+    summary = build_index(settings, embedder)
+    assert summary.embedded == 0 and summary.reused > 0                 # nothing re-embedded
+    assert check_index(settings) == []
+    assert open_searcher(settings).embedder.runtime == "onnxruntime"
+
+
+def test_a_model_that_cannot_be_exported_asks_for_no_rebuild(built, tmp_path):
     settings = Settings(corpus_dir=built.corpus_dir, index_dir=built.index_dir,
                         encoders_dir=tmp_path / "none")
-    assert open_searcher(settings).embedder.runtime == "sentence-transformers"
+    manifest = read_manifest(built.index_dir)
+    assert missing_export(manifest, settings)
+    assert missing_export({**manifest, "slow_questions": "it pools by 'max'"}, settings) == []
 
 
 def test_an_export_that_disagrees_is_refused(export_copy, embedder, exported):

@@ -23,7 +23,7 @@ from .config import Settings
 from .documents import corpus_files, file_sha256, read_corpus
 from .embedding import Embedder, TokenVectors, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
-from .onnx_encoder import export
+from .onnx_encoder import export, exported
 from .store import (StoredIndex, build_lock, load_index, matrix, read_manifest, token_starts,
                     write_index)
 
@@ -193,6 +193,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         views, keys, embedded = embed_views(embedder, inputs, progress, on_progress, cache)
         views["tokens"], token_table, keys["tokens"], pieces_embedded = embed_tokens(
             embedder, inputs["context"], progress, on_progress, cache.get("tokens"))
+        _report(on_progress, "Exporting the model for questions (once per model)…", 0.88)
+        slow_questions = export(embedder, settings.encoders, question_samples(inputs))
         seconds = time.perf_counter() - start
         manifest = {
             "model": embedder.name,
@@ -208,6 +210,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "chunk_count": len(chunks),
             "sentence_count": len(views["sentences"]),
             "acronyms": acronyms,
+            "slow_questions": slow_questions,    # why there is no ONNX export ("" if there is)
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "build_seconds": round(seconds, 3),
             "versions": library_versions(),
@@ -215,8 +218,6 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         _report(on_progress, "Writing the index…", 0.9)
         folder = write_index(settings.index_dir, manifest, documents, chunks, views, keys,
                              token_table)
-        _report(on_progress, "Exporting the model for questions (once per model)…", 0.95)
-        slow_questions = export(embedder, settings.encoders, question_samples(inputs))
         _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
     embedded += pieces_embedded
@@ -284,6 +285,17 @@ def staleness(manifest: dict, settings: Settings, check_model: bool = True) -> l
     return reasons
 
 
+def missing_export(manifest: dict, settings: Settings) -> list[str]:
+    """Why a rebuild would speed questions up: the model's ONNX export is gone (the index
+    still serves, loading PyTorch to encode questions)."""
+    if manifest.get("slow_questions") or exported(settings.encoders,
+                                                  manifest["model_fingerprint"]):
+        return []
+    return ["the model's ONNX export for questions is missing (without it every start loads "
+            "PyTorch, ~5 s)"]
+
+
 def check_index(settings: Settings) -> list[str]:
-    """Reasons the live index is stale (raises IndexMissing/IndexCorrupt when unusable)."""
-    return staleness(read_manifest(settings.index_dir), settings)
+    """Reasons to rebuild the live index (raises IndexMissing/IndexCorrupt when unusable)."""
+    manifest = read_manifest(settings.index_dir)
+    return staleness(manifest, settings) + missing_export(manifest, settings)

@@ -91,6 +91,16 @@ class OnnxEncoder:
         return [self.tokenizer.id_to_token(int(i)) or "" for i in ids]
 
 
+def exported(encoders_dir: Path, fingerprint: str) -> bool:
+    """Whether an export of this model is in place (cheap: its files are checked on load)."""
+    try:
+        settings = json.loads((folder_for(encoders_dir, fingerprint) / SETTINGS_FILE)
+                              .read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(settings, dict) and settings.get("fingerprint") == fingerprint
+
+
 def unsupported(embedder: Embedder) -> str:
     """Why the model's pipeline cannot be run from an export of its transformer ("" if it
     can)."""
