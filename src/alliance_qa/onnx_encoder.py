@@ -50,6 +50,9 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         options = onnxruntime.SessionOptions()
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: spinning kept a core busy through the
+        # search that follows each forward pass (search 4.1 → 3.0 ms, encode 4.2 → 4.7 ms).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(folder / MODEL_FILE), options,
                                                     providers=["CPUExecutionProvider"])
 
