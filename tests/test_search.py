@@ -193,3 +193,22 @@ def test_real_words_are_not_taken_for_typos_of_corpus_words(searcher, word):
     assert searcher.keyword.correct(word) is None
     answer = searcher.search("treaty provisons")
     assert answer.hits[0].chunk.section == "key-provisions-of-the-treaty"
+
+
+@pytest.mark.parametrize("question", ["What is this document about overall?", "Summarize the text",
+                                      "What are the main points of the document?",
+                                      "give me an overview"])
+def test_questions_about_the_whole_document_get_its_opening(searcher, question):
+    answer = searcher.search(question)
+    assert not answer.abstained
+    assert answer.hits[0].chunk.section == "introduction"
+    assert any("as a whole" in notice for notice in answer.notices)
+
+
+@pytest.mark.parametrize("question", ["What does the text say about THAAD?",
+                                      "Summarize the treaty provisions",
+                                      "Which document describes the status of US forces?"])
+def test_questions_about_a_subject_of_the_document_are_searched_as_usual(searcher, question):
+    answer = searcher.search(question)
+    assert answer.hits[0].chunk.section != "introduction"
+    assert not any("as a whole" in notice for notice in answer.notices)

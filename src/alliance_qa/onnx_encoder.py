@@ -12,6 +12,7 @@ are encoded by sentence-transformers, as before.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import warnings
@@ -28,7 +29,8 @@ AGREEMENT = 0.9999       # least cosine between the two runtimes' vectors for a 
 
 
 def folder_for(encoders_dir: Path, fingerprint: str) -> Path:
-    return encoders_dir / fingerprint[:32]
+    """The export's folder: named by a hash, as a fingerprint may be "name:org/model"."""
+    return encoders_dir / hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
 
 
 class OnnxEncoder:

@@ -46,3 +46,26 @@ def prepare(raw: str, max_chars: int = 1000) -> Question:
     if not any(c.isalnum() for c in text):
         raise EmptyQuestion("The question has no words in it.")
     return Question(text, tuple(notices))
+
+
+# "What is this document about?", "Summarize the text", "What topics does the article
+# cover?": a question about a document as a whole, which its opening answers. Nothing may
+# follow the gist word but "overall" and the like, so "What does the text say about THAAD?"
+# and "Summarize the treaty" are not such questions.
+_DOCUMENT = r"(documents?|texts?|articles?|reports?|papers?|corpus|collection|files?)"
+_THE_DOCUMENT = re.compile(rf"\b(this|the|these|your)\s+{_DOCUMENT}\b", re.IGNORECASE)
+_GIST = r"(summary|overview|gist|main (topic|idea|point|theme|subject)s?)"
+_GIST_AT_END = re.compile(rf"\b(about|cover|covers|discuss|discusses|describe|describes|{_GIST})"
+                          r"(\s+(overall|in general|in short|in brief))?\s*[?.!]*$",
+                          re.IGNORECASE)
+_GIST_OF_IT = re.compile(rf"\b{_GIST} of (this|the|these|your) {_DOCUMENT}\b", re.IGNORECASE)
+_SUMMARY_REQUEST = re.compile(rf"^(please\s+)?(summari[sz]e|tl;?dr|give (me )?(an? )?"
+                              rf"(short |brief )?{_GIST})(\s+(of\s+)?(it|this|everything|"
+                              rf"(this|the|these|your)\s+{_DOCUMENT}))?\s*[?.!]*$",
+                              re.IGNORECASE)
+
+
+def asks_for_overview(text: str) -> bool:
+    """Whether the question asks what a document is about as a whole."""
+    return bool(_SUMMARY_REQUEST.search(text) or _THE_DOCUMENT.search(text)
+                and (_GIST_AT_END.search(text) or _GIST_OF_IT.search(text)))

@@ -28,7 +28,7 @@ from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex
-from .questions import prepare
+from .questions import asks_for_overview, prepare
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
 
@@ -82,6 +82,8 @@ class Searcher:
         self.sentence_vectors = matrix(index.views["sentences"])
         counts = np.array([len(c.sentences) for c in self.chunks], dtype=np.int64)
         self.sentence_start = np.concatenate([[0], np.cumsum(counts)])
+        openings = {d.id: d.sections[0].slug for d in index.documents if d.sections}
+        self.opening = np.array([openings.get(c.document) == c.section for c in self.chunks])
         sections = [f"{c.document}/{c.section}" for c in self.chunks]
         _, self.section_of = np.unique(sections, return_inverse=True)
         self.tokens = TokenMatcher(matrix(index.views["tokens"]), index.token_table,
@@ -193,6 +195,9 @@ class Searcher:
         weights = self.tokens.query_weights(encoding.tokens, pieces)
         match = self.tokens.match(encoding.tokens, weights, pool)
         score, similarity = self.fuse(query, bm25[pool], pool, match.scores)
+        overview = asks_for_overview(prepared.text)
+        if overview:    # a document's opening says what it is about: openings first
+            score = score + self.opening[pool] * (score.max() - score.min() + 1.0)
         evidence = float(similarity.max())
         chosen = self.diversify(pool, score, max(1, k))
         by_chunk = dict(zip(pool.tolist(), zip(score.tolist(), similarity.tolist())))
@@ -204,9 +209,14 @@ class Searcher:
                                           abstention.UNCOVERED_BELOW)
         verdict = abstention.decide(prepared.text, evidence, best_sentences,
                                     [h.chunk.text for h in hits[:3]], uncovered)
+        notices = prepared.notices
+        if overview:    # answered by the opening, however little its words match the question
+            verdict = abstention.Verdict(False, max(verdict.confidence, 0.5), "")
+            notices += ("That asks what the documents are about as a whole: here is how "
+                        "they open.",)
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
-                      verdict.reason, prepared.notices, round(evidence, 4), timings)
+                      verdict.reason, notices, round(evidence, 4), timings)
 
     def cited(self, text: str) -> tuple[Hit, ...]:
         """The chunks of a pasted citation id, as hits; () when the text is not one."""
