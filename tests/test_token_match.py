@@ -70,3 +70,16 @@ def test_uncovered_words_are_whole_words_that_match_nothing(searcher):
         share, uncovered = searcher.tokens.uncovered(words, weights, match.piece_best, 0.5)
         assert uncovered == expected
         assert share == pytest.approx(sum(w for p, w in zip(words, weights) if p in expected))
+
+
+@pytest.mark.parametrize("pieces", [
+    ["[CLS]", "visa", "sec", "##ur", "##ty", "treaty", "[SEP]"],           # WordPiece (BERT)
+    ["<s>", "▁visa", "▁sec", "ur", "ty", "▁treaty", "</s>"],              # SentencePiece
+    ["<s>", "Ġvisa", "Ġsec", "ur", "ty", "Ġtreaty", "</s>"],              # byte-level BPE
+])
+def test_split_words_are_told_apart_in_every_tokenizer_style(searcher, pieces):
+    weights = np.array([0, .2, .2, .2, .2, .2, 0])
+    best = np.array([0, .1, .1, .1, .1, .9, 0])       # "visa" and the pieces match nothing
+    share, uncovered = searcher.tokens.uncovered(pieces, weights, best, 0.5)
+    assert [w.lstrip("▁Ġ") for w in uncovered] == ["visa"]
+    assert share == pytest.approx(0.2)

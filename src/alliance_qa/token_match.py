@@ -82,11 +82,19 @@ class TokenMatcher:
         """The share of the question's weight on whole words whose best match is below
         `below`, and those words. Pieces of split words (typos, rare names) do not count:
         "securty" splits into pieces that match nothing, but is not a new subject."""
-        whole = [not w.startswith("##") and not (i + 1 < len(words)
-                                                  and words[i + 1].startswith("##"))
-                 for i, w in enumerate(words)]
-        weak = (weights > 0) & np.array(whole, dtype=bool) & (piece_best < below)
+        continues = _continuations(words)
+        whole = ~continues & ~np.append(continues[1:], False)   # nor followed by a piece
+        weak = (weights > 0) & whole & (piece_best < below)
         return float(weights[weak].sum()), [w for w, k in zip(words, weak) if k]
+
+
+def _continuations(pieces: list[str]) -> np.ndarray:
+    """Which pieces continue the word before them: WordPiece marks them ("##ty"); SentencePiece
+    and byte-level BPE mark the pieces that start a word ("▁secur", "Ġsecur") instead."""
+    markers = ("▁", "Ġ")          # "Ġ" is itself a letter to str.isalnum
+    marked_starts = any(p.startswith(markers) for p in pieces)
+    return np.array([p.startswith("##") or (marked_starts and not p.startswith(markers)
+                                            and p[:1].isalnum()) for p in pieces], dtype=bool)
 
 
 def _is_content(piece: str) -> bool:
