@@ -93,9 +93,10 @@ def sidebar(searcher: Searcher | None, manifest: dict | None) -> dict:
     if manifest:
         reasons = stale_reasons(manifest["build_id"], corpus_signature(settings.corpus_dir))
         state = "fresh" if not reasons else "stale: " + "; ".join(reasons)
+        runtime = f", questions run by {searcher.embedder.runtime}" if searcher else ""
         bar.markdown(f"<b>Index</b> · {manifest['document_count']} document(s), "
                      f"{manifest['section_count']} sections, {manifest['chunk_count']} passages"
-                     f"<br>Model: <code>{ui.escape(manifest['model'])}</code>"
+                     f"<br>Model: <code>{ui.escape(manifest['model'])}</code>{runtime}"
                      f"<br>Built {ui.escape(manifest['built_at'])}<br>Status: {ui.escape(state)}",
                      unsafe_allow_html=True)
         if reasons:

@@ -130,6 +130,7 @@ def test_sidebar_shows_index_status(index_env):
     status = "\n".join(m.value for m in at.sidebar.markdown)
     assert "1 document(s), 17 sections, 55 passages" in status
     assert "Status: fresh" in status
+    assert "questions run by onnxruntime" in status      # the build's export, not PyTorch
 
 
 def test_missing_index_is_explained_and_the_app_still_starts(tmp_path, monkeypatch):

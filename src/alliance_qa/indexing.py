@@ -23,7 +23,7 @@ from .config import Settings
 from .documents import corpus_files, file_sha256, read_corpus
 from .embedding import Embedder, TokenVectors, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
-from .onnx_encoder import export, exported
+from .onnx_encoder import OnnxEncoder, export
 from .store import (StoredIndex, build_lock, load_index, matrix, read_manifest, token_starts,
                     write_index)
 
@@ -286,13 +286,13 @@ def staleness(manifest: dict, settings: Settings, check_model: bool = True) -> l
 
 
 def missing_export(manifest: dict, settings: Settings) -> list[str]:
-    """Why a rebuild would speed questions up: the model's ONNX export is gone (the index
-    still serves, loading PyTorch to encode questions)."""
-    if manifest.get("slow_questions") or exported(settings.encoders,
-                                                  manifest["model_fingerprint"]):
+    """Why a rebuild would speed questions up: the model's ONNX export is gone or damaged
+    (the index still serves, loading PyTorch to encode questions)."""
+    if manifest.get("slow_questions") or OnnxEncoder.load(settings.encoders,
+                                                          manifest["model_fingerprint"]):
         return []
-    return ["the model's ONNX export for questions is missing (without it every start loads "
-            "PyTorch, ~5 s)"]
+    return ["the model's ONNX export for questions is missing or damaged (without it every "
+            "start loads PyTorch, ~5 s)"]
 
 
 def check_index(settings: Settings) -> list[str]:

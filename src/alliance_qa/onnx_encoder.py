@@ -3,8 +3,9 @@
 Importing sentence-transformers (PyTorch, transformers and what they import) is most of a
 cold start, about 5 s on 2 cores; ONNX Runtime and the tokenizer load in about 0.3 s, and
 encode a question in a third of the time. So the build exports the configured model's
-transformer to ONNX, once per model (`<index>/encoders/<fingerprint>/`), and keeps the
-export only if it gives the same vectors as sentence-transformers on the corpus's own texts.
+transformer to ONNX, once per model (`<index>/encoders/<hash of its fingerprint>/`), and
+keeps the export only if it gives the same vectors as sentence-transformers on the corpus's
+own texts.
 The index itself is always embedded by sentence-transformers. A model whose pipeline is not
 transformer → mean or CLS pooling → optional normalization is not exported; its questions
 are encoded by sentence-transformers, as before.
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .documents import file_sha256
-from .embedding import Embedder, QueryEncoding, TokenVectors, unit_token_vectors
+from .embedding import Embedder, QueryEncoding, unit_token_vectors
 
 MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE = "model.onnx", "tokenizer.json", "encoder.json"
 POOLINGS = ("mean", "cls")
@@ -94,16 +95,6 @@ class OnnxEncoder:
 
     def words(self, ids: np.ndarray) -> list[str]:
         return [self.tokenizer.id_to_token(int(i)) or "" for i in ids]
-
-
-def exported(encoders_dir: Path, fingerprint: str) -> bool:
-    """Whether an export of this model is in place (cheap: its files are checked on load)."""
-    try:
-        settings = json.loads((folder_for(encoders_dir, fingerprint) / SETTINGS_FILE)
-                              .read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(settings, dict) and settings.get("fingerprint") == fingerprint
 
 
 def unsupported(embedder: Embedder) -> str:
