@@ -82,6 +82,7 @@ def test_a_damaged_export_falls_back_to_sentence_transformers(export_copy, embed
     data[len(data) // 2] ^= 0xFF                   # one flipped byte inside the weights
     model.write_bytes(bytes(data))
     assert OnnxEncoder.load(export_copy.encoders, embedder.fingerprint) is None
+    assert missing_export(read_manifest(export_copy.index_dir), export_copy)  # rebuild it
     fallback = open_searcher(export_copy)
     assert fallback.embedder.runtime == "sentence-transformers"
     assert "status-of-forces" in fallback.search("What is SOFA?").hits[0].chunk.id
