@@ -98,6 +98,10 @@ def test_a_missing_export_falls_back_and_is_remade_by_a_rebuild(built, embedder,
     assert summary.embedded == 0 and summary.reused > 0                 # nothing re-embedded
     assert check_index(settings) == []
     assert open_searcher(settings).embedder.runtime == "onnxruntime"
+    model = folder_for(settings.encoders, embedder.fingerprint) / MODEL_FILE
+    made = model.stat().st_mtime_ns
+    build_index(settings, embedder)                                     # once per model
+    assert model.stat().st_mtime_ns == made
 
 
 def test_a_model_that_cannot_be_exported_asks_for_no_rebuild(built, tmp_path):

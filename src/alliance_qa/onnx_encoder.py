@@ -5,16 +5,16 @@ cold start, about 5 s on 2 cores; ONNX Runtime and the tokenizer load in about 0
 encode a question in a third of the time. So the build exports the configured model's
 transformer to ONNX, once per model (`<index>/encoders/<hash of its fingerprint>/`), and
 keeps the export only if it gives the same vectors as sentence-transformers on the corpus's
-own texts.
-The index itself is always embedded by sentence-transformers. A model whose pipeline is not
-transformer → mean or CLS pooling → optional normalization is not exported; its questions
-are encoded by sentence-transformers, as before.
+own texts. The index itself is always embedded by sentence-transformers. A model whose
+pipeline is not transformer → mean or CLS pooling → optional normalization is not exported;
+its questions are encoded by sentence-transformers, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -48,7 +48,7 @@ class OnnxEncoder:
             if file_sha256(folder / name) != digest:
                 raise ValueError(f"{folder / name} does not match its checksum")
         self.name, self.fingerprint = settings["model"], settings["fingerprint"]
-        self.pooling, self.normalize = settings["pooling"], settings["normalize"]
+        self.pooling = settings["pooling"]
         self.lowercase, self.inputs = settings["lowercase"], settings["inputs"]
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         options = onnxruntime.SessionOptions()
@@ -85,8 +85,7 @@ class OnnxEncoder:
                 "token_type_ids": np.array([encoding.type_ids], dtype=np.int64)}
         hidden = self.session.run(None, {k: feed[k] for k in self.inputs})[0][0]
         vector = hidden.mean(axis=0) if self.pooling == "mean" else hidden[0]
-        if self.normalize:
-            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)   # as Embedder's are
         return QueryEncoding(vector.astype(np.float32),
                              unit_token_vectors(encoding.ids, hidden))
 
@@ -122,8 +121,7 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]) -> str:
     reason = unsupported(embedder)
     if reason:
         return f"the model cannot be exported to ONNX: {reason}"
-    temporary = encoders_dir / f".tmp-{folder.name}"
-    shutil.rmtree(temporary, ignore_errors=True)
+    temporary = encoders_dir / f".tmp-{folder.name}-{os.getpid()}"
     try:
         temporary.mkdir(parents=True)
         _write_export(embedder, temporary)
@@ -133,6 +131,8 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]) -> str:
         shutil.rmtree(folder, ignore_errors=True)
         temporary.rename(folder)
     except Exception as error:  # an export that fails costs speed, never the build
+        if OnnxEncoder.load(encoders_dir, embedder.fingerprint):   # another build's landed
+            return ""
         return f"exporting the model to ONNX failed ({type(error).__name__}: {error})"
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -174,7 +174,6 @@ def _write_export(embedder: Embedder, folder: Path) -> None:
     settings = {
         "model": embedder.name, "fingerprint": embedder.fingerprint, "inputs": inputs,
         "pooling": embedder.model[1].get_config_dict()["pooling_mode"],
-        "normalize": len(embedder.model) == 3,
         "lowercase": bool(getattr(transformer, "do_lower_case", False)),
         "files": {name: file_sha256(folder / name) for name in (MODEL_FILE, TOKENIZER_FILE)},
     }
