@@ -200,3 +200,15 @@ def test_eval_takes_a_question_set_without_ids_or_kinds(index_env, tmp_path):
     report = json.loads(run("eval", "--questions", str(plain), "--json", env=index_env).stdout)
     assert report["systems"]["product"]["count"] == 1
     assert report["product_by_set"]["plain.jsonl"]["hit1"] == 1.0
+
+
+def test_bench_measures_every_stage_without_the_browser(built):
+    from alliance_qa.bench import run_benchmark
+    report = run_benchmark(built, repeats=1, browser=False)
+    assert "questions encoded by onnxruntime" in report
+    for line in ("query, end to end", "  encode (model)", "index build", "embedding throughput",
+                 "cold start to first answer", "peak memory"):
+        assert re.search(rf"^{re.escape(line)}.*\d", report, re.MULTILINE), line
+    assert "failed" not in report
+    cold_peak = int(re.search(r"ask` from cold (\d+) MiB", report).group(1))
+    assert 50 < cold_peak < 2000
