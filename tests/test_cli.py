@@ -167,7 +167,8 @@ def test_eval_reports_the_product_well_above_both_baselines(index_env):
     report = json.loads(result.stdout)
     assert report["questions"] >= 200 and report["answerable"] >= 160
     # every question set in eval/ is read, and each gets its own product figures
-    assert set(report["product_by_set"]) == {"questions.jsonl", "fresh.jsonl"}
+    assert set(report["product_by_set"]) == {p.name for p in (ROOT / "eval").glob("*.jsonl")
+                                              if "gold\": [\"" in p.read_text()}
     assert sum(s["count"] for s in report["product_by_set"].values()) == report["answerable"]
     product, bm25, dense = (report["systems"][name] for name in ("product", "bm25", "dense"))
     for metric in ("hit1", "hit3", "mrr"):
@@ -191,6 +192,15 @@ def test_eval_says_which_line_of_a_question_set_is_wrong(index_env, tmp_path, co
     result = run("eval", "--questions", str(bad), env=index_env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert says in result.stderr and '"gold"' in result.stderr
+
+
+def test_eval_refuses_a_gold_section_the_index_does_not_have(index_env, tmp_path):
+    typo = tmp_path / "typo.jsonl"
+    typo.write_text(json.dumps({"question": "What is SOFA?",
+                                "gold": ["us-rok-alliance-history/the-sofa"]}) + "\n")
+    result = run("eval", "--questions", str(typo), env=index_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "'us-rok-alliance-history/the-sofa'" in result.stderr
 
 
 def test_eval_takes_a_question_set_without_ids_or_kinds(index_env, tmp_path):

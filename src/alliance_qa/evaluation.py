@@ -69,6 +69,16 @@ def _question(line: str, where: str, source: str) -> EvalQuestion:
         raise QuestionSetInvalid(f"Line {where} is not a question.") from error
 
 
+def check_gold(questions: list[EvalQuestion], sections: set[str]) -> None:
+    """Refuse a gold section the index does not have: a misspelt one would never be hit and
+    would quietly lower every figure."""
+    for q in questions:
+        unknown = [g for g in q.gold if g not in sections]
+        if unknown:
+            raise QuestionSetInvalid(f"Question {q.id} ({q.source}) names a gold section the "
+                                     f"index does not have: {unknown[0]!r}.")
+
+
 def first_right_rank(sections: list[str], gold: tuple[str, ...]) -> int | None:
     """0-based rank of the first right section among distinct sections, or None."""
     distinct = list(dict.fromkeys(sections))
@@ -166,6 +176,7 @@ def cross_validate_threshold(evidence: list[float], answerable: list[int], folds
 
 def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10) -> dict:
     """Every metric for the product and the baselines, as one plain dict."""
+    check_gold(questions, {section_of(c) for c in searcher.chunks})
     answers = [searcher.search(q.question, k=depth) for q in questions]
     # (question, answer, sections in rank order) for each answerable question
     ranked = [(q, a, [section_of(h.chunk) for h in a.hits])
