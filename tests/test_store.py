@@ -251,9 +251,10 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
     incremental, rebuilt = load_index(settings.index_dir), load_index(full.index_dir)
     assert incremental.chunks == rebuilt.chunks and incremental.keys == rebuilt.keys
     assert np.array_equal(incremental.token_table, rebuilt.token_table)
-    for view in store.VIEWS:
+    for view in store.VIEWS:       # float16 views: a batch's rounding may differ by an ulp
+        tolerance = 1e-3 if view in store.HALF_PRECISION else 1e-5
         assert np.allclose(store.matrix(incremental.views[view]),
-                           store.matrix(rebuilt.views[view]), atol=1e-5)
+                           store.matrix(rebuilt.views[view]), atol=tolerance)
 
 
 def test_above_the_size_limit_searched_views_use_hnsw_with_recall_recorded(

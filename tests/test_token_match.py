@@ -83,3 +83,20 @@ def test_split_words_are_told_apart_in_every_tokenizer_style(searcher, pieces):
     share, uncovered = searcher.tokens.uncovered(pieces, weights, best, 0.5)
     assert [w.lstrip("▁Ġ") for w in uncovered] == ["visa"]
     assert share == pytest.approx(0.2)
+
+
+def test_word_pieces_are_stored_as_float16_and_score_alike_widened_or_not(searcher,
+                                                                          monkeypatch):
+    import alliance_qa.token_match as token_match
+    from alliance_qa.store import matrix
+    stored = matrix(searcher.index.views["tokens"])
+    assert stored.dtype == np.float16                       # half the bytes on disk
+    monkeypatch.setattr(token_match, "WIDEN_BELOW_BYTES", 0)   # as for a large index
+    kept = token_match.TokenMatcher(stored, searcher.index.token_table, len(searcher.chunks))
+    assert kept.vectors.dtype == np.float16 and searcher.tokens.vectors.dtype == np.float32
+    pool = np.arange(len(searcher.chunks))
+    for question in ("Which accord governs American service members?", "burden sharing"):
+        encoding, _, weights = encode(searcher, question)
+        assert np.allclose(kept.match(encoding.tokens, weights, pool).scores,
+                           searcher.tokens.match(encoding.tokens, weights, pool).scores,
+                           atol=1e-5)

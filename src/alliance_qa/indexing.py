@@ -27,7 +27,7 @@ from .onnx_encoder import OnnxEncoder, export
 from .store import (StoredIndex, build_lock, load_index, matrix, read_manifest, token_starts,
                     write_index)
 
-RECIPE = "views:context,text,sentences,tokens/acronyms-v2"
+RECIPE = "views:context,text,sentences,tokens-float16/acronyms-v2"
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
 VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
               "sentences": "sentences"}

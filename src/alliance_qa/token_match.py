@@ -23,6 +23,9 @@ from .stopwords import STOPWORDS
 from .store import token_starts
 
 
+WIDEN_BELOW_BYTES = 256 * 2**20
+
+
 @dataclass(frozen=True)
 class WordMatch:
     scores: np.ndarray        # per chunk of the pool: Σ weight × best cosine of each piece
@@ -34,7 +37,10 @@ class TokenMatcher:
     each row of `vectors`, grouped by chunk in chunk order."""
 
     def __init__(self, vectors: np.ndarray, table: np.ndarray, chunk_count: int):
-        self.vectors = vectors
+        # Stored as float16 (half the bytes); widened once when that fits easily in memory,
+        # since widening the candidates' rows on every question costs more than the product.
+        small = vectors.size * 4 <= WIDEN_BELOW_BYTES
+        self.vectors = vectors.astype(np.float32) if small else vectors
         ids = table[:, 1]
         self.start = token_starts(table, chunk_count)
         pairs = np.unique(table, axis=0) if len(table) else table   # (chunk, id) once each
