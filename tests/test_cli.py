@@ -194,7 +194,15 @@ def test_eval_says_which_line_of_a_question_set_is_wrong(index_env, tmp_path, co
     assert says in result.stderr and '"gold"' in result.stderr
 
 
-def test_eval_refuses_a_gold_section_the_index_does_not_have(index_env, tmp_path):
+def test_eval_takes_gold_sections_by_id_number_or_heading_and_refuses_unknown_ones(
+        index_env, tmp_path):
+    sofa = "us-rok-alliance-history/the-status-of-forces-agreement-sofa-updates"
+    ways = tmp_path / "ways.jsonl"
+    ways.write_text("".join(json.dumps({"question": "What is SOFA?", "gold": [gold]}) + "\n"
+                            for gold in (sofa, sofa + "#p2", "5.1",
+                                         "The Status of Forces Agreement (SOFA) updates")))
+    report = json.loads(run("eval", "--questions", str(ways), "--json", env=index_env).stdout)
+    assert report["answerable"] == 4 and report["systems"]["product"]["hit3"] == 1.0
     typo = tmp_path / "typo.jsonl"
     typo.write_text(json.dumps({"question": "What is SOFA?",
                                 "gold": ["us-rok-alliance-history/the-sofa"]}) + "\n")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean, pstdev
 
 import numpy as np
 
+from .citations import find_section
 from .errors import QuestionSetInvalid
 from .keyword import KeywordIndex
 from .search import Searcher
@@ -69,14 +70,21 @@ def _question(line: str, where: str, source: str) -> EvalQuestion:
         raise QuestionSetInvalid(f"Line {where} is not a question.") from error
 
 
-def check_gold(questions: list[EvalQuestion], sections: set[str]) -> None:
-    """Refuse a gold section the index does not have: a misspelt one would never be hit and
-    would quietly lower every figure."""
+def resolve_gold(questions: list[EvalQuestion], documents: list) -> list[EvalQuestion]:
+    """Gold sections as section ids, from anything that names one: its id, a paragraph's id,
+    its outline number ("1.2") or its heading. One the index does not have is refused: it
+    would never be hit and would quietly lower every figure."""
+    resolved = []
     for q in questions:
-        unknown = [g for g in q.gold if g not in sections]
-        if unknown:
-            raise QuestionSetInvalid(f"Question {q.id} ({q.source}) names a gold section the "
-                                     f"index does not have: {unknown[0]!r}.")
+        sections = []
+        for gold in q.gold:
+            found = find_section(documents, gold)
+            if found is None:
+                raise QuestionSetInvalid(f"Question {q.id} ({q.source}) names a gold section "
+                                         f"the index does not have: {gold!r}.")
+            sections.append(f"{found.document.id}/{found.section.slug}")
+        resolved.append(replace(q, gold=tuple(sections)))
+    return resolved
 
 
 def first_right_rank(sections: list[str], gold: tuple[str, ...]) -> int | None:
@@ -176,7 +184,7 @@ def cross_validate_threshold(evidence: list[float], answerable: list[int], folds
 
 def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10) -> dict:
     """Every metric for the product and the baselines, as one plain dict."""
-    check_gold(questions, {section_of(c) for c in searcher.chunks})
+    questions = resolve_gold(questions, searcher.index.documents)
     answers = [searcher.search(q.question, k=depth) for q in questions]
     # (question, answer, sections in rank order) for each answerable question
     ranked = [(q, a, [section_of(h.chunk) for h in a.hits])
