@@ -142,6 +142,19 @@ class Searcher:
         score = score + w.section * totals[sections] / sizes[sections]
         return score, np.maximum(text_cos, best_sentence)
 
+    def openings_first(self, pool: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """Scores that put the documents' openings ahead of everything else, the documents by
+        their openings' best score, each opening in reading order (chunks are numbered so)."""
+        opening = np.flatnonzero(self.opening[pool])
+        documents = [self.chunks[c].document for c in pool[opening]]
+        best = {}
+        for i, document in zip(opening, documents):
+            best[document] = max(best.get(document, -np.inf), score[i])
+        lifted, lift = score.copy(), score.max() - score.min() + 1.0   # above any other score
+        for i, document in zip(opening, documents):
+            lifted[i] = best[document] + lift - 1e-6 * pool[i]
+        return lifted
+
     def diversify(self, pool: np.ndarray, score: np.ndarray, k: int) -> list[int]:
         """Maximal marginal relevance: the best first, then the best of what is new."""
         order = list(pool[np.argsort(-score, kind="stable")])
@@ -197,7 +210,7 @@ class Searcher:
         score, similarity = self.fuse(query, bm25[pool], pool, match.scores)
         overview = asks_for_overview(prepared.text)
         if overview:    # a document's opening says what it is about: openings first
-            score = score + self.opening[pool] * (score.max() - score.min() + 1.0)
+            score = self.openings_first(pool, score)
         evidence = float(similarity.max())
         chosen = self.diversify(pool, score, max(1, k))
         by_chunk = dict(zip(pool.tolist(), zip(score.tolist(), similarity.tolist())))
