@@ -9,7 +9,8 @@ Each chunk gets one fused score from plain, comparable evidence:
   score   = dense + w_words·words + w_keyword·keyword + w_section·mean score of the chunk's section
 The section term pools evidence: a section whose paragraphs all speak to the question beats
 a single paragraph elsewhere that shares a phrase with it. Results are then diversified
-(maximal marginal relevance), so the top passages carry different information.
+(maximal marginal relevance), so the top passages carry different information. A question
+about a document as a whole ("What is this text about?") gets the documents' openings first.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ Layout: `index/CURRENT` names the live build folder (`index/build-…/`), which 
 of the text (`context.faiss` and `text.faiss`: a unit vector per chunk; `sentences.faiss`: a
 unit vector per sentence of each chunk, in chunk order; `tokens.faiss`: a float16 unit vector
 per word piece of each chunk's context text, in chunk order, with `tokens.npy` giving each
-row's chunk number and vocabulary id), and `embedding-keys.json`: for each view, the SHA-256 of the exact
-text embedded for each row (for `tokens`, for each chunk), so the next build can reuse every
-vector whose text and model are unchanged.
+row's chunk number and vocabulary id), and `embedding-keys.json`: for each view, the SHA-256
+of the exact text embedded for each row (for `tokens`, for each chunk), so the next build can
+reuse every vector whose text and model are unchanged.
 A build is written to a hidden temporary folder, then made live by atomically replacing
 `CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
 previous build is kept until the next one lands, so a reader that started before a swap can
@@ -170,7 +170,8 @@ def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, 
                ) -> tuple[dict[str, bytes], dict[str, dict]]:
     """The build's files as bytes, and a description of each view's vector index."""
     lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in chunks)
-    # "sentences" and "tokens" are only read row by row, never searched: they stay exact.
+    # "sentences" and "tokens" are only read row by row, never searched: stored flat (exact),
+    # the word pieces in float16.
     indexes = {name: half_precision_index(views[name]) if name in HALF_PRECISION else
                vector_index(views[name], EXACT_LIMIT if name in SEARCHED else len(views[name]))
                for name in VIEWS}

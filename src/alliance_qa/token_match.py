@@ -40,7 +40,7 @@ class TokenMatcher:
         # Stored as float16 (half the bytes); widened once when that fits easily in memory,
         # since widening the candidates' rows on every question costs more than the product.
         small = vectors.size * 4 <= WIDEN_BELOW_BYTES
-        self.vectors = vectors.astype(np.float32) if small else vectors
+        self.vectors = np.asarray(vectors, dtype=np.float32) if small else vectors
         ids = table[:, 1]
         self.start = token_starts(table, chunk_count)
         pairs = np.unique(table, axis=0) if len(table) else table   # (chunk, id) once each
