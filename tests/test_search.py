@@ -213,3 +213,29 @@ def test_questions_about_a_subject_of_the_document_are_searched_as_usual(searche
     answer = searcher.search(question)
     assert answer.hits[0].chunk.section != "introduction"
     assert not any("as a whole" in notice for notice in answer.notices)
+
+
+@pytest.mark.parametrize("question, written", [
+    ("How did the alliance change after the Cold War?", "How did the alliance change post-Cold War?"),
+    ("What happened once the Soviet era ended?", "What happened post-Soviet era?"),
+    ("What changed after the war?", "What changed post-war?"),
+    ("How did the end of the Cold War change it?", "How did post-Cold War change it?"),
+    ("What happened after the treaty was signed?", "What happened after the treaty was signed?"),
+    ("What did they sign once the armistice was agreed?",
+     "What did they sign once the armistice was agreed?"),
+    ("During the Cold War, what happened?", "During the Cold War, what happened?"),
+])
+def test_after_an_event_is_searched_as_headings_write_it(question, written):
+    from alliance_qa.questions import as_headings_say
+    assert as_headings_say(question) == written
+
+
+@pytest.mark.parametrize("question, section", [
+    ("How did the alliance change after the Cold War?", "post-cold-war-developments-in-the-alliance"),
+    ("How did the alliance change during the Cold War?",
+     "evolution-of-the-alliance-during-the-cold-war"),
+])
+def test_after_and_during_an_era_find_different_sections(searcher, question, section):
+    answer = searcher.search(question)
+    assert answer.hits[0].chunk.section == section
+    assert answer.question == question                 # shown as asked, searched as rewritten

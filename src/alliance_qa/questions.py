@@ -69,3 +69,17 @@ def asks_for_overview(text: str) -> bool:
     """Whether the question asks what a document is about as a whole."""
     return bool(_SUMMARY_REQUEST.search(text) or _THE_DOCUMENT.search(text)
                 and (_GIST_AT_END.search(text) or _GIST_OF_IT.search(text)))
+
+
+# "after the Cold War", "once the Soviet era ended", "the end of the war": headings and
+# histories write these as "post-Cold War", "post-Soviet era", "post-war", and the model
+# hardly tells "after the Cold War" from "during the Cold War" (both are about the Cold War).
+_EVENT = r"((?:[\w-]+ )?(?:war|era|period|crisis|conflict|revolution|occupation|armistice))"
+_AFTER_EVENT = re.compile(rf"\b(?:after|following|since) the {_EVENT}(?: (?:ended|was over))?\b"
+                          rf"|\bonce the {_EVENT} (?:ended|was over)\b"
+                          rf"|\bthe end of the {_EVENT}\b", re.IGNORECASE)
+
+
+def as_headings_say(text: str) -> str:
+    """The question with "after the X" (and the like) written as "post-X", for searching."""
+    return _AFTER_EVENT.sub(lambda m: "post-" + next(g for g in m.groups() if g), text)

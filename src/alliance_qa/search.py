@@ -29,7 +29,7 @@ from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex
-from .questions import asks_for_overview, prepare
+from .questions import as_headings_say, asks_for_overview, prepare
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
 
@@ -200,10 +200,11 @@ class Searcher:
         started = time.perf_counter()
         if document is not None and document not in self.document_ids:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
-        encoding = self.encode(prepared.text)
+        searched = as_headings_say(prepared.text)
+        encoding = self.encode(searched)
         query = encoding.vector
         encoded = time.perf_counter()
-        bm25 = self.keyword.scores(expand(prepared.text, self.acronyms))   # once per question
+        bm25 = self.keyword.scores(expand(searched, self.acronyms))   # once per question
         pool = self.candidates(query, bm25, document)
         pieces = self.embedder.words(encoding.tokens.ids)
         weights = self.tokens.query_weights(encoding.tokens, pieces)
