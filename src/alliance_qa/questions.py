@@ -1,4 +1,6 @@
-"""A question as typed → a clean question to search, with notes for the person who asked.
+"""A question as typed → a clean question to search, with notes for the person who asked;
+and what its wording alone tells the search (a question about a whole document; "after the
+X" written as headings write it).
 
 Pure: no model, no index. Refuses what cannot be searched (nothing but blanks) with a
 gentle, named error, and shortens what is too long instead of embedding it for minutes.
