@@ -15,6 +15,17 @@ from .config import BUNDLED_MODEL
 from .documents import file_sha256
 from .errors import ModelUnavailable
 
+# How tokenizers mark a word split into pieces: WordPiece marks the pieces that continue a
+# word ("##ty"); SentencePiece and byte-level BPE mark the pieces that start one ("▁", "Ġ").
+CONTINUATION_MARK = "##"
+WORD_START_MARKS = ("▁", "Ġ")
+
+
+def bare_piece(piece: str) -> str:
+    """A word piece without its tokenizer's marks ("##ty" → "ty", "▁secur" → "secur")."""
+    return piece.removeprefix(CONTINUATION_MARK).lstrip("".join(WORD_START_MARKS))
+
+
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer.json", "modules.json",
                  "*/config.json")
 
@@ -135,8 +146,8 @@ class Embedder:
 
     @staticmethod
     def whole_words(vocabulary: Iterable[str]) -> frozenset[str]:
-        words = (token.lstrip("▁Ġ").lower() for token in vocabulary
-                 if not token.startswith("##"))
+        words = (bare_piece(token).lower() for token in vocabulary
+                 if not token.startswith(CONTINUATION_MARK))
         return frozenset(w for w in words if w.isalpha())
 
     def words(self, ids: np.ndarray) -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embedding import TokenVectors
+from .embedding import CONTINUATION_MARK, WORD_START_MARKS, TokenVectors, bare_piece
 from .stopwords import STOPWORDS
 from .store import token_starts
 
@@ -97,14 +97,16 @@ class TokenMatcher:
 def _continuations(pieces: list[str]) -> np.ndarray:
     """Which pieces continue the word before them: WordPiece marks them ("##ty"); SentencePiece
     and byte-level BPE mark the pieces that start a word ("▁secur", "Ġsecur") instead."""
-    markers = ("▁", "Ġ")          # "Ġ" is itself a letter to str.isalnum
-    marked_starts = any(p.startswith(markers) for p in pieces)
-    return np.array([p.startswith("##") or (marked_starts and not p.startswith(markers)
-                                            and p[:1].isalnum()) for p in pieces], dtype=bool)
+    marked_starts = any(p.startswith(WORD_START_MARKS) for p in pieces)
+
+    def continues(piece: str) -> bool:       # "Ġ" is itself a letter to str.isalnum
+        return piece.startswith(CONTINUATION_MARK) or (
+            marked_starts and not piece.startswith(WORD_START_MARKS) and piece[:1].isalnum())
+    return np.array([continues(p) for p in pieces], dtype=bool)
 
 
 def _is_content(piece: str) -> bool:
     """A word piece of letters or digits that is not a function word; special tokens
     ("[CLS]", "<s>") and punctuation are not. Word-piece and byte-pair markers are ignored."""
-    word = piece.removeprefix("##").lstrip("▁Ġ")
+    word = bare_piece(piece)
     return word.isalnum() and word.lower() not in STOPWORDS
