@@ -15,7 +15,7 @@ from statistics import mean, pstdev
 
 import numpy as np
 
-from .citations import find_section
+from .citations import citation_id, find_section
 from .errors import QuestionSetInvalid
 from .keyword import KeywordIndex
 from .search import Searcher
@@ -82,7 +82,7 @@ def resolve_gold(questions: list[EvalQuestion], documents: list) -> list[EvalQue
             if found is None:
                 raise QuestionSetInvalid(f"Question {q.id} ({q.source}) names a gold section "
                                          f"the index does not have: {gold!r}.")
-            sections.append(f"{found.document.id}/{found.section.slug}")
+            sections.append(citation_id(found.section))
         resolved.append(replace(q, gold=tuple(sections)))
     return resolved
 
