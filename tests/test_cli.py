@@ -230,3 +230,11 @@ def test_bench_measures_every_stage_without_the_browser(built):
     assert "failed" not in report
     cold_peak = int(re.search(r"ask` from cold (\d+) MiB", report).group(1))
     assert 50 < cold_peak < 2000
+
+
+def test_settings_pass_to_another_process_through_the_environment(tmp_path):
+    from alliance_qa.config import Settings
+    settings = Settings(corpus_dir=tmp_path / "c", index_dir=tmp_path / "i", model="m")
+    again = Settings.from_env(settings.as_env())
+    assert (again.corpus_dir, again.index_dir, again.model, again.encoders) == \
+        (settings.corpus_dir, settings.index_dir, "m", tmp_path / "i" / "encoders")

@@ -70,13 +70,6 @@ def build_time(settings: Settings, embedder, repeats: int) -> str:
     return summary("index build (model loaded, exported)", times, "s")
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives a program these settings."""
-    return {"ALLIANCE_QA_INDEX": str(settings.index_dir),
-            "ALLIANCE_QA_CORPUS": str(settings.corpus_dir), "ALLIANCE_QA_MODEL": settings.model,
-            "ALLIANCE_QA_ENCODERS": str(settings.encoders)}
-
-
 # Runs `alliance-qa ask …` and then prints the process's own peak memory. VmHWM counts from
 # exec; getrusage would also count the pages the child shared with this process before exec.
 _ASK_AND_REPORT_PEAK = """
@@ -94,7 +87,7 @@ def cold_start(settings: Settings, repeats: int) -> tuple[str, int]:
     """Process start to first answer printed, model and index load included; and the peak
     memory of that process, in KiB."""
     times, peaks = [], []
-    env = {**os.environ, **settings_env(settings)}
+    env = {**os.environ, **settings.as_env()}
     for _ in range(repeats):
         start = time.perf_counter()
         child = subprocess.run([sys.executable, "-c", _ASK_AND_REPORT_PEAK, "ask",
@@ -187,7 +180,7 @@ def app_timings(settings: Settings, repeats: int) -> list[str]:
         running_app
     if not Path(CHROMIUM).exists():
         return [f"{'app timings':34} skipped: no Chromium at {CHROMIUM}"]
-    env = settings_env(settings)
+    env = settings.as_env()
     starts, answers = [], []
     questions = ["What is THAAD?", "What is SOFA?", "burden sharing",
                  "What did the 1953 treaty provide?"]

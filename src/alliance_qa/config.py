@@ -8,6 +8,8 @@ from pathlib import Path
 
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENT = {"corpus_dir": "ALLIANCE_QA_CORPUS", "index_dir": "ALLIANCE_QA_INDEX",
+               "model": "ALLIANCE_QA_MODEL", "encoders_dir": "ALLIANCE_QA_ENCODERS"}
 
 
 @dataclass(frozen=True)
@@ -24,18 +26,19 @@ class Settings:
         """Defaults, overridden by ALLIANCE_QA_* variables, overridden by non-None keywords."""
         env = os.environ if environ is None else environ
         settings = cls()
-        from_env = {
-            "corpus_dir": env.get("ALLIANCE_QA_CORPUS"),
-            "index_dir": env.get("ALLIANCE_QA_INDEX"),
-            "model": env.get("ALLIANCE_QA_MODEL"),
-            "encoders_dir": env.get("ALLIANCE_QA_ENCODERS"),
-        }
+        from_env = {field: env.get(name) for field, name in ENVIRONMENT.items()}
         chosen = {k: v for k, v in from_env.items() if v}
         chosen.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("corpus_dir", "index_dir", "encoders_dir"):
             if key in chosen:
                 chosen[key] = Path(chosen[key]).expanduser().resolve()
         return replace(settings, **chosen)
+
+    def as_env(self) -> dict[str, str]:
+        """The environment variables that give another process these settings."""
+        values = {"corpus_dir": self.corpus_dir, "index_dir": self.index_dir,
+                  "model": self.model, "encoders_dir": self.encoders}
+        return {name: str(values[field]) for field, name in ENVIRONMENT.items()}
 
     @property
     def encoders(self) -> Path:
