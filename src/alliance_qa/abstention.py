@@ -125,11 +125,21 @@ def uncovered_subject(uncovered: tuple[float, list[str]]) -> str:
 
 
 def decide(question: str, evidence: float, best_sentences: list[str],
-           passages: list[str], uncovered: tuple[float, list[str]] = (0.0, [])) -> Verdict:
+           passages: list[str], uncovered: tuple[float, list[str]] = (0.0, []),
+           overview: bool = False) -> Verdict:
     """Abstain when the evidence is weak, or when the best sentences lack the kind of fact
     asked (a date, a figure), or the passages never name the kind of person or place asked,
-    or most of the question is about words the documents never come close to."""
-    probability = confidence(evidence)
+    or most of the question is about words the documents never come close to. Never for a
+    question about a document as a whole (`overview`): its opening answers it, however
+    little its words match the question's."""
+    verdict = _verdict(question, confidence(evidence), best_sentences, passages, uncovered)
+    if overview and verdict.abstain:
+        return Verdict(False, 0.5, "")
+    return verdict
+
+
+def _verdict(question: str, probability: float, best_sentences: list[str],
+             passages: list[str], uncovered: tuple[float, list[str]]) -> Verdict:
     if probability < 0.5:
         return Verdict(True, probability, "Nothing in the documents comes close to this "
                                           "question.")

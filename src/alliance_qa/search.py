@@ -223,12 +223,9 @@ class Searcher:
         uncovered = self.tokens.uncovered(pieces, weights, match.piece_best,
                                           abstention.UNCOVERED_BELOW)
         verdict = abstention.decide(prepared.text, evidence, best_sentences,
-                                    [h.chunk.text for h in hits[:3]], uncovered)
-        notices = prepared.notices
-        if overview:    # answered by the opening, however little its words match the question
-            verdict = abstention.Verdict(False, max(verdict.confidence, 0.5), "")
-            notices += ("That asks what the documents are about as a whole: here is how "
-                        "they open.",)
+                                    [h.chunk.text for h in hits[:3]], uncovered, overview)
+        notices = prepared.notices + (("That asks what the documents are about as a whole: "
+                                       "here is how they open.",) if overview else ())
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
                       verdict.reason, notices, round(evidence, 4), timings)
