@@ -1,7 +1,8 @@
 """Drive the real app: `streamlit run app.py` on a free local port, and headless Chromium.
 
-Used by the browser tests and the benchmark; it measures nothing itself. Chromium is Debian's (/usr/bin/chromium);
-Playwright's own browser download cannot work on these machines.
+Used by the browser tests and the benchmark; it measures nothing itself. Chromium is
+Debian's (/usr/bin/chromium); Playwright's own browser download cannot work on these
+machines.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class Searcher:
     # ------------------------------------------------------------ the steps
 
     def encode(self, text: str) -> QueryEncoding:
-        with self._encode_lock:      # one forward pass at a time: torch on 2 cores is no faster
+        with self._encode_lock:      # one forward pass at a time: 2 cores run no more
             return self.embedder.encode_query(expand(text, self.acronyms))
 
     def candidates(self, query: np.ndarray, bm25: np.ndarray,
