@@ -239,3 +239,30 @@ def test_after_and_during_an_era_find_different_sections(searcher, question, sec
     answer = searcher.search(question)
     assert answer.hits[0].chunk.section == section
     assert answer.question == question                 # shown as asked, searched as rewritten
+
+
+@pytest.mark.parametrize("question, searched", [
+    ("why do us troops stay in korea", "why do us troops stay in korea?"),
+    ("What’s SOFA", "What’s SOFA?"),
+    ("Is THAAD still deployed?", "Is THAAD still deployed?"),
+    ("How did it end.", "How did it end."),
+    ("treaty provisions", "treaty provisions"),
+    ("Whatever happened to the treaty", "Whatever happened to the treaty"),
+])
+def test_a_question_asked_without_its_question_mark_is_searched_with_one(question, searched):
+    from alliance_qa.questions import as_a_question
+    assert as_a_question(question) == searched
+
+
+@pytest.mark.parametrize("question", [
+    "How does the partnership keep the region calm?",
+    "Why does the partnership discourage Pyongyang from attacking?",
+    "What legal foundation does the alliance rest on?",
+    "What rules govern American soldiers based on the peninsula?",
+])
+def test_a_missing_question_mark_changes_no_answer(searcher, question):
+    """Before, these four moved their right first passage down when typed without the mark."""
+    asked = searcher.search(question, k=5)
+    unmarked = searcher.search(question.rstrip("?"), k=5)
+    assert [h.chunk.id for h in unmarked.hits] == [h.chunk.id for h in asked.hits]
+    assert unmarked.confidence == asked.confidence

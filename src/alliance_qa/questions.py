@@ -1,6 +1,7 @@
 """A question as typed → a clean question to search, with notes for the person who asked;
-and what its wording alone tells the search (a question about a whole document; "after the
-X" written as headings write it).
+and what its wording alone tells the search (a question about a whole document; the form it
+is searched in: a question mark where it asks without one, "after the X" written as
+headings write it).
 
 Pure: no model, no index. Refuses what cannot be searched (nothing but blanks) with a
 gentle, named error, and shortens what is too long instead of embedding it for minutes.
@@ -85,3 +86,19 @@ _AFTER_EVENT = re.compile(rf"\b(?:after|following|since) the {_EVENT}(?: (?:ende
 def as_headings_say(text: str) -> str:
     """The question with "after the X" (and the like) written as "post-X", for searching."""
     return _AFTER_EVENT.sub(lambda m: "post-" + next(g for g in m.groups() if g), text)
+
+
+# The model reads "why do us troops stay in korea" as a statement and "… korea?" as a
+# question: on the evaluation sets, dropping the question marks moved 7 first places of 205.
+_ASKS = re.compile(r"^(how|what|what['’]?s|why|which|who|whom|whose|when|where|is|are|was|were|"
+                   r"do|does|did|can|could|should|would|will|has|have|had)\b", re.IGNORECASE)
+
+
+def as_a_question(text: str) -> str:
+    """The question with a question mark when it opens like one and ends without one."""
+    return text + "?" if _ASKS.match(text) and not re.search(r"[?.!]\W*$", text) else text
+
+
+def search_form(text: str) -> str:
+    """How a prepared question is searched (it is still shown as typed)."""
+    return as_headings_say(as_a_question(text))

@@ -29,7 +29,7 @@ from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex
-from .questions import as_headings_say, asks_for_overview, prepare
+from .questions import asks_for_overview, prepare, search_form
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
 
@@ -200,7 +200,7 @@ class Searcher:
         started = time.perf_counter()
         if document is not None and document not in self.document_ids:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
-        searched = as_headings_say(prepared.text)
+        searched = search_form(prepared.text)
         encoding = self.encode(searched)
         query = encoding.vector
         encoded = time.perf_counter()
