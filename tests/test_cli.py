@@ -179,6 +179,23 @@ def test_eval_reports_the_product_well_above_both_baselines(index_env):
     abstention = report["abstention"]
     assert abstention["by_kind"]["off-topic"] >= 0.9 and abstention["false_abstention"] <= 0.05
     assert 0.1 < report["calibration"]["center_mean"] < 0.5
+    # the same questions typed in a hurry, or with a letter slipped, lose little
+    robust = report["robustness"]
+    assert robust["typed_casually"]["hit1"] >= product["hit1"] - 0.02
+    assert robust["one_letter_slip"]["hit1"] >= product["hit1"] - 0.05
+    assert robust["one_letter_slip"]["count"] == report["answerable"]
+
+
+def test_questions_are_retyped_the_same_way_every_run():
+    from alliance_qa.evaluation import typed_casually, with_a_slip
+    assert typed_casually("What's SOFA, and why? (US–ROK)") == "what's sofa and why us rok"
+    question = "Which neighbouring countries adjust their strategies?"
+    slipped = with_a_slip(question, "fresh-12")
+    assert slipped == with_a_slip(question, "fresh-12") != question
+    changed = [(a, b) for a, b in zip(question.split(), slipped.split()) if a != b]
+    assert len(changed) == 1 and len(changed[0][0]) >= 5
+    assert abs(len(changed[0][0]) - len(changed[0][1])) <= 1
+    assert with_a_slip("Why the DMZ?", "x") == "Why the DMZ?"      # no word to slip in
 
 
 @pytest.mark.parametrize("content, says", [

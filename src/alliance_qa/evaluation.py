@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean, pstdev
@@ -19,6 +21,7 @@ from .citations import citation_id, find_section
 from .errors import QuestionSetInvalid
 from .keyword import KeywordIndex
 from .search import Searcher
+from .stopwords import STOPWORDS
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "eval"     # the repository's question sets
 
@@ -112,7 +115,7 @@ def section_of(chunk) -> str:
 def baseline_rankings(searcher: Searcher, questions: list[EvalQuestion]) -> dict[str, list]:
     """Plain BM25 and plain dense over the same paragraphs, no expansion or fusion."""
     chunks = searcher.chunks
-    keyword = KeywordIndex([c.text for c in chunks], correct_typos=False)
+    keyword = KeywordIndex([c.text for c in chunks])
     vectors = searcher.embedder.encode([c.text for c in chunks])
     queries = searcher.embedder.encode([q.question for q in questions])
     bm25, dense = [], []
@@ -122,6 +125,38 @@ def baseline_rankings(searcher: Searcher, questions: list[EvalQuestion]) -> dict
         dense.append([section_of(chunks[i]) for i in np.argsort(-(vectors @ vector),
                                                                  kind="stable")])
     return {"bm25": bm25, "dense": dense}
+
+
+def typed_casually(question: str) -> str:
+    """The question as typed in a hurry: lower case, no punctuation but apostrophes."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s'’]", " ", question.lower())).strip()
+
+
+def with_a_slip(question: str, seed: str) -> str:
+    """The question with one letter slip (two swapped, one dropped or one doubled) in one
+    of its content words of five letters or more; the seed (the question's id) picks which,
+    so every run makes the same slips."""
+    chance = random.Random(zlib.crc32(seed.encode()))
+    words = [m for m in re.finditer(r"[A-Za-z]{5,}", question)
+             if m.group(0).lower() not in STOPWORDS]
+    if not words:
+        return question
+    word = chance.choice(words)
+    w, i = word.group(0), chance.randrange(1, len(word.group(0)) - 2)
+    slipped = chance.choice([w[:i] + w[i + 1] + w[i] + w[i + 2:], w[:i] + w[i + 1:],
+                             w[:i] + w[i] + w[i:]])
+    return question[:word.start()] + slipped + question[word.end():]
+
+
+def robustness(searcher: Searcher, questions: list[EvalQuestion], depth: int) -> dict:
+    """The product's scores on the answerable questions typed casually, and with a slip."""
+    answerable = [q for q in questions if q.gold]
+    variants = {"typed_casually": [typed_casually(q.question) for q in answerable],
+                "one_letter_slip": [with_a_slip(q.question, q.id) for q in answerable]}
+    return {name: vars(score_rankings(answerable, [
+                [section_of(h.chunk) for h in searcher.search(text, k=depth).hits]
+                for text in texts]))
+            for name, texts in variants.items()}
 
 
 def abstention_scores(questions: list[EvalQuestion], abstained: list[bool]) -> dict:
@@ -204,6 +239,7 @@ def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10)
         "product_by_set": {source: vars(product([row for row in ranked
                                                   if row[0].source == source]))
                            for source in dict.fromkeys(q.source for q in answerable)},
+        "robustness": robustness(searcher, questions, depth),
         "abstention": abstention_scores(questions, [a.abstained for a in answers]),
         "calibration": cross_validate_threshold(
             [e for e, q in zip(evidence, questions) if q.gold or q.kind == "off-topic"],
@@ -226,6 +262,9 @@ def format_report(report: dict) -> str:
         lines += ["", "product by question set:"]
         lines += [f"  {source:24} {s['hit1']:6.3f} {s['hit3']:6.3f} {s['mrr']:6.3f}   "
                   f"({s['count']} answerable)" for source, s in report["product_by_set"].items()]
+    lines += ["", "product on the same questions, typed otherwise:"]
+    lines += [f"  {name.replace('_', ' '):24} {s['hit1']:6.3f} {s['hit3']:6.3f} {s['mrr']:6.3f}"
+              for name, s in report["robustness"].items()]
     a, c = report["abstention"], report["calibration"]
     lines += ["", f"abstention: recall {a['recall']:.3f}, precision {a['precision']:.3f}, "
                   f"false abstention on answerable {a['false_abstention']:.3f}",

@@ -11,6 +11,7 @@ The section term pools evidence: a section whose paragraphs all speak to the que
 a single paragraph elsewhere that shares a phrase with it. Results are then diversified
 (maximal marginal relevance), so the top passages carry different information. A question
 about a document as a whole ("What is this text about?") gets the documents' openings first.
+Misspelt words are read as the words meant before any of this (spelling.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex
 from .questions import asks_for_overview, prepare, search_form
+from .spelling import Speller
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
 
@@ -89,9 +91,10 @@ class Searcher:
         _, self.section_of = np.unique(sections, return_inverse=True)
         self.tokens = TokenMatcher(matrix(index.views["tokens"]), index.token_table,
                                    len(self.chunks))
-        self.keyword = KeywordIndex([expand(" ".join(c.breadcrumb) + ". " + c.text,
-                                            self.acronyms) for c in self.chunks],
-                                    dictionary=embedder.dictionary())
+        texts = [expand(" ".join(c.breadcrumb) + ". " + c.text, self.acronyms)
+                 for c in self.chunks]
+        self.keyword = KeywordIndex(texts)
+        self.speller = Speller(texts, also_known=embedder.dictionary())
         self._encode_lock = threading.Lock()
         # The products here are small; threads of the BLAS library would only spin on the
         # cores the model's forward pass needs next (7.1 → 8.0 ms a query on 2 cores; with
@@ -200,7 +203,8 @@ class Searcher:
         started = time.perf_counter()
         if document is not None and document not in self.document_ids:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
-        searched = search_form(prepared.text)
+        corrected, misspelt = self.speller.correct(prepared.text)
+        searched = search_form(corrected)
         encoding = self.encode(searched)
         query = encoding.vector
         encoded = time.perf_counter()
@@ -210,7 +214,7 @@ class Searcher:
         weights = self.tokens.query_weights(encoding.tokens, pieces)
         match = self.tokens.match(encoding.tokens, weights, pool)
         score, similarity = self.fuse(query, bm25[pool], pool, match.scores)
-        overview = asks_for_overview(prepared.text)
+        overview = asks_for_overview(corrected)
         if overview:    # a document's opening says what it is about: openings first
             score = self.openings_first(pool, score)
         evidence = float(similarity.max())
@@ -222,10 +226,13 @@ class Searcher:
         best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
         uncovered = self.tokens.uncovered(pieces, weights, match.piece_best,
                                           abstention.UNCOVERED_BELOW)
-        verdict = abstention.decide(prepared.text, evidence, best_sentences,
+        verdict = abstention.decide(corrected, evidence, best_sentences,
                                     [h.chunk.text for h in hits[:3]], uncovered, overview)
-        notices = prepared.notices + (("That asks what the documents are about as a whole: "
-                                       "here is how they open.",) if overview else ())
+        notices = prepared.notices + tuple(f"Read “{typed}” as “{meant}”."
+                                           for typed, meant in misspelt)
+        if overview:
+            notices += ("That asks what the documents are about as a whole: here is how "
+                        "they open.",)
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
                       verdict.reason, notices, round(evidence, 4), timings)
