@@ -71,6 +71,15 @@ def test_ask_shows_passage_cards_with_citations_and_highlights(index_env):
     assert "<summary>Open §1.2 Key provisions of the treaty</summary>" in shown
 
 
+def test_a_misspelt_question_is_answered_and_says_how_it_was_read(index_env):
+    at = start()
+    at.chat_input[0].set_value("What are the key provisons of the treaty?").run()
+    assert not at.exception
+    assert [i.value for i in at.info] == ["Read “provisons” as “provisions”."]
+    assert "§1.2 Key provisions of the treaty, ¶" in assistant_html(at)
+    assert ">What are the key provisons of the treaty?<" in at.chat_message[0].markdown[0].value
+
+
 def test_each_citation_opens_its_section_with_the_paragraph_marked(index_env):
     at = start()
     at.chat_input[0].set_value("What are the key provisions of the treaty?").run()

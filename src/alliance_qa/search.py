@@ -228,8 +228,9 @@ class Searcher:
                                           abstention.UNCOVERED_BELOW)
         verdict = abstention.decide(corrected, evidence, best_sentences,
                                     [h.chunk.text for h in hits[:3]], uncovered, overview)
-        notices = prepared.notices + tuple(f"Read “{typed}” as “{meant}”."
-                                           for typed, meant in misspelt)
+        notices = prepared.notices + (("Read " + ", ".join(f"“{typed}” as “{meant}”"
+                                                           for typed, meant in misspelt) + ".",)
+                                      if misspelt else ())
         if overview:
             notices += ("That asks what the documents are about as a whole: here is how "
                         "they open.",)
