@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 
+from alliance_qa import abstention
 from alliance_qa.errors import UnknownDocument
 from alliance_qa.questions import EmptyQuestion
 
@@ -78,6 +79,23 @@ def test_off_topic_questions_abstain_but_keep_passages(searcher, question):
 def test_questions_the_text_does_not_answer_abstain(searcher, question):
     answer = searcher.search(question)
     assert answer.abstained and answer.reason.startswith("The closest passages")
+
+
+@pytest.mark.parametrize("question", ["How do I learn Korean quickly?",
+                                      "How can I take part in joint military exercises?",
+                                      "where can i read the full text of the 1953 treaty"])
+def test_how_do_i_questions_abstain_when_no_passage_speaks_to_the_reader(searcher, question):
+    """Each comes close enough to the documents to be answered otherwise."""
+    answer = searcher.search(question)
+    assert answer.abstained and "no instructions" in answer.reason
+    assert answer.evidence > abstention.CALIBRATION_CENTER and len(answer.hits) == 3
+
+
+def test_a_how_do_i_question_is_answered_from_a_text_that_gives_steps():
+    steps = ["To request a copy of the treaty, write to the archive; you will get it by mail."]
+    assert not abstention.missing_steps("How do I get a copy of the treaty?", steps)
+    assert abstention.missing_steps("How do I get a copy of the treaty?", ["It was signed."])
+    assert not abstention.missing_steps("How do the allies deter attacks?", ["It was signed."])
 
 
 @pytest.mark.parametrize("question", [

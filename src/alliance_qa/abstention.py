@@ -4,8 +4,9 @@ Off-topic questions are told apart by how close the best passage or sentence com
 question (the model's cosine). On-topic questions that ask for something the text never
 gives (a date, a number) score as high as answerable ones, so a second check asks whether
 the best passages contain anything of the kind asked for (a date for "when", a figure for
-"how many", the role or place noun of a "who was the president…" or "which city…"). These
-are general rules about English questions, not about this corpus.
+"how many", the role or place noun of a "who was the president…" or "which city…", words
+to the reader for "how do I…"). These are general rules about English questions, not about
+this corpus.
 
 A third check catches questions near the subject but outside it ("How do I get a visa to
 visit South Korea?"): "Korea" matches as well as in a real question, so the cosine is no
@@ -61,6 +62,12 @@ _ROLE_OR_PLACE = re.compile(
     r"names?|cit(y|ies)|towns?|villages?|provinces?|capitals?|ports?|islands?|streets?)\b",
     re.IGNORECASE)
 
+# "How do I …?", "Where can I …?": the asker wants steps of their own to take, and text that
+# gives such steps speaks to its reader ("you", "your"); a history or a report never does.
+_ASKS_STEPS = re.compile(r"^(how (do|can|could|should|would|might) i|where (do|can|could|"
+                         r"should) i|what (should|can|do) i do)\b", re.IGNORECASE)
+_TO_THE_READER = re.compile(r"\b(you|your|yours|yourself)\b", re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -114,6 +121,14 @@ def missing_answer_type(question: str, passages: list[str]) -> str:
     return ""
 
 
+def missing_steps(question: str, passages: list[str]) -> str:
+    """Why passages cannot tell the asker what to do: none of them speaks to its reader."""
+    if _ASKS_STEPS.search(question) and not _TO_THE_READER.search(" ".join(passages)):
+        return ("The closest passages give no instructions to anyone, so the documents do "
+                "not seem to say how you would do that.")
+    return ""
+
+
 def uncovered_subject(uncovered: tuple[float, list[str]]) -> str:
     """Why the documents do not cover a question most of whose words they never discuss."""
     share, words = uncovered
@@ -129,7 +144,7 @@ def decide(question: str, evidence: float, best_sentences: list[str],
            overview: bool = False) -> Verdict:
     """Abstain when the evidence is weak, or when the best sentences lack the kind of fact
     asked (a date, a figure), or the passages never name the kind of person or place asked,
-    or most of the question is about words the documents never come close to. Never for a
+    or give no instructions to a "how do I…", or most of the question is about words the documents never come close to. Never for a
     question about a document as a whole (`overview`): its opening answers it, however
     little its words match the question's."""
     verdict = _verdict(question, confidence(evidence), best_sentences, passages, uncovered)
@@ -144,7 +159,8 @@ def _verdict(question: str, probability: float, best_sentences: list[str],
         return Verdict(True, probability, "Nothing in the documents comes close to this "
                                           "question.")
     reason = (missing_answer_type(question, best_sentences)
-              or missing_entity(question, passages) or uncovered_subject(uncovered))
+              or missing_entity(question, passages) or uncovered_subject(uncovered)
+              or missing_steps(question, passages))
     if reason:
         return Verdict(True, min(probability, 0.49), reason)
     return Verdict(False, probability, "")
