@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
+from functools import cached_property
 from typing import Collection, Iterable
 
 from spellchecker import SpellChecker
@@ -32,13 +33,17 @@ class Speller:
     def __init__(self, corpus_texts: Iterable[str], also_known: Collection[str] = ()):
         self.corpus = Counter(w.lower() for text in corpus_texts for w in _WORD.findall(text))
         self._long_corpus_words = sorted(w for w in self.corpus if len(w) >= LONG - 1)
-        english = SpellChecker(language="en", distance=1)
-        self._edits = english.edit_distance_1
-        self._english = english.word_frequency.dictionary      # word → frequency
         self._also_known = also_known
 
+    @cached_property
+    def _english(self) -> SpellChecker:
+        """Loaded at the first word the corpus and the model both lack (0.14 s, ~25 MB):
+        most questions never need it. Two threads may both load it; one copy is kept."""
+        return SpellChecker(language="en", distance=1)
+
     def known(self, word: str) -> bool:
-        return word in self.corpus or word in self._also_known or word in self._english
+        return (word in self.corpus or word in self._also_known
+                or word in self._english.word_frequency.dictionary)
 
     def correction(self, word: str, corpus_only: bool = False) -> str | None:
         """The word meant by a lowercase word, or None when it is known or nothing is near.
@@ -46,7 +51,7 @@ class Speller:
         word one edit away comes first, then one similar enough, then an English word."""
         if len(word) < SHORTEST or self.known(word):
             return None
-        near = self._edits(word)
+        near = self._english.edit_distance_1(word)
         ours = [w for w in near if w in self.corpus]
         if ours:
             return max(ours, key=lambda w: (self.corpus[w], w))
@@ -54,8 +59,9 @@ class Speller:
                                             cutoff=SIMILAR_ENOUGH) if len(word) >= LONG else []
         if similar or corpus_only:
             return similar[0] if similar else None
-        english = [w for w in near if w in self._english]
-        return max(english, key=lambda w: (self._english[w], w)) if english else None
+        frequency = self._english.word_frequency.dictionary
+        english = [w for w in near if w in frequency]
+        return max(english, key=lambda w: (frequency[w], w)) if english else None
 
     def correct(self, text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         """The text with its misspelt words replaced, and each (as typed, as read)."""
