@@ -184,6 +184,9 @@ def test_eval_reports_the_product_well_above_both_baselines(index_env):
     assert robust["typed_casually"]["hit1"] >= product["hit1"] - 0.02
     assert robust["one_letter_slip"]["hit1"] >= product["hit1"] - 0.05
     assert robust["one_letter_slip"]["count"] == report["answerable"]
+    for retyped in robust.values():
+        assert retyped["abstention"]["by_kind"]["off-topic"] >= 0.9
+        assert retyped["abstention"]["false_abstention"] <= 0.05
 
 
 def test_questions_are_retyped_the_same_way_every_run():

@@ -149,14 +149,18 @@ def with_a_slip(question: str, seed: str) -> str:
 
 
 def robustness(searcher: Searcher, questions: list[EvalQuestion], depth: int) -> dict:
-    """The product's scores on the answerable questions typed casually, and with a slip."""
-    answerable = [q for q in questions if q.gold]
-    variants = {"typed_casually": [typed_casually(q.question) for q in answerable],
-                "one_letter_slip": [with_a_slip(q.question, q.id) for q in answerable]}
-    return {name: vars(score_rankings(answerable, [
-                [section_of(h.chunk) for h in searcher.search(text, k=depth).hits]
-                for text in texts]))
-            for name, texts in variants.items()}
+    """The product's figures on the same questions typed casually, and with a slip."""
+    retyped = {"typed_casually": lambda q: typed_casually(q.question),
+               "one_letter_slip": lambda q: with_a_slip(q.question, q.id)}
+    report = {}
+    for name, retype in retyped.items():
+        answers = [searcher.search(retype(q), k=depth) for q in questions]
+        answerable = [(q, a) for q, a in zip(questions, answers) if q.gold]
+        scores = score_rankings([q for q, _ in answerable],
+                                [[section_of(h.chunk) for h in a.hits] for _, a in answerable])
+        report[name] = vars(scores) | {"abstention": abstention_scores(
+            questions, [a.abstained for a in answers])}
+    return report
 
 
 def abstention_scores(questions: list[EvalQuestion], abstained: list[bool]) -> dict:
@@ -264,6 +268,8 @@ def format_report(report: dict) -> str:
                   f"({s['count']} answerable)" for source, s in report["product_by_set"].items()]
     lines += ["", "product on the same questions, typed otherwise:"]
     lines += [f"  {name.replace('_', ' '):24} {s['hit1']:6.3f} {s['hit3']:6.3f} {s['mrr']:6.3f}"
+              f"   abstention recall {s['abstention']['recall']:.3f}, false abstention "
+              f"{s['abstention']['false_abstention']:.3f}"
               for name, s in report["robustness"].items()]
     a, c = report["abstention"], report["calibration"]
     lines += ["", f"abstention: recall {a['recall']:.3f}, precision {a['precision']:.3f}, "
