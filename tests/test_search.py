@@ -303,3 +303,30 @@ def test_a_missing_question_mark_changes_no_answer(searcher, question):
     unmarked = searcher.search(question.rstrip("?"), k=5)
     assert [h.chunk.id for h in unmarked.hits] == [h.chunk.id for h in asked.hits]
     assert unmarked.confidence == asked.confidence
+
+
+@pytest.mark.parametrize("message, asked", [
+    ("Hi! Quick question: what is SOFA? Thanks!", "What is SOFA?"),
+    ("hey, do you know when the treaty was signed thx", "when the treaty was signed"),
+    ("Good morning team, please explain how THAAD works.", "How THAAD works."),
+    ("Can you tell me about the alliance vision?", "The alliance vision?"),
+    ("Thank you for the treaty summary", "Thank you for the treaty summary"),
+    ("Thanks!", "Thanks!"),                                # nothing but chatter: left alone
+])
+def test_greetings_thanks_and_requests_are_not_what_is_asked(message, asked):
+    from alliance_qa.questions import without_chatter
+    assert without_chatter(message) == asked
+
+
+@pytest.mark.parametrize("question", [
+    "What changed in the status of forces agreement?",
+    "How does the partnership keep the region calm?",
+    "When was the Mutual Defense Treaty signed?",
+])
+def test_a_question_asked_chattily_gets_the_same_answer(searcher, question):
+    """"Hi, " alone before each evaluation question had cost 12 right first places of 205."""
+    plain = searcher.search(question)
+    chatty = searcher.search(f"Hi! Could you tell me {question[0].lower()}{question[1:]} "
+                             "Thanks!")
+    assert [h.chunk.id for h in chatty.hits] == [h.chunk.id for h in plain.hits]
+    assert (chatty.abstained, chatty.confidence) == (plain.abstained, plain.confidence)

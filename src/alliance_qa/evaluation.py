@@ -132,6 +132,11 @@ def typed_casually(question: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s'’]", " ", question.lower())).strip()
 
 
+def in_a_chat(question: str) -> str:
+    """The question inside a chat message's greeting, request and thanks."""
+    return f"Hi! Can you tell me {question[:1].lower()}{question[1:]} Thanks!"
+
+
 def with_a_slip(question: str, seed: str) -> str:
     """The question with one letter slip (two swapped, one dropped or one doubled) in one
     of its content words of five letters or more; the seed (the question's id) picks which,
@@ -151,6 +156,7 @@ def with_a_slip(question: str, seed: str) -> str:
 def robustness(searcher: Searcher, questions: list[EvalQuestion], depth: int) -> dict:
     """The product's figures on the same questions typed casually, and with a slip."""
     retyped = {"typed_casually": lambda q: typed_casually(q.question),
+               "in_a_chat": lambda q: in_a_chat(q.question),
                "one_letter_slip": lambda q: with_a_slip(q.question, q.id)}
     report = {}
     for name, retype in retyped.items():

@@ -1,7 +1,7 @@
 """A question as typed → a clean question to search, with notes for the person who asked;
-and what its wording alone tells the search (a question about a whole document; the form it
-is searched in: a question mark where it asks without one, "after the X" written as
-headings write it).
+what a chatty message asks ("Hi! Can you tell me…"); and what its wording alone tells the
+search (a question about a whole document; the form it is searched in: a question mark
+where it asks without one, "after the X" written as headings write it).
 
 Pure: no model, no index. Refuses what cannot be searched (nothing but blanks) with a
 gentle, named error, and shortens what is too long instead of embedding it for minutes.
@@ -86,6 +86,34 @@ _AFTER_EVENT = re.compile(rf"\b(?:after|following|since) the {_EVENT}(?: (?:ende
 def as_headings_say(text: str) -> str:
     """The question with "after the X" (and the like) written as "post-X", for searching."""
     return _AFTER_EVENT.sub(lambda m: "post-" + next(g for g in m.groups() if g), text)
+
+
+# Greetings, thanks and "can you tell me" say nothing about what is asked, yet they move a
+# question's vector: "Hi, " before each evaluation question cost 12 right first places of 205.
+_GREETING = re.compile(r"^(hi|hello|hey|hiya|greetings|good (morning|afternoon|evening|day)|"
+                       r"dear [\w-]+)\b( there| all| everyone| team)?[\s,!.:;-]*", re.IGNORECASE)
+_THANKS = re.compile(r"[\s,;.!-]*\b(thanks|thank you|thx|many thanks|cheers)\b"
+                     r"( (so|very) much| a lot| in advance)?[\s.!]*$", re.IGNORECASE)
+_REQUEST = re.compile(r"^(please[\s,]+)?((can|could|would|will) you( please)? (tell me|explain|"
+                      r"describe|show me|let me know|help me understand)|i('d| would) like to "
+                      r"know|i want to know|i wonder|i was wondering|i'm wondering|do you know|"
+                      r"tell me|explain( to me)?|(quick|one|a|another|simple) question)\b"
+                      r"( about)?[\s,:;-]*|^please[\s,]+", re.IGNORECASE)
+
+
+def without_chatter(text: str) -> str:
+    """What a message asks, without greetings, thanks or a request frame around it
+    ("Hi! Can you tell me what SOFA is? Thanks!" → "What SOFA is?"); a message that is
+    nothing but chatter is left as it is."""
+    asked = text
+    while True:
+        shorter = _THANKS.sub("", _REQUEST.sub("", _GREETING.sub("", asked))).strip()
+        if shorter == asked:
+            break
+        asked = shorter
+    if not any(c.isalnum() for c in asked):
+        return text
+    return asked[0].upper() + asked[1:] if text[:1].isupper() else asked
 
 
 # The model reads "why do us troops stay in korea" as a statement and "… korea?" as a

@@ -30,7 +30,7 @@ from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex
-from .questions import asks_for_overview, prepare, search_form
+from .questions import asks_for_overview, prepare, search_form, without_chatter
 from .spelling import Speller
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
@@ -204,7 +204,8 @@ class Searcher:
         if document is not None and document not in self.document_ids:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
         corrected, misspelt = self.speller.correct(prepared.text)
-        searched = search_form(corrected)
+        asked = without_chatter(corrected)
+        searched = search_form(asked)
         encoding = self.encode(searched)
         query = encoding.vector
         encoded = time.perf_counter()
@@ -214,7 +215,7 @@ class Searcher:
         weights = self.tokens.query_weights(encoding.tokens, pieces)
         match = self.tokens.match(encoding.tokens, weights, pool)
         score, similarity = self.fuse(query, bm25[pool], pool, match.scores)
-        overview = asks_for_overview(corrected)
+        overview = asks_for_overview(asked)
         if overview:    # a document's opening says what it is about: openings first
             score = self.openings_first(pool, score)
         evidence = float(similarity.max())
@@ -226,7 +227,7 @@ class Searcher:
         best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
         uncovered = self.tokens.uncovered(pieces, weights, match.piece_best,
                                           abstention.UNCOVERED_BELOW)
-        verdict = abstention.decide(corrected, evidence, best_sentences,
+        verdict = abstention.decide(asked, evidence, best_sentences,
                                     [h.chunk.text for h in hits[:3]], uncovered, overview)
         notices = prepared.notices + (("Read " + ", ".join(f"“{typed}” as “{meant}”"
                                                            for typed, meant in misspelt) + ".",)
