@@ -30,7 +30,9 @@ def test_manifest_says_what_the_index_was_built_from(built):
                                     "SOFA": "Status of Forces Agreement"}
     assert set(manifest["files"]) == {"context.faiss", "text.faiss", "sentences.faiss",
                                       "tokens.faiss", "tokens.npy", "chunks.jsonl",
-                                      "documents.json", "embedding-keys.json"}
+                                      "documents.json", "embedding-keys.json",
+                                      "related-words.json"}
+    assert manifest["related_words"] > 1000       # words the corpus lacks, with neighbours
 
 
 def test_load_gives_back_the_built_chunks(built):
@@ -103,6 +105,7 @@ def damaged(built, tmp_path):
     (lambda f: (f / "manifest.json").write_text("[]"), "lacks required fields"),
     (lambda f: (f / "chunks.jsonl").unlink(), "cannot be read"),
     (lambda f: (f / "chunks.jsonl").write_text("tampered\n"), "does not match its manifest"),
+    (lambda f: (f / "related-words.json").write_text("{}"), "does not match its manifest"),
     (lambda f: (f.parent / "CURRENT").write_text("../../etc"), "names no build folder"),
 ])
 def test_damaged_index_is_refused_with_a_clear_message(damaged, damage, message):
@@ -148,6 +151,20 @@ def test_an_index_from_a_version_without_word_pieces_is_called_stale(damaged):
     with pytest.raises(IndexStale, match="another version of alliance-qa") as error:
         load_index(settings.index_dir)
     assert "tokens.faiss" in str(error.value) and "alliance-qa build" in str(error.value)
+
+
+def test_an_index_from_before_related_words_is_stale_and_its_rebuild_reuses_every_vector(
+        damaged, embedder):
+    settings, folder = damaged
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "related-words.json").unlink()
+    del manifest["files"]["related-words.json"]
+    manifest["recipe"] = "views:context,text,sentences,tokens-float16/acronyms-v2"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert load_index(settings.index_dir).related_words == {}
+    assert check_index(settings) == ["it was built by another version of alliance-qa"]
+    summary = build_index(settings, embedder)
+    assert summary.embedded == 0 and load_index(settings.index_dir).related_words
 
 
 def test_a_failed_build_keeps_the_previous_index(damaged, embedder, monkeypatch):

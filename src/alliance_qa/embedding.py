@@ -154,6 +154,24 @@ class Embedder:
         """The word pieces that vocabulary ids stand for ("[CLS]", "thaa", "##d", …)."""
         return self.model.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
 
+    def word_vectors(self) -> tuple[list[str], np.ndarray] | None:
+        """The whole words of the vocabulary and their input embeddings (unit rows): the
+        model's static sense of each word before it reads any context. None when the model
+        has no such table (not a transformer of the Hugging Face kind)."""
+        try:
+            table = self.model[0].auto_model.get_input_embeddings().weight.detach().numpy()
+        except (AttributeError, IndexError, KeyError, TypeError, RuntimeError):
+            return None
+        words, rows = [], []
+        for token, row in self.model.tokenizer.get_vocab().items():
+            word = bare_piece(token).lower()
+            if not token.startswith(CONTINUATION_MARK) and word.isalpha() and row < len(table):
+                words.append(word)
+                rows.append(row)
+        vectors = table[rows].astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+        return words, vectors
+
 
 def _token_vectors(output: dict) -> TokenVectors:
     """Unit word-piece vectors of one text from sentence-transformers' output (the padding a

@@ -23,11 +23,13 @@ from .config import Settings
 from .documents import corpus_files, file_sha256, read_corpus
 from .embedding import Embedder, TokenVectors, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
+from .keyword import KeywordIndex, keyword_texts
 from .onnx_encoder import OnnxEncoder, export
+from .related_words import related_words
 from .store import (StoredIndex, build_lock, load_index, matrix, read_manifest, token_starts,
                     write_index)
 
-RECIPE = "views:context,text,sentences,tokens-float16/acronyms-v2"
+RECIPE = "views:context,text,sentences,tokens-float16/acronyms-v2/related-words-v1"
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
 VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
               "sentences": "sentences"}
@@ -193,6 +195,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         views, keys, embedded = embed_views(embedder, inputs, progress, on_progress, cache)
         views["tokens"], token_table, keys["tokens"], pieces_embedded = embed_tokens(
             embedder, inputs["context"], progress, on_progress, cache.get("tokens"))
+        _report(on_progress, "Finding the corpus words near the words it lacks…", 0.87)
+        related = corpus_related_words(embedder, keyword_texts(chunks, acronyms))
         _report(on_progress, "Exporting the model for questions (once per model)…", 0.88)
         slow_questions = export(embedder, settings.encoders, question_samples(inputs))
         seconds = time.perf_counter() - start
@@ -210,6 +214,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "chunk_count": len(chunks),
             "sentence_count": len(views["sentences"]),
             "acronyms": acronyms,
+            "related_words": len(related),
             "slow_questions": slow_questions,    # why there is no ONNX export ("" if there is)
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "build_seconds": round(seconds, 3),
@@ -217,7 +222,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         }
         _report(on_progress, "Writing the index…", 0.9)
         folder = write_index(settings.index_dir, manifest, documents, chunks, views, keys,
-                             token_table)
+                             token_table, related)
         _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
     embedded += pieces_embedded
@@ -225,6 +230,16 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
                         manifest["sentence_count"], time.perf_counter() - start, str(folder),
                         [str(w) for w in warnings], embedded, texts - embedded,
                         chunk_changes(previous, chunks), slow_questions)
+
+
+def corpus_related_words(embedder: Embedder, texts: list[str]) -> dict:
+    """The related-words table for keyword search over `texts`; empty for a model without
+    input word embeddings."""
+    vocabulary = embedder.word_vectors()
+    if vocabulary is None:
+        return {}
+    keyword = KeywordIndex(texts)
+    return related_words(*vocabulary, keyword.vocabulary, keyword.stem)
 
 
 def question_samples(inputs: dict[str, list[str]]) -> list[str]:

@@ -1,5 +1,7 @@
-"""Keyword (BM25) scoring with bm25s: stemmed words, English function words left out.
-(Misspelt words are read as the words meant before the search: spelling.py.)
+"""Keyword (BM25) scoring with bm25s: stemmed words, English function words left out, and
+a question word the corpus lacks counted as the corpus words the model puts near it
+(related_words.py). (Misspelt words are read as the words meant before the search:
+spelling.py.)
 
 bm25s's own English list keeps question words ("how", "what", "why"), so every "How …"
 question would match every passage containing "how"; our list (stopwords.py) drops them too.
@@ -11,30 +13,59 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from .acronyms import expand
+from .chunking import Chunk
 from .stopwords import STOPWORDS
 
 _STOPWORD_LIST = sorted(STOPWORDS)      # bm25s takes a list
+Related = dict[str, list[tuple[str, float]]]     # word → [(corpus stem, weight), …]
+
+
+def keyword_texts(chunks: list[Chunk], acronyms: dict[str, str]) -> list[str]:
+    """What keyword search reads of each chunk: its heading path and text, acronyms
+    written out."""
+    return [expand(" ".join(c.breadcrumb) + ". " + c.text, acronyms) for c in chunks]
 
 
 class KeywordIndex:
     """BM25 over a list of texts; `scores` gives one float per text."""
 
-    def __init__(self, texts: list[str]):
+    def __init__(self, texts: list[str], related: Related | None = None):
         self._stemmer = Stemmer.Stemmer("english")
         self._bm25 = bm25s.BM25()
         tokens = self.tokenize(texts)
         # bm25s cannot index an empty vocabulary; a single placeholder token keeps it valid.
         self._bm25.index([t or ["\x00"] for t in tokens], show_progress=False)
         self.vocabulary = set(self._bm25.vocab_dict)
+        self.related = related or {}
 
-    def tokenize(self, texts: list[str]) -> list[list[str]]:
-        """Lowercased, stemmed words without function words."""
-        return bm25s.tokenize(texts, stopwords=_STOPWORD_LIST, stemmer=self._stemmer,
+    def stem(self, word: str) -> str:
+        return self._stemmer.stemWord(word)
+
+    def tokenize(self, texts: list[str], stem: bool = True) -> list[list[str]]:
+        """Lowercased words without function words; stemmed unless `stem` is False."""
+        return bm25s.tokenize(texts, stopwords=_STOPWORD_LIST,
+                              stemmer=self._stemmer if stem else None,
                               return_ids=False, show_progress=False)
 
     def scores(self, text: str) -> np.ndarray:
-        """BM25 of every text for the question (words the corpus lacks score nothing)."""
-        tokens = [t for t in self.tokenize([text])[0] if t in self.vocabulary]
-        if not tokens:
-            return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
-        return self._bm25.get_scores(tokens).astype(np.float32)
+        """BM25 of every text for the question; a word the corpus lacks counts as its
+        related corpus words, each weighted by its similarity."""
+        weighted: dict[str, float] = {}
+        for word in self.tokenize([text], stem=False)[0]:
+            token = self.stem(word)
+            pairs = [(token, 1.0)] if token in self.vocabulary else self.related.get(word, [])
+            for token, weight in pairs:
+                weighted[token] = weighted.get(token, 0.0) + weight
+        scores = np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
+        for weight, tokens in _by_weight(weighted).items():
+            scores += weight * self._bm25.get_scores(tokens).astype(np.float32)
+        return scores
+
+
+def _by_weight(weighted: dict[str, float]) -> dict[float, list[str]]:
+    """Tokens grouped by weight: bm25s scores a list of tokens in one call."""
+    groups: dict[float, list[str]] = {}
+    for token, weight in weighted.items():
+        groups.setdefault(weight, []).append(token)
+    return groups

@@ -29,7 +29,7 @@ from .chunking import Chunk
 from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
-from .keyword import KeywordIndex
+from .keyword import KeywordIndex, keyword_texts
 from .questions import asks_for_overview, prepare, search_form, without_chatter
 from .spelling import Speller
 from .store import StoredIndex, matrix
@@ -91,9 +91,8 @@ class Searcher:
         _, self.section_of = np.unique(sections, return_inverse=True)
         self.tokens = TokenMatcher(matrix(index.views["tokens"]), index.token_table,
                                    len(self.chunks))
-        texts = [expand(" ".join(c.breadcrumb) + ". " + c.text, self.acronyms)
-                 for c in self.chunks]
-        self.keyword = KeywordIndex(texts)
+        texts = keyword_texts(self.chunks, self.acronyms)
+        self.keyword = KeywordIndex(texts, related=index.related_words)
         self.speller = Speller(texts, also_known=embedder.dictionary())
         self._encode_lock = threading.Lock()
         # The products here are small; threads of the BLAS library would only spin on the

@@ -5,9 +5,10 @@ Layout: `index/CURRENT` names the live build folder (`index/build-…/`), which 
 of the text (`context.faiss` and `text.faiss`: a unit vector per chunk; `sentences.faiss`: a
 unit vector per sentence of each chunk, in chunk order; `tokens.faiss`: a float16 unit vector
 per word piece of each chunk's context text, in chunk order, with `tokens.npy` giving each
-row's chunk number and vocabulary id), and `embedding-keys.json`: for each view, the SHA-256
+row's chunk number and vocabulary id), `embedding-keys.json`: for each view, the SHA-256
 of the exact text embedded for each row (for `tokens`, for each chunk), so the next build can
-reuse every vector whose text and model are unchanged.
+reuse every vector whose text and model are unchanged, and `related-words.json`: the corpus
+words each word the corpus lacks stands for (related_words.py).
 A build is written to a hidden temporary folder, then made live by atomically replacing
 `CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
 previous build is kept until the next one lands, so a reader that started before a swap can
@@ -41,7 +42,10 @@ LOCK = ".build.lock"
 KEYS = "embedding-keys.json"
 VIEWS = ("context", "text", "sentences", "tokens")
 TOKEN_TABLE = "tokens.npy"
+RELATED = "related-words.json"
 FILES = ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, *(f"{v}.faiss" for v in VIEWS))
+# RELATED is read when present: an index from before it still loads (its recipe makes it
+# stale), so the rebuild can reuse its vectors.
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
 HALF_PRECISION = ("tokens",)        # stored as float16: most of an index's bytes
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
@@ -60,6 +64,7 @@ class StoredIndex:
     views: dict[str, faiss.Index]     # VIEWS → index; "sentences", "tokens" in chunk order
     keys: dict[str, list[str]]        # VIEWS → SHA-256 of the text embedded per row (chunk)
     token_table: np.ndarray           # int32 (chunk number, vocabulary id) per "tokens" row
+    related_words: dict               # word the corpus lacks → [[corpus stem, weight], …]
 
     @property
     def build_id(self) -> str:
@@ -166,7 +171,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, np.ndarray],
-               keys: dict[str, list[str]], token_table: np.ndarray
+               keys: dict[str, list[str]], token_table: np.ndarray, related_words: dict
                ) -> tuple[dict[str, bytes], dict[str, dict]]:
     """The build's files as bytes, and a description of each view's vector index."""
     lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in chunks)
@@ -180,6 +185,7 @@ def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, 
         **{f"{name}.faiss": faiss.serialize_index(index).tobytes()
            for name, (index, _) in indexes.items()},
         TOKEN_TABLE: _npy_bytes(np.ascontiguousarray(token_table, dtype=np.int32)),
+        RELATED: json.dumps(related_words, ensure_ascii=False, sort_keys=True).encode(),
         "chunks.jsonl": ("\n".join(lines) + "\n").encode(),
         "documents.json": json.dumps([asdict(d) for d in documents], ensure_ascii=False,
                                      indent=1).encode(),
@@ -188,14 +194,16 @@ def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, 
 
 def write_index(index_dir: Path, manifest: dict, documents: list[Document],
                 chunks: list[Chunk], views: dict[str, np.ndarray],
-                keys: dict[str, list[str]], token_table: np.ndarray) -> Path:
+                keys: dict[str, list[str]], token_table: np.ndarray,
+                related_words: dict) -> Path:
     """Write a build and make it live in one atomic step; on failure nothing changes."""
     build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     temporary = index_dir / f".tmp-build-{build_id}"
     final = index_dir / f"build-{build_id}"
     try:
         temporary.mkdir(parents=True)
-        payload, vector_indexes = _serialize(documents, chunks, views, keys, token_table)
+        payload, vector_indexes = _serialize(documents, chunks, views, keys, token_table,
+                                             related_words)
         hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
         manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
                     "vector_indexes": vector_indexes, "files": hashes}
@@ -339,6 +347,8 @@ def _load_live(index_dir: Path) -> StoredIndex:
                          f"(it has no {', '.join(lacking)}).")
     raw = {name: _read_verified(folder, manifest, name)
            for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE)}
+    if RELATED in manifest["files"]:
+        raw[RELATED] = _read_verified(folder, manifest, RELATED)
     try:
         views = {view: _read_vectors(folder, manifest, f"{view}.faiss") for view in VIEWS}
         chunks = [_chunk(json.loads(line)) for line in raw["chunks.jsonl"].decode().splitlines()
@@ -346,7 +356,8 @@ def _load_live(index_dir: Path) -> StoredIndex:
         documents = [_document(d) for d in json.loads(raw["documents.json"])]
         keys = json.loads(raw[KEYS])
         token_table = np.load(io.BytesIO(raw[TOKEN_TABLE]), allow_pickle=False)
-    except (RuntimeError, ValueError, TypeError, KeyError) as error:
+        related_words = _related(json.loads(raw.get(RELATED, b"{}")))
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise IndexCorrupt(f"The index in {folder} cannot be decoded "
                            f"({type(error).__name__}).") from error
     expected = {"context": len(chunks), "text": len(chunks),
@@ -361,7 +372,14 @@ def _load_live(index_dir: Path) -> StoredIndex:
         raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
                            f"records, {manifest['chunk_count']} in the manifest, vectors "
                            f"{counts}.")
-    return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table)
+    return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table,
+                       related_words)
+
+
+def _related(data: dict) -> dict:
+    """The related-words table, checked for shape: {word: [[stem, weight], …]}."""
+    return {str(word): [(str(stem), float(weight)) for stem, weight in pairs]
+            for word, pairs in data.items()}
 
 
 def token_starts(table: np.ndarray, chunk_count: int) -> np.ndarray:
