@@ -42,6 +42,8 @@ def related_words(words: list[str], vectors: np.ndarray, corpus_stems: set[str],
     for start in range(0, len(rows), _BLOCK):
         block = rows[start:start + _BLOCK]
         similarity = vectors[block] @ near.T
+        close = similarity.max(axis=1) >= NEAR_ENOUGH          # most words have nothing near
+        block, similarity = block[close], similarity[close]
         best = np.argpartition(-similarity, spare - 1, axis=1)[:, :spare]
         for word_row, scores, candidates in zip(block, similarity, best):
             found: dict[str, float] = {}
