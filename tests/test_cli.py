@@ -44,6 +44,7 @@ def test_build_check_on_missing_then_built_index(tmp_path, corpus_copy):
                       "Embedding 0 of 55 paragraphs (55 unchanged)…",
                       "Embedding 0 of 134 sentences (134 unchanged)…",
                       "Embedding the word pieces of 0 of 55 paragraphs (55 unchanged)…",
+                      "Finding the corpus words near the words it lacks…",
                       "Exporting the model for questions (once per model)…",
                       "Writing the index…", "Done."]
     assert "Questions are encoded by the model's verified ONNX export." in again.stdout
