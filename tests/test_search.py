@@ -213,8 +213,20 @@ def test_real_words_and_gibberish_are_left_as_typed(searcher, word):
 
 
 def test_names_and_acronyms_are_not_spelling_mistakes(searcher):
-    question = "Did Yoon or the KATUSA program change OPCON plans?"
+    question = "Did Yoon or the KATUSA program change OPCON plans in the DPRK?"
     assert searcher.speller.correct(question) == (question, ())
+    assert searcher.speller.correction("dprk") is None            # not "dark"
+    for word in ("busan", "osan"):                                 # not "susan", "san"
+        assert (searcher.speller.correction(word) or word)[0] == word[0]
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("Which missile batteries complement TAHAD?", "Which missile batteries complement THAAD?"),
+    ("How do the SOFA updates build trst?", "How do the SOFA updates build trust?"),
+    ("Why is the Ammerican presence important?", "Why is the American presence important?"),
+])
+def test_acronyms_names_and_lost_vowels_are_read_right(searcher, typed, meant):
+    assert searcher.speller.correct(typed)[0] == meant
 
 
 @pytest.mark.parametrize("clean, typed", [

@@ -1,16 +1,19 @@
 """Misspelt question words read as the words meant: "srtategies" → "strategies".
 
 The model splits a misspelt word into pieces that mean little ("sr", "##tate", "##gies"),
-and BM25 finds no such word at all, so one slip can cost the right passage (one typo in
-each evaluation question took hit@1 from 0.93 to 0.85). A word is left as typed when it
-is known: English (pyspellchecker's list of ~160,000 words, so "reshaped" or "clout" are
-never "corrected"), a word of the corpus, or a whole word of the model's vocabulary. Names
-and acronyms are left too: all capitals, or a capitalized word of four letters or fewer inside
-the question ("Yoon" is not a typo of "soon"); a longer one is only read as a corpus word
-("Ammerican"). An unknown word becomes a corpus word one edit away
-(a letter dropped, added, changed or two swapped; the more frequent first), else, for a word of
-eight letters or more, the most similar corpus word (difflib: two slips), else the most
-frequent English word one edit away.
+and BM25 finds no such word at all, so one slip can cost the right passage (a slip in each
+evaluation question took hit@1 from 0.93 to 0.82). A word is left as typed when it is
+known: English (pyspellchecker's list of ~160,000 words, so "reshaped" or "clout" are never
+"corrected"), a word of the corpus, or a whole word of the model's vocabulary.
+
+An unknown word becomes a corpus word one edit away (a letter dropped, added, changed, or
+two swapped; the more frequent first); else, for a word of eight letters or more, the most
+similar corpus word (difflib: two slips); else the most frequent English word one edit away.
+Candidates keep the word's first letter (slips rarely hit it, and a name changed there is
+another name: "busan" is not "susan"), and a word without a vowel may only get one back
+("trst" → trust; "dprk" is not "dark"). A capitalized word inside the question may be a
+name and an all-capitals one an acronym: they are only read as corpus words ("Ammerican",
+"TAHAD" → THAAD), and one of four letters or fewer is left alone ("Yoon" is not "soon").
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Collection, Iterable
 from spellchecker import SpellChecker
 
 _WORD = re.compile(r"[^\W\d_]+")
+_VOWEL = re.compile(r"[aeiouy]")
 SHORTEST = 4              # shorter words are too easily another word: left as typed
 LONG = 8                  # a word this long may hold two slips…
 SIMILAR_ENOUGH = 0.8      # …and still be this like a corpus word (difflib's ratio)
@@ -51,12 +55,17 @@ class Speller:
         word one edit away comes first, then one similar enough, then an English word."""
         if len(word) < SHORTEST or self.known(word):
             return None
-        near = self._english.edit_distance_1(word)
+        # Slips rarely hit a word's first letter, and a name changed there is another name
+        # ("busan" is not "susan"): candidates keep it. A word without a vowel lost one
+        # ("trst") or is an acronym in lower case ("dprk" is not "dark").
+        near = {w for w in self._english.edit_distance_1(word) if w[:1] == word[:1]
+                and (_VOWEL.search(word) or len(w) == len(word) + 1)}
         ours = [w for w in near if w in self.corpus]
         if ours:
             return max(ours, key=lambda w: (self.corpus[w], w))
-        similar = difflib.get_close_matches(word, self._long_corpus_words, n=1,
-                                            cutoff=SIMILAR_ENOUGH) if len(word) >= LONG else []
+        similar = [w for w in difflib.get_close_matches(word, self._long_corpus_words, n=3,
+                                                        cutoff=SIMILAR_ENOUGH)
+                   if w[:1] == word[:1]][:1] if len(word) >= LONG else []
         if similar or corpus_only:
             return similar[0] if similar else None
         frequency = self._english.word_frequency.dictionary
@@ -70,12 +79,13 @@ class Speller:
         def read(match: re.Match) -> str:
             typed = match.group(0)
             named = typed[0].isupper() and match.start() > 0    # a capital inside it
-            if typed.isupper() or (named and len(typed) <= SHORTEST):
-                return typed                   # an acronym, or a short name ("Yoon")
-            meant = self.correction(typed.lower(), corpus_only=named)
+            if named and len(typed) <= SHORTEST and not typed.isupper():
+                return typed                   # a short name ("Yoon")
+            meant = self.correction(typed.lower(), corpus_only=named or typed.isupper())
             if meant is None:
                 return typed
-            written = meant.capitalize() if typed[0].isupper() else meant
+            written = (meant.upper() if typed.isupper() else
+                       meant.capitalize() if typed[0].isupper() else meant)
             changes.append((typed, written))
             return written
 
