@@ -303,20 +303,6 @@ def test_a_question_asked_without_its_question_mark_is_searched_with_one(questio
     assert as_a_question(question) == searched
 
 
-@pytest.mark.parametrize("question", [
-    "How does the partnership keep the region calm?",
-    "Why does the partnership discourage Pyongyang from attacking?",
-    "What legal foundation does the alliance rest on?",
-    "What rules govern American soldiers based on the peninsula?",
-])
-def test_a_missing_question_mark_changes_no_answer(searcher, question):
-    """Before, these four moved their right first passage down when typed without the mark."""
-    asked = searcher.search(question, k=5)
-    unmarked = searcher.search(question.rstrip("?"), k=5)
-    assert [h.chunk.id for h in unmarked.hits] == [h.chunk.id for h in asked.hits]
-    assert unmarked.confidence == asked.confidence
-
-
 @pytest.mark.parametrize("message, asked", [
     ("Hi! Quick question: what is SOFA? Thanks!", "What is SOFA?"),
     ("hey, do you know when the treaty was signed thx", "when the treaty was signed"),
@@ -330,15 +316,26 @@ def test_greetings_thanks_and_requests_are_not_what_is_asked(message, asked):
     assert without_chatter(message) == asked
 
 
-@pytest.mark.parametrize("question", [
-    "What changed in the status of forces agreement?",
-    "How does the partnership keep the region calm?",
-    "When was the Mutual Defense Treaty signed?",
+def unmarked(question):
+    return question.rstrip("?")
+
+
+def chatty(question):
+    return f"Hi! Could you tell me {question[0].lower()}{question[1:]} Thanks!"
+
+
+@pytest.mark.parametrize("retype, question", [
+    # without the question mark, these four had moved their right first passage down
+    (unmarked, "How does the partnership keep the region calm?"),
+    (unmarked, "Why does the partnership discourage Pyongyang from attacking?"),
+    (unmarked, "What legal foundation does the alliance rest on?"),
+    (unmarked, "What rules govern American soldiers based on the peninsula?"),
+    # "Hi, " alone before each evaluation question had cost 12 right first places of 205
+    (chatty, "What changed in the status of forces agreement?"),
+    (chatty, "How does the partnership keep the region calm?"),
+    (chatty, "When was the Mutual Defense Treaty signed?"),
 ])
-def test_a_question_asked_chattily_gets_the_same_answer(searcher, question):
-    """"Hi, " alone before each evaluation question had cost 12 right first places of 205."""
-    plain = searcher.search(question)
-    chatty = searcher.search(f"Hi! Could you tell me {question[0].lower()}{question[1:]} "
-                             "Thanks!")
-    assert [h.chunk.id for h in chatty.hits] == [h.chunk.id for h in plain.hits]
-    assert (chatty.abstained, chatty.confidence) == (plain.abstained, plain.confidence)
+def test_a_question_typed_otherwise_gets_the_same_answer(searcher, retype, question):
+    plain, retyped = searcher.search(question, k=5), searcher.search(retype(question), k=5)
+    assert [h.chunk.id for h in retyped.hits] == [h.chunk.id for h in plain.hits]
+    assert (retyped.abstained, retyped.confidence) == (plain.abstained, plain.confidence)

@@ -144,9 +144,9 @@ def decide(question: str, evidence: float, best_sentences: list[str],
            overview: bool = False) -> Verdict:
     """Abstain when the evidence is weak, or when the best sentences lack the kind of fact
     asked (a date, a figure), or the passages never name the kind of person or place asked,
-    or give no instructions to a "how do I…", or most of the question is about words the documents never come close to. Never for a
-    question about a document as a whole (`overview`): its opening answers it, however
-    little its words match the question's."""
+    or most of the question is about words the documents never come close to, or the
+    passages give no instructions to a "how do I…". Never for a question about a document
+    as a whole (`overview`): its opening answers it, however little its words match."""
     verdict = _verdict(question, confidence(evidence), best_sentences, passages, uncovered)
     if overview and verdict.abstain:
         return Verdict(False, 0.5, "")

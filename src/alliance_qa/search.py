@@ -31,9 +31,12 @@ from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex, keyword_texts
 from .questions import asks_for_overview, prepare, search_form, without_chatter
-from .spelling import Speller
+from .spelling import Speller, spelling_notice
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
+
+
+OVERVIEW_NOTICE = "That asks what the documents are about as a whole: here is how they open."
 
 
 @dataclass(frozen=True)
@@ -228,12 +231,7 @@ class Searcher:
                                           abstention.UNCOVERED_BELOW)
         verdict = abstention.decide(asked, evidence, best_sentences,
                                     [h.chunk.text for h in hits[:3]], uncovered, overview)
-        notices = prepared.notices + (("Read " + ", ".join(f"“{typed}” as “{meant}”"
-                                                           for typed, meant in misspelt) + ".",)
-                                      if misspelt else ())
-        if overview:
-            notices += ("That asks what the documents are about as a whole: here is how "
-                        "they open.",)
+        notices = prepared.notices + spelling_notice(misspelt) + (OVERVIEW_NOTICE,) * overview
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
                       verdict.reason, notices, round(evidence, 4), timings)

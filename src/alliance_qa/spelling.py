@@ -63,13 +63,14 @@ class Speller:
         ours = [w for w in near if w in self.corpus]
         if ours:
             return max(ours, key=lambda w: (self.corpus[w], w))
-        similar = [w for w in difflib.get_close_matches(word, self._long_corpus_words, n=3,
-                                                        cutoff=SIMILAR_ENOUGH)
-                   if w[:1] == word[:1]][:1] if len(word) >= LONG else []
-        if similar or corpus_only:
-            return similar[0] if similar else None
+        if len(word) >= LONG:
+            similar = difflib.get_close_matches(word, self._long_corpus_words, n=3,
+                                                cutoff=SIMILAR_ENOUGH)
+            similar = [w for w in similar if w[:1] == word[:1]]
+            if similar:
+                return similar[0]
         frequency = self._english.word_frequency.dictionary
-        english = [w for w in near if w in frequency]
+        english = [w for w in near if w in frequency and not corpus_only]
         return max(english, key=lambda w: (frequency[w], w)) if english else None
 
     def correct(self, text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -90,3 +91,11 @@ class Speller:
             return written
 
         return _WORD.sub(read, text), tuple(dict.fromkeys(changes))
+
+
+def spelling_notice(changes: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """What the person is told of the corrections: one line, or nothing."""
+    if not changes:
+        return ()
+    read = ", ".join(f"“{typed}” as “{meant}”" for typed, meant in changes)
+    return (f"Read {read}.",)
