@@ -58,3 +58,15 @@ def test_find_section_by_number_heading_or_id(documents):
     assert find_section(documents, "key provisions of the TREATY").section.number == "1.2"
     assert find_section(documents, "us-rok-alliance-history/introduction").section.number == ""
     assert find_section(documents, "9.9") is None
+
+
+def test_find_section_takes_every_label_an_answer_shows(documents):
+    for document in documents:
+        for section in document.sections:        # the introduction's label has no number
+            for number in range(1, len(section.paragraphs) + 1):
+                found = find_section(documents, citation_label(section, number))
+                assert (found.section, found.paragraph) == (section, number)
+            assert find_section(documents, citation_label(section)).paragraph is None
+    one_two = next(s for s in documents[0].sections if s.number == "1.2")
+    assert find_section(documents, citation_label(one_two, 9)) is None      # no ¶9 there
+    assert find_section(documents, "§1.3 Key provisions of the treaty") is None

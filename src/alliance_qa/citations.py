@@ -92,7 +92,8 @@ def resolve(documents: list[Document], text: str) -> Resolved | None:
 
 
 def find_section(documents: list[Document], query: str) -> Resolved | None:
-    """A citation id, an outline number ('1.2') or a heading (case-insensitive) → section."""
+    """A citation id, an outline number ('1.2') or a heading (case-insensitive) → section;
+    also a citation label as the answers show it ('§1.2 Key provisions of the treaty, ¶2')."""
     query = query.strip()
     if not query:
         return None
@@ -100,8 +101,18 @@ def find_section(documents: list[Document], query: str) -> Resolved | None:
     if resolved:
         return resolved
     wanted = query.lstrip("§").strip().casefold()
+    label = _LABEL.match(wanted)
     for document in documents:
         for section in document.sections:
             if wanted in (section.number, section.heading.casefold(), section.slug):
                 return Resolved(document, section, None)
+            if label and (label["number"] or "", label["heading"]) == (
+                    section.number, section.heading.casefold()):
+                paragraph = int(label["paragraph"]) if label["paragraph"] else None
+                if paragraph is None or 1 <= paragraph <= len(section.paragraphs):
+                    return Resolved(document, section, paragraph)
     return None
+
+
+_LABEL = re.compile(r"((?P<number>[0-9]+(\.[0-9]+)*) )?(?P<heading>.+?)"
+                    r"(, ¶(?P<paragraph>[0-9]+))?$")      # a label(), lowercased, § taken off
