@@ -75,6 +75,7 @@ def test_off_topic_questions_abstain_but_keep_passages(searcher, question):
     "Which city hosts the largest US base in Korea?",
     "What did the THAAD deployment cost?",
     "What is the US military budget?",
+    "How many soldiers does the US keep at Camp Humphreys?",     # "both nations" is no count
 ])
 def test_questions_the_text_does_not_answer_abstain(searcher, question):
     answer = searcher.search(question)

@@ -52,6 +52,10 @@ _ASKS_QUANTITY = re.compile(r"\bhow (many|much|expensive|costly)\b|"
                             r"budget|population|size|number|amount|total|rate|percentage|"
                             r"salary|gdp|height|length|distance|temperature|speed|weight)s?\b",
                             re.IGNORECASE)
+# "How many X does/are…": a figure answers it only if it counts X ("both nations" tells how
+# many nations, not how many soldiers).
+_COUNTED = re.compile(r"\bhow many ((?:[\w-]+ ){1,3}?)(?:do|does|did|is|are|was|were|has|have|"
+                      r"had|will|would|can|could|should|died|served)\b", re.IGNORECASE)
 _NUMBER_IN_QUESTION = re.compile(r"\b[0-9][0-9,.]*s?\b")
 # Who/where questions name the kind of answer they want with one of these nouns ("Who was
 # the president…", "Which city…"); when the passages never use the noun, they cannot say.
@@ -81,11 +85,23 @@ def confidence(evidence: float) -> float:
     return 1.0 / (1.0 + math.exp(-CALIBRATION_SLOPE * (evidence - CALIBRATION_CENTER)))
 
 
-def _quantities(text: str) -> list[str]:
-    """Numbers that are amounts, not years or decades."""
+def _quantities(text: str, of: list[str] = ()) -> list[str]:
+    """Numbers that are amounts, not years or decades; with `of`, only those counting one of
+    those words (a word starting like one follows within three words: "both nations")."""
     years = {m.group(0) for m in _YEARISH.finditer(text)}
-    return [m.group(0) for m in _QUANTITY.finditer(text)
-            if m.group(0) not in years and not _YEARISH.fullmatch(m.group(0))]
+    found = [m for m in _QUANTITY.finditer(text)
+             if m.group(0) not in years and not _YEARISH.fullmatch(m.group(0))]
+    if of:
+        found = [m for m in found if any(
+            word.lower().startswith(tuple(w[:4].lower() for w in of))
+            for word in text[m.end():].split()[:3])]
+    return [m.group(0) for m in found]
+
+
+def _counted(question: str) -> list[str]:
+    """The words a "how many" question counts ("How many US troops are…" → US, troops)."""
+    match = _COUNTED.search(question)
+    return [w for w in match.group(1).split() if len(w) > 3] if match else []
 
 
 def missing_entity(question: str, passages: list[str]) -> str:
@@ -108,7 +124,7 @@ def missing_answer_type(question: str, passages: list[str]) -> str:
     joined = " ".join(passages)
     if _ASKS_DATE.search(question) and not _YEARISH.search(joined):
         return "The closest passages give no dates, so the documents do not seem to say when."
-    if _ASKS_QUANTITY.search(question) and not _quantities(joined):
+    if _ASKS_QUANTITY.search(question) and not _quantities(joined, _counted(question)):
         return ("The closest passages give no figures, so the documents do not seem to say "
                 "how many or how much.")
     numbers = [n.rstrip("s").replace(",", "") for n in _NUMBER_IN_QUESTION.findall(question)]
