@@ -65,13 +65,16 @@ def test_ask_prints_passages_with_citations(index_env):
 
 
 def test_ask_json_batch_from_stdin(index_env):
-    stdin = "What is THAAD?\n\nWhat is the capital of France?\n"
+    stdin = "What is THAAD?\n\nWhat is the capital of France?\nhi! whats the tretay about\n"
     result = run("ask", "--json", env=index_env, stdin=stdin)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) == 3
-    thaad, empty, france = lines
-    assert set(thaad) >= {"question", "abstained", "passages"}
+    assert len(lines) == 4
+    thaad, empty, france, chatty = lines
+    assert set(thaad) >= {"question", "searched", "abstained", "passages"}
+    assert chatty["question"] == "hi! whats the tretay about"
+    assert chatty["searched"] == "whats the treaty about?"
+    assert chatty["notices"] == ["Read “tretay” as “treaty”."]
     passage = thaad["passages"][0]
     assert set(passage) >= {"rank", "score", "citation", "id", "document", "section",
                             "section_number", "paragraph", "text", "highlights"}

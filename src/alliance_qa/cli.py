@@ -57,6 +57,7 @@ def answer_json(answer) -> dict:
     """The stable JSON shape of an answer (see README)."""
     return {
         "question": answer.question,
+        "searched": answer.searched,
         "abstained": answer.abstained,
         "confidence": answer.confidence,
         "reason": answer.reason,

@@ -71,6 +71,7 @@ class Answer:
     notices: tuple[str, ...] = ()
     evidence: float = 0.0      # the best cosine between the question and a passage or sentence
     timings: tuple[tuple[str, float], ...] = ()    # (stage, seconds), for the benchmark
+    searched: str = ""         # the question as searched: spelling, chat and wording rewritten
 
 
 class Searcher:
@@ -234,7 +235,7 @@ class Searcher:
         notices = prepared.notices + spelling_notice(misspelt) + (OVERVIEW_NOTICE,) * overview
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
-                      verdict.reason, notices, round(evidence, 4), timings)
+                      verdict.reason, notices, round(evidence, 4), timings, searched)
 
     def cited(self, text: str) -> tuple[Hit, ...]:
         """The chunks of a pasted citation id, as hits; () when the text is not one."""
