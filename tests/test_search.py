@@ -340,3 +340,40 @@ def test_a_question_typed_otherwise_gets_the_same_answer(searcher, retype, quest
     plain, retyped = searcher.search(question, k=5), searcher.search(retype(question), k=5)
     assert [h.chunk.id for h in retyped.hits] == [h.chunk.id for h in plain.hits]
     assert (retyped.abstained, retyped.confidence) == (plain.abstained, plain.confidence)
+
+
+@pytest.mark.parametrize("message, asking", [
+    ("I'm writing a report on the alliance. What did the treaty provide?",
+     "What did the treaty provide?"),
+    ("I am reading. What is SOFA? I need it for class.", "What is SOFA?"),
+    ("I study the U.S. alliance. burden sharing", "burden sharing"),     # none asks: the last
+    ("What is SOFA?", ""),                                              # one sentence
+    ("Where are U.S. forces stationed?", ""),             # initials end no sentence
+    ("What is SOFA? Why was it updated?", ""),            # every sentence asks
+])
+def test_the_asking_sentences_of_a_message(message, asking):
+    from alliance_qa.questions import asking_sentences
+    assert asking_sentences(message) == asking
+
+
+def test_a_sentence_of_context_keeps_what_it_refers_to(searcher):
+    """Searched alone, "Why was it deployed?" has nothing to say what "it" is."""
+    answer = searcher.search("I'm curious about THAAD. Why was it deployed?")
+    assert not answer.abstained
+    assert "THAAD" in answer.hits[0].chunk.text
+
+
+@pytest.mark.parametrize("question", [
+    "Where is the relationship heading in the coming years?",
+    "What has Seoul done lately to make its own armed forces stronger?",
+])
+def test_a_sentence_of_context_does_not_change_the_answer(searcher, question):
+    """Both had lost their first passage when searched as one text with the context."""
+    plain = searcher.search(question)
+    framed = searcher.search(f"I'm writing a report on the US–South Korea alliance. {question}")
+    assert framed.hits[0].chunk.id == plain.hits[0].chunk.id and not framed.abstained
+
+
+def test_after_a_sentence_of_context_the_question_is_checked_as_asked(searcher):
+    dated = searcher.search("I'm writing a report on the alliance. When was THAAD deployed?")
+    assert dated.abstained and "dates" in dated.reason          # the "when" check still runs

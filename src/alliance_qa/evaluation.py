@@ -137,6 +137,11 @@ def in_a_chat(question: str) -> str:
     return f"Hi! Can you tell me {question[:1].lower()}{question[1:]} Thanks!"
 
 
+def after_context(question: str) -> str:
+    """The question after a sentence that only sets the scene."""
+    return f"I am reading about this alliance for a class. {question}"
+
+
 def with_a_slip(question: str, seed: str) -> str:
     """The question with one letter slip (two swapped, one dropped or one doubled) in one
     of its content words of five letters or more; the seed (the question's id) picks which,
@@ -154,9 +159,11 @@ def with_a_slip(question: str, seed: str) -> str:
 
 
 def robustness(searcher: Searcher, questions: list[EvalQuestion], depth: int) -> dict:
-    """The product's figures on the same questions typed casually, and with a slip."""
+    """The product's figures on the same questions typed casually, in a chat message, after
+    a sentence of context, and with a slip."""
     retyped = {"typed_casually": lambda q: typed_casually(q.question),
                "in_a_chat": lambda q: in_a_chat(q.question),
+               "after_context": lambda q: after_context(q.question),
                "one_letter_slip": lambda q: with_a_slip(q.question, q.id)}
     report = {}
     for name, retype in retyped.items():

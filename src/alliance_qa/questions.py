@@ -1,5 +1,6 @@
 """A question as typed → a clean question to search, with notes for the person who asked;
-what a chatty message asks ("Hi! Can you tell me…"); and what its wording alone tells the
+what a chatty message asks ("Hi! Can you tell me…", or a sentence of context before the
+question); and what its wording alone tells the
 search (a question about a whole document; the form it is searched in: a question mark
 where it asks without one, "after the X" written as headings write it).
 
@@ -125,6 +126,20 @@ _ASKS = re.compile(r"^(how|what|what['’]?s|why|which|who|whom|whose|when|where
 def as_a_question(text: str) -> str:
     """The question with a question mark when it opens like one and ends without one."""
     return text + "?" if _ASKS.match(text) and not re.search(r"[?.!]\W*$", text) else text
+
+
+# A chat message's sentences: typed in a hurry they may start in lower case.
+_MESSAGE_BOUNDARY = re.compile(r"(?<=[.!?])(?<![A-Z]\.[A-Z]\.)\s+(?=\S)")
+
+
+def asking_sentences(text: str) -> str:
+    """The sentences of a message that ask, when others only set the scene ("I'm writing a
+    report on the alliance. What did the treaty provide?" → the second; when none asks in
+    so many words, the last: "I'm writing a report. burden sharing"); "" when the message
+    is one sentence or every sentence asks."""
+    sentences = [s for s in _MESSAGE_BOUNDARY.split(text) if s.strip()]
+    asking = [s for s in sentences if s.endswith("?") or _ASKS.match(s)] or sentences[-1:]
+    return " ".join(asking) if len(asking) < len(sentences) else ""
 
 
 def search_form(text: str) -> str:

@@ -30,7 +30,8 @@ from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex, keyword_texts
-from .questions import asks_for_overview, prepare, search_form, without_chatter
+from .questions import (asking_sentences, asks_for_overview, prepare, search_form,
+                        without_chatter)
 from .spelling import Speller, spelling_notice
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
@@ -106,9 +107,18 @@ class Searcher:
 
     # ------------------------------------------------------------ the steps
 
-    def encode(self, text: str) -> QueryEncoding:
+    def encode(self, text: str, focus: str = "") -> QueryEncoding:
+        """The text's vector and word pieces. With `focus`, the asking sentences of a longer
+        message: the mean of both vectors, and the focus's word pieces. The other sentences
+        say what "it" is, the asking ones what is asked (alone, a scene-setting sentence
+        before each evaluation question took hit@1 from 0.94 to 0.84)."""
         with self._encode_lock:      # one forward pass at a time: 2 cores run no more
-            return self.embedder.encode_query(expand(text, self.acronyms))
+            whole = self.embedder.encode_query(expand(text, self.acronyms))
+            if not focus:
+                return whole
+            focused = self.embedder.encode_query(expand(focus, self.acronyms))
+        vector = whole.vector + focused.vector
+        return QueryEncoding(vector / np.linalg.norm(vector), focused.tokens)
 
     def candidates(self, query: np.ndarray, bm25: np.ndarray,
                    document: str | None) -> np.ndarray:
@@ -208,8 +218,9 @@ class Searcher:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
         corrected, misspelt = self.speller.correct(prepared.text)
         asked = without_chatter(corrected)
+        asking = asking_sentences(asked)        # "" unless other sentences set the scene
         searched = search_form(asked)
-        encoding = self.encode(searched)
+        encoding = self.encode(searched, asking and search_form(asking))
         query = encoding.vector
         encoded = time.perf_counter()
         bm25 = self.keyword.scores(expand(searched, self.acronyms))   # once per question
@@ -230,7 +241,7 @@ class Searcher:
         best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
         uncovered = self.tokens.uncovered(pieces, weights, match.piece_best,
                                           abstention.UNCOVERED_BELOW)
-        verdict = abstention.decide(asked, evidence, best_sentences,
+        verdict = abstention.decide(asking or asked, evidence, best_sentences,
                                     [h.chunk.text for h in hits[:3]], uncovered, overview)
         notices = prepared.notices + spelling_notice(misspelt) + (OVERVIEW_NOTICE,) * overview
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
