@@ -26,8 +26,8 @@ from .errors import AllianceQAError, CorpusEmpty
 from .keyword import KeywordIndex, keyword_texts
 from .onnx_encoder import OnnxEncoder, export
 from .related_words import related_words
-from .store import (StoredIndex, build_lock, load_index, matrix, read_manifest, token_starts,
-                    write_index)
+from .store import (BuildContents, StoredIndex, build_lock, load_index, matrix, read_manifest,
+                    token_starts, write_index)
 
 RECIPE = "views:context,text,sentences,tokens-float16/acronyms-v2/related-words-v1"
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
@@ -221,8 +221,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "versions": library_versions(),
         }
         _report(on_progress, "Writing the index…", 0.9)
-        folder = write_index(settings.index_dir, manifest, documents, chunks, views, keys,
-                             token_table, related)
+        folder = write_index(settings.index_dir, manifest, BuildContents(
+            documents, chunks, views, keys, token_table, related))
         _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
     embedded += pieces_embedded

@@ -71,6 +71,18 @@ class StoredIndex:
         return self.manifest["build_id"]
 
 
+@dataclass(frozen=True)
+class BuildContents:
+    """What a build writes: the corpus as parsed, its vectors and the tables made from them."""
+
+    documents: list[Document]
+    chunks: list[Chunk]
+    views: dict[str, np.ndarray]      # VIEWS → float32 unit rows
+    keys: dict[str, list[str]]        # VIEWS → SHA-256 of the text embedded per row (chunk)
+    token_table: np.ndarray           # int32 (chunk number, vocabulary id) per "tokens" row
+    related_words: dict               # word the corpus lacks → [(corpus stem, weight), …]
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -170,40 +182,35 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _serialize(documents: list[Document], chunks: list[Chunk], views: dict[str, np.ndarray],
-               keys: dict[str, list[str]], token_table: np.ndarray, related_words: dict
-               ) -> tuple[dict[str, bytes], dict[str, dict]]:
+def _serialize(contents: BuildContents) -> tuple[dict[str, bytes], dict[str, dict]]:
     """The build's files as bytes, and a description of each view's vector index."""
-    lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in chunks)
+    views = contents.views
+    lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in contents.chunks)
     # "sentences" and "tokens" are only read row by row, never searched: stored flat (exact),
     # the word pieces in float16.
     indexes = {name: half_precision_index(views[name]) if name in HALF_PRECISION else
                vector_index(views[name], EXACT_LIMIT if name in SEARCHED else len(views[name]))
                for name in VIEWS}
     return {
-        KEYS: json.dumps(keys).encode(),
+        KEYS: json.dumps(contents.keys).encode(),
         **{f"{name}.faiss": faiss.serialize_index(index).tobytes()
            for name, (index, _) in indexes.items()},
-        TOKEN_TABLE: _npy_bytes(np.ascontiguousarray(token_table, dtype=np.int32)),
-        RELATED: json.dumps(related_words, ensure_ascii=False, sort_keys=True).encode(),
+        TOKEN_TABLE: _npy_bytes(np.ascontiguousarray(contents.token_table, dtype=np.int32)),
+        RELATED: json.dumps(contents.related_words, ensure_ascii=False, sort_keys=True).encode(),
         "chunks.jsonl": ("\n".join(lines) + "\n").encode(),
-        "documents.json": json.dumps([asdict(d) for d in documents], ensure_ascii=False,
+        "documents.json": json.dumps([asdict(d) for d in contents.documents], ensure_ascii=False,
                                      indent=1).encode(),
     }, {name: info for name, (_, info) in indexes.items()}
 
 
-def write_index(index_dir: Path, manifest: dict, documents: list[Document],
-                chunks: list[Chunk], views: dict[str, np.ndarray],
-                keys: dict[str, list[str]], token_table: np.ndarray,
-                related_words: dict) -> Path:
+def write_index(index_dir: Path, manifest: dict, contents: BuildContents) -> Path:
     """Write a build and make it live in one atomic step; on failure nothing changes."""
     build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     temporary = index_dir / f".tmp-build-{build_id}"
     final = index_dir / f"build-{build_id}"
     try:
         temporary.mkdir(parents=True)
-        payload, vector_indexes = _serialize(documents, chunks, views, keys, token_table,
-                                             related_words)
+        payload, vector_indexes = _serialize(contents)
         hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
         manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
                     "vector_indexes": vector_indexes, "files": hashes}
