@@ -112,7 +112,8 @@ def sidebar(searcher: Searcher | None, manifest: dict | None) -> dict:
         chosen = bar.selectbox("Search in", ["All documents", *titles])
         options["document"] = titles.get(chosen)
     if documents:
-        lookup = bar.text_input("Look up a citation", placeholder="id, section number, heading or label")
+        lookup = bar.text_input("Look up a citation",
+                                placeholder="id, section number, heading or label")
         if lookup.strip():
             found = resolve(documents, lookup) or find_section(documents, lookup)
             if found:
