@@ -26,6 +26,13 @@ def bare_piece(piece: str) -> str:
     return piece.removeprefix(CONTINUATION_MARK).lstrip("".join(WORD_START_MARKS))
 
 
+def whole_word(token: str) -> str:
+    """The lowercase word a vocabulary token stands for on its own; "" for a piece that
+    continues a word, a special token or punctuation."""
+    word = bare_piece(token).lower()
+    return word if word.isalpha() and not token.startswith(CONTINUATION_MARK) else ""
+
+
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer.json", "modules.json",
                  "*/config.json")
 
@@ -146,9 +153,7 @@ class Embedder:
 
     @staticmethod
     def whole_words(vocabulary: Iterable[str]) -> frozenset[str]:
-        words = (bare_piece(token).lower() for token in vocabulary
-                 if not token.startswith(CONTINUATION_MARK))
-        return frozenset(w for w in words if w.isalpha())
+        return frozenset(filter(None, map(whole_word, vocabulary)))
 
     def words(self, ids: np.ndarray) -> list[str]:
         """The word pieces that vocabulary ids stand for ("[CLS]", "thaa", "##d", …)."""
@@ -164,8 +169,8 @@ class Embedder:
             return None
         words, rows = [], []
         for token, row in self.model.tokenizer.get_vocab().items():
-            word = bare_piece(token).lower()
-            if not token.startswith(CONTINUATION_MARK) and word.isalpha() and row < len(table):
+            word = whole_word(token)
+            if word and row < len(table):
                 words.append(word)
                 rows.append(row)
         vectors = table[rows].astype(np.float32)
