@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from .errors import AllianceQAError
+from .sentences import message_sentences
 
 
 class EmptyQuestion(AllianceQAError):
@@ -128,16 +129,12 @@ def as_a_question(text: str) -> str:
     return text + "?" if _ASKS.match(text) and not re.search(r"[?.!]\W*$", text) else text
 
 
-# A chat message's sentences: typed in a hurry they may start in lower case.
-_MESSAGE_BOUNDARY = re.compile(r"(?<=[.!?])(?<![A-Z]\.[A-Z]\.)\s+(?=\S)")
-
-
 def asking_sentences(text: str) -> str:
     """The sentences of a message that ask, when others only set the scene ("I'm writing a
     report on the alliance. What did the treaty provide?" → the second; when none asks in
     so many words, the last: "I'm writing a report. burden sharing"); "" when the message
     is one sentence or every sentence asks."""
-    sentences = [s for s in _MESSAGE_BOUNDARY.split(text) if s.strip()]
+    sentences = message_sentences(text)
     asking = [s for s in sentences if s.endswith("?") or _ASKS.match(s)] or sentences[-1:]
     return " ".join(asking) if len(asking) < len(sentences) else ""
 

@@ -1,4 +1,5 @@
-"""Sentence boundaries as character spans, so a highlight points into the original text."""
+"""Sentence boundaries: as character spans of a document's text, so a highlight points into
+the original; and as the sentences of a typed message."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import re
 # A sentence ends at . ! ? (with closing quotes/brackets) before a space and a capital,
 # a digit or an opening quote; "U.S. Army" style initials do not end one.
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*(?<![A-Z]\.[A-Z]\.)\s+(?=[A-Z0-9\"“‘(\[])")
+# A typed message's sentences may start in lower case ("I'm writing a report. burden
+# sharing"): there, any word after the end of one starts the next.
+_MESSAGE_BOUNDARY = re.compile(r"(?<=[.!?])(?<![A-Z]\.[A-Z]\.)\s+(?=\S)")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -17,3 +21,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         start = match.end()
     spans.append((start, len(text.rstrip())))
     return [(s, e) for s, e in spans if e > s]
+
+
+def message_sentences(text: str) -> list[str]:
+    """The sentences of a typed message, in order (blank ones left out)."""
+    return [s for s in _MESSAGE_BOUNDARY.split(text) if s.strip()]
