@@ -92,9 +92,9 @@ def _quantities(text: str, of: list[str] = ()) -> list[str]:
     found = [m for m in _QUANTITY.finditer(text)
              if m.group(0) not in years and not _YEARISH.fullmatch(m.group(0))]
     if of:
-        found = [m for m in found if any(
-            word.lower().startswith(tuple(w[:4].lower() for w in of))
-            for word in text[m.end():].split()[:3])]
+        counted = tuple(w[:4].lower() for w in of)
+        found = [m for m in found
+                 if any(word.lower().startswith(counted) for word in text[m.end():].split()[:3])]
     return [m.group(0) for m in found]
 
 
