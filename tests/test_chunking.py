@@ -46,3 +46,24 @@ def test_sentence_spans_point_into_the_text():
     for chunk in chunk_documents(documents):
         rebuilt = " ".join(chunk.text[s:e] for s, e in chunk.sentences)
         assert rebuilt == chunk.text
+
+
+def test_every_chunk_is_an_exact_slice_of_its_source(tmp_path):
+    """Over the shipped corpus, a Wikipedia article without headings and a plain text with
+    wrapped lines and quotations, cut small so that most paragraphs are split: every chunk's
+    text is the decoded source's own characters, closing quotation marks included."""
+    from alliance_qa.documents import clean_text, decode
+    (tmp_path / "notes.txt").write_text(
+        "Notes on a Speech\n\nHe told them “Resign.” If they stayed,\nthe vote  would "
+        "fail. (It did.) Then\nthey left.\n\nA second paragraph, with 'quotes.' And more.\n")
+    squad = sorted((CORPUS.parent / "eval" / "squad-dev" / "corpus").glob("*.md"))[:2]
+    for path in [*CORPUS.glob("*.md"), *squad]:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    documents, _ = read_corpus(tmp_path)
+    chunks = chunk_documents(documents, lambda text: len(text) < 70)
+    assert len(chunks) > sum(len(s.paragraphs) for d in documents for s in d.sections)
+    sources = {d.id: clean_text(decode((tmp_path / d.path).read_bytes())) for d in documents}
+    for chunk in chunks:
+        assert chunk.text in sources[chunk.document], chunk.id
+    quoted = [c.text for c in chunks if "Resign" in c.text]
+    assert quoted == ["He told them “Resign.”"]

@@ -9,7 +9,7 @@ from alliance_qa.documents import (decode, parse_markdown, parse_plain_text, rea
 from conftest import CORPUS, DATA
 
 OUTLINE = [
-    ("", "Introduction", 2),
+    ("", "The History of the US–South Korea Military Alliance", 2),
     ("1", "Origins of the US and South Korea military partnership post-Korean War", 3),
     ("1.1", "The 1953 Mutual Defense Treaty and its strategic significance", 3),
     ("1.2", "Key provisions of the treaty", 3),
@@ -63,17 +63,28 @@ def test_markdown_keeps_every_word_of_the_source_text():
 def test_plain_text_gives_the_same_sections_as_markdown():
     source = (DATA / "us-rok-alliance-history.txt").read_text(encoding="utf-8")
     _, flat = parse_plain_text(source, "us-rok-alliance-history")
-    [document], _ = read_corpus(CORPUS)
+    markdown = (CORPUS / "us-rok-alliance-history.md").read_text(encoding="utf-8")
+    _, sections = parse_markdown(markdown, "us-rok-alliance-history")
     assert [(s.heading, s.paragraphs) for s in flat] == \
-        [(s.heading, s.paragraphs) for s in document.sections]
+        [(s.heading, s.paragraphs) for s in sections]
     assert all(s.level <= 1 for s in flat)
 
 
-def test_plain_text_with_blank_lines_joins_wrapped_lines():
+def test_plain_text_with_blank_lines_keeps_wrapped_lines_as_the_source_has_them():
     text = "Title Line\n\nFirst para line one\nline two.\n\nSecond para.\n"
     _, sections = parse_plain_text(text, "d")
     assert [(s.heading, s.paragraphs) for s in sections] == [
-        ("Title Line", ("First para line one line two.", "Second para."))]
+        ("Title Line", ("First para line one\nline two.", "Second para."))]
+
+
+def test_a_document_without_headings_is_cited_by_its_title(tmp_path):
+    from alliance_qa.citations import citation_label
+    (tmp_path / "apollo-program.md").write_text("# Apollo program\n\nFirst.\n\nSecond.\n")
+    (tmp_path / "plain_notes.txt").write_text("one paragraph.\n\nanother one.\n")
+    documents, _ = read_corpus(tmp_path)
+    labels = [citation_label(d.sections[0], 2) for d in documents]
+    assert labels == ["Apollo program, ¶2", "plain notes, ¶2"]
+    assert [d.sections[0].slug for d in documents] == ["introduction", "introduction"]
 
 
 def test_duplicate_headings_get_unique_slugs():
@@ -148,24 +159,20 @@ BLOCK = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_siz
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(BLOCK, max_size=12))
-def test_plain_text_parser_places_every_paragraph_exactly_once(blocks):
+def test_plain_text_paragraphs_are_exact_slices_in_order_and_keep_every_word(blocks):
+    from alliance_qa.documents import clean_text
     text = "\n\n".join(blocks)
+    cleaned = clean_text(text)
     _, sections = parse_plain_text(text, "doc")
-    cleaned = [" ".join(b.split()) for b in parse_plain_text_blocks(text)]
-    placed = []
+    position, words = 0, []
     for s in sections:
-        if s.level:
-            placed.append(s.heading)
-        placed.extend(s.paragraphs)
-    assert placed == cleaned
-
-
-def parse_plain_text_blocks(text):
-    from alliance_qa.documents import _blocks, clean_text
-    lines = clean_text(text).split("\n")
-    has_blank = any(not line.strip() for line in lines[:-1])
-    blocks = _blocks(lines) if has_blank else [[line] for line in lines if line.strip()]
-    return [" ".join(b) for b in blocks if " ".join(" ".join(b).split())]
+        words += s.heading.split() if s.level else []
+        for paragraph in s.paragraphs:
+            found = cleaned.find(paragraph, position)
+            assert found >= 0                         # the source's own characters, in order
+            position = found + len(paragraph)
+            words += paragraph.split()
+    assert words == cleaned.split()
 
 
 @settings(max_examples=200, deadline=None)

@@ -20,7 +20,7 @@ from alliance_qa.onnx_encoder import (SETTINGS_FILE, MODEL_FILE, OnnxEncoder, _d
 from alliance_qa.service import open_searcher
 from alliance_qa.store import read_manifest
 
-QUESTIONS = [q.question for q in load_questions(*sorted(EVAL_DIR.glob("*.jsonl")))]
+QUESTIONS = [q.question for q in load_questions(*sorted((EVAL_DIR / "alliance").glob("*.jsonl")))]
 ODD = ["  thaad??  ", "Ｔｈｅ ＳＯＦＡ", "사드 배치", "é" * 3000, "what\u200bis\u00a0sofa"]
 
 

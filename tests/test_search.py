@@ -82,23 +82,6 @@ def test_questions_the_text_does_not_answer_abstain(searcher, question):
     assert answer.abstained and answer.reason.startswith("The closest passages")
 
 
-@pytest.mark.parametrize("question", ["How do I learn Korean quickly?",
-                                      "How do I file a complaint under the SOFA?",
-                                      "where can i read the full text of the 1953 treaty"])
-def test_how_do_i_questions_abstain_when_no_passage_speaks_to_the_reader(searcher, question):
-    """Each comes close enough to the documents to be answered otherwise."""
-    answer = searcher.search(question)
-    assert answer.abstained and "no instructions" in answer.reason
-    assert answer.evidence > abstention.CALIBRATION_CENTER and len(answer.hits) == 3
-
-
-def test_a_how_do_i_question_is_answered_from_a_text_that_gives_steps():
-    steps = ["To request a copy of the treaty, write to the archive; you will get it by mail."]
-    assert not abstention.missing_steps("How do I get a copy of the treaty?", steps)
-    assert abstention.missing_steps("How do I get a copy of the treaty?", ["It was signed."])
-    assert not abstention.missing_steps("How do the allies deter attacks?", ["It was signed."])
-
-
 @pytest.mark.parametrize("question", [
     "Who signed the Mutual Defense Treaty?", "Which neighbouring powers react to the alliance?",
     "Where are U.S. forces stationed?", "How many nations does the treaty commit to mutual "
@@ -178,18 +161,6 @@ def test_threads_share_one_searcher_and_get_the_serial_results(searcher):
     assert len(done) == 8 and mismatches == []
 
 
-@pytest.mark.parametrize("question, words", [
-    ("How do I get a visa to visit South Korea?", "“visa”"),
-    ("Who is the coach of the South Korean football team?", "“football”"),
-])
-def test_questions_near_the_subject_but_outside_it_abstain(searcher, question, words):
-    """"Korea" matches as well as in a real question; the rest matches nothing."""
-    answer = searcher.search(question)
-    assert answer.abstained and answer.confidence < 0.5 and len(answer.hits) == 3
-    assert answer.reason.startswith("Nothing in the documents comes close to")
-    assert words in answer.reason
-
-
 @pytest.mark.parametrize("question", [
     "What gives Seoul confidence that Washington will come to its defense?",
     "regional securty impact", "cyber stuff",
@@ -222,12 +193,27 @@ def test_names_and_acronyms_are_not_spelling_mistakes(searcher):
 
 
 @pytest.mark.parametrize("typed, meant", [
-    ("Which missile batteries complement TAHAD?", "Which missile batteries complement THAAD?"),
     ("How do the SOFA updates build trst?", "How do the SOFA updates build trust?"),
-    ("Why is the Ammerican presence important?", "Why is the American presence important?"),
+    ("Whta did the treaty provide?", "What did the treaty provide?"),
 ])
-def test_acronyms_names_and_lost_vowels_are_read_right(searcher, typed, meant):
+def test_lost_vowels_and_a_first_word_are_read_right(searcher, typed, meant):
     assert searcher.speller.correct(typed)[0] == meant
+
+
+@pytest.mark.parametrize("question", ["Which missile batteries complement TAHAD?",
+                                      "Did Geven sign the treaty?", "What does FLIS mean?",
+                                      "Why is the Ammerican presence important?"])
+def test_capitalized_names_and_acronyms_are_never_rewritten(searcher, question):
+    """A capital inside the question may be a name, all capitals an acronym: another word
+    of the corpus one letter away is not what was meant ("Geven" is not "Given")."""
+    assert searcher.speller.correct(question) == (question, ())
+
+
+def test_a_word_whose_other_form_the_corpus_has_is_left_alone():
+    from alliance_qa.spelling import Speller
+    speller = Speller(["Upregulation of the gene was measured."])
+    assert speller.correction("upregulated") is None            # not "unrelated"
+    assert speller.correction("upregulaton") == "upregulation"
 
 
 @pytest.mark.parametrize("clean, typed", [
@@ -263,32 +249,6 @@ def test_questions_about_a_subject_of_the_document_are_searched_as_usual(searche
     answer = searcher.search(question)
     assert answer.hits[0].chunk.section != "introduction"
     assert not any("as a whole" in notice for notice in answer.notices)
-
-
-@pytest.mark.parametrize("question, written", [
-    ("How did the alliance change after the Cold War?", "How did the alliance change post-Cold War?"),
-    ("What happened once the Soviet era ended?", "What happened post-Soviet era?"),
-    ("What changed after the war?", "What changed post-war?"),
-    ("How did the end of the Cold War change it?", "How did post-Cold War change it?"),
-    ("What happened after the treaty was signed?", "What happened after the treaty was signed?"),
-    ("What did they sign once the armistice was agreed?",
-     "What did they sign once the armistice was agreed?"),
-    ("During the Cold War, what happened?", "During the Cold War, what happened?"),
-])
-def test_after_an_event_is_searched_as_headings_write_it(question, written):
-    from alliance_qa.questions import as_headings_say
-    assert as_headings_say(question) == written
-
-
-@pytest.mark.parametrize("question, section", [
-    ("How did the alliance change after the Cold War?", "post-cold-war-developments-in-the-alliance"),
-    ("How did the alliance change during the Cold War?",
-     "evolution-of-the-alliance-during-the-cold-war"),
-])
-def test_after_and_during_an_era_find_different_sections(searcher, question, section):
-    answer = searcher.search(question)
-    assert answer.hits[0].chunk.section == section
-    assert answer.question == question                 # shown as asked, searched as rewritten
 
 
 @pytest.mark.parametrize("question, searched", [

@@ -212,7 +212,7 @@ def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True,
     lines = [f"alliance-qa benchmark — {os.cpu_count()} cores, python {sys.version.split()[0]}"]
     searcher = open_searcher(settings)
     lines.append(f"questions encoded by {searcher.embedder.runtime}")
-    questions = [q.question for q in load_questions(*sorted(EVAL_DIR.glob("*.jsonl")))]
+    questions = [q.question for q in load_questions(*sorted((EVAL_DIR / "alliance").glob("*.jsonl")))]
     lines += query_latency(searcher, questions, repeats)
     builder = Embedder(settings.model)      # building runs sentence-transformers
     lines.append(build_time(settings, builder, max(3, repeats // 2)))

@@ -7,6 +7,7 @@ is ever silently truncated by the model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -55,23 +56,31 @@ def breadcrumb(document: Document, section: Section) -> tuple[str, ...]:
 
 
 def _pieces(text: str, fits: Callable[[str], bool]) -> list[str]:
-    """Cut text into the fewest runs of whole sentences (else words) that each fit."""
-    if fits(text):
-        return [text]
-    units = [text[s:e] for s, e in sentence_spans(text)]
+    """Cut text into the fewest runs of whole sentences (else words) that each fit; each
+    piece is an exact slice of the text (its own spacing and punctuation kept)."""
+    return [text[start:end] for start, end in _spans(text, 0, len(text), fits)]
+
+
+def _spans(text: str, start: int, end: int, fits: Callable[[str], bool]) -> list[tuple[int, int]]:
+    if fits(text[start:end]):
+        return [(start, end)]
+    units = [(start + a, start + b) for a, b in sentence_spans(text[start:end])]
     if len(units) == 1:
-        units = text.split()
+        units = [(start + m.start(), start + m.end())
+                 for m in re.finditer(r"\S+", text[start:end])]
         if len(units) == 1:      # one enormous "word": cut by characters
-            return [text[i:i + 200] for i in range(0, len(text), 200)]
-    pieces, current = [], ""
-    for unit in units:
-        candidate = f"{current} {unit}".strip()
-        if current and not fits(candidate):
-            pieces.append(current)
-            candidate = unit
-        current = candidate
-    pieces.append(current)
-    return [p for piece in pieces for p in _pieces(piece, fits)] if len(pieces) > 1 else pieces
+            return [(i, min(i + 200, end)) for i in range(start, end, 200)]
+    pieces: list[tuple[int, int]] = []
+    first, last = units[0]
+    for unit_start, unit_end in units[1:]:
+        if not fits(text[first:unit_end]):
+            pieces.append((first, last))
+            first = unit_start
+        last = unit_end
+    pieces.append((first, last))
+    if len(pieces) == 1:
+        return pieces
+    return [span for a, b in pieces for span in _spans(text, a, b, fits)]
 
 
 def chunk_documents(documents: list[Document],

@@ -11,8 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+from .abstention import CHECKS
 from .config import Settings
-from .errors import AllianceQAError
+from .errors import AllianceQAError, QuestionSetInvalid
 
 EXAMPLES = """examples:
   alliance-qa build
@@ -159,13 +160,53 @@ def cmd_sections(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    """Retrieval quality on the evaluation set, beside BM25 and dense baselines."""
-    from .evaluation import EVAL_DIR, evaluate, format_report, load_questions
-    paths = [Path(p) for p in args.questions] or sorted(EVAL_DIR.glob("*.jsonl"))
-    questions = load_questions(*paths)         # a bad file is reported before the model loads
-    report = evaluate(_searcher(_settings(args)), questions)
-    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    """Retrieval and abstention quality, beside BM25 and dense baselines: on every suite in
+    eval/ (each a corpus with its questions, on its own index), or with --questions on the
+    configured index."""
+    from dataclasses import replace
+
+    from .evaluation import EVAL_DIR, evaluate, find_suites, format_report, load_questions
+    settings = _settings(args)
+    if args.questions:
+        runs = [("", settings, [Path(p) for p in args.questions])]
+    else:
+        suites = [s for s in find_suites(Path(args.suites or EVAL_DIR))
+                  if not args.suite or s.name in args.suite]
+        if not suites:
+            raise QuestionSetInvalid(f"No evaluation suite in {args.suites or EVAL_DIR}.",
+                                     "A suite is a folder with a corpus/ folder and question "
+                                     "sets (*.jsonl).")
+        runs = [(s.name, replace(settings, corpus_dir=s.corpus.resolve(),
+                                 index_dir=settings.index_dir / "eval" / s.name),
+                 list(s.question_sets)) for s in suites]
+    reports = {}
+    for name, suite_settings, paths in runs:
+        questions = load_questions(*paths)     # a bad file is reported before the model loads
+        if name:
+            _fresh(suite_settings)
+        searcher = _searcher(suite_settings)
+        searcher.checks = tuple(c for c in searcher.checks if c not in args.without)
+        reports[name] = evaluate(searcher, questions)
+        if not args.json:
+            print((f"== {name} ==\n" if name else "") + format_report(reports[name]) + "\n",
+                  flush=True)
+    if args.json:
+        print(json.dumps(reports if len(reports) > 1 or "" not in reports else reports[""],
+                         indent=1, default=str))
     return 0
+
+
+def _fresh(settings: Settings) -> None:
+    """Build a suite's index when it is missing or stale (vectors of unchanged texts kept)."""
+    from .errors import IndexCorrupt, IndexMissing
+    from .indexing import build_index, check_index
+    try:
+        stale = check_index(settings)
+    except (IndexMissing, IndexCorrupt) as error:
+        stale = [str(error)]
+    if stale:
+        print(f"Building the index of {settings.corpus_dir}…", file=sys.stderr, flush=True)
+        build_index(settings)
 
 
 def cmd_bench(args) -> int:
@@ -213,7 +254,14 @@ def parser() -> argparse.ArgumentParser:
     sections.add_argument("--json", action="store_true")
     evaluate = add("eval", cmd_eval)
     evaluate.add_argument("--questions", nargs="+", default=[], metavar="FILE",
-                          help="question sets (JSON lines); default: every eval/*.jsonl")
+                          help="question sets (JSON lines) to run on the configured index "
+                               "instead of the suites")
+    evaluate.add_argument("--suites", help="folder of evaluation suites (default: eval/)")
+    evaluate.add_argument("--suite", nargs="+", default=[], metavar="NAME",
+                          help="only these suites (default: all)")
+    evaluate.add_argument("--without", nargs="+", default=[], metavar="CHECK",
+                          choices=CHECKS, help=f"switch answer-type checks off: "
+                                               f"{', '.join(CHECKS)}")
     evaluate.add_argument("--json", action="store_true")
     bench = add("bench", cmd_bench)
     bench.add_argument("--repeats", type=int, default=5)

@@ -10,7 +10,7 @@ import codecs
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SUFFIXES = (".md", ".markdown", ".txt")
@@ -70,11 +70,11 @@ def clean_text(text: str) -> str:
 
 
 def _blocks(lines: list[str]) -> list[list[str]]:
-    """Runs of non-blank lines."""
+    """Runs of non-blank lines, as they stand."""
     blocks, current = [], []
     for line in lines:
         if line.strip():
-            current.append(line.strip())
+            current.append(line)
         elif current:
             blocks.append(current)
             current = []
@@ -84,7 +84,14 @@ def _blocks(lines: list[str]) -> list[list[str]]:
 
 
 def _join(lines: list[str]) -> str:
+    """A heading's words on one line."""
     return re.sub(r"\s+", " ", " ".join(lines)).strip()
+
+
+def _verbatim(lines: list[str]) -> str:
+    """A paragraph exactly as the source has it (consecutive lines, line breaks kept), so
+    that every character shown as evidence is the document's own."""
+    return "\n".join(lines).strip()
 
 
 class _Outline:
@@ -109,7 +116,7 @@ class _Outline:
     def _close(self) -> None:
         is_empty_intro = self.level == 0 and not self.paragraphs
         if not is_empty_intro:
-            slug = self._unique(slugify(self.heading))
+            slug = self._unique(slugify(self.heading) if self.level else "introduction")
             self.sections.append(Section(self.document, slug, self.number, self.heading,
                                          self.level, self.parent, tuple(self.paragraphs)))
             if self.level:
@@ -159,13 +166,13 @@ def parse_markdown(text: str, document: str) -> tuple[str | None, tuple[Section,
     for line in lines:
         match = _ATX_HEADING.match(line)
         if match or not line.strip():
-            outline.paragraph(_join(paragraph))
+            outline.paragraph(_verbatim(paragraph))
             paragraph = []
             if match:
                 outline.heading_line(rank[len(match.group(1))], _join([match.group(2)]))
         else:
             paragraph.append(line)
-    outline.paragraph(_join(paragraph))
+    outline.paragraph(_verbatim(paragraph))
     return title, outline.finish()
 
 
@@ -185,8 +192,7 @@ def parse_plain_text(text: str, document: str) -> tuple[None, tuple[Section, ...
     """
     lines = clean_text(text).split("\n")
     has_blank_lines = any(not line.strip() for line in lines[:-1]) if lines else False
-    blocks = _blocks(lines) if has_blank_lines else [[line.strip()] for line in lines
-                                                     if line.strip()]
+    blocks = _blocks(lines) if has_blank_lines else [[line] for line in lines if line.strip()]
     outline = _Outline(document)
     for i, block in enumerate(blocks):
         next_is_body = i + 1 < len(blocks) and not (
@@ -194,7 +200,7 @@ def parse_plain_text(text: str, document: str) -> tuple[None, tuple[Section, ...
         if len(block) == 1 and is_plain_heading(block[0]) and next_is_body:
             outline.heading_line(1, _join(block))
         else:
-            outline.paragraph(_join(block))
+            outline.paragraph(_verbatim(block))
     return None, outline.finish()
 
 
@@ -218,8 +224,11 @@ def parse_document(text: str, relative_path: str, document_id: str, sha256: str)
     parse = parse_markdown if relative_path.endswith((".md", ".markdown")) else parse_plain_text
     title, sections = parse(text, document_id)
     fallback = Path(relative_path).stem.replace("-", " ").replace("_", " ").strip()
-    return Document(document_id, title or fallback or document_id, relative_path, sha256,
-                    sections)
+    title = title or fallback or document_id
+    # The text before the first heading is cited by the document's own title ("Apollo
+    # program, ¶11"); its id keeps the slug "introduction".
+    sections = tuple(replace(s, heading=title) if s.level == 0 else s for s in sections)
+    return Document(document_id, title, relative_path, sha256, sections)
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:

@@ -1,8 +1,11 @@
-"""Retrieval quality on a question set with gold sections: hit@1, hit@3, MRR, abstention.
+"""Retrieval quality on question sets with gold places: hit@1, hit@3, MRR, abstention.
 
-The product's searcher is measured beside two baselines in the same run, on the same
-chunks: plain BM25 over paragraphs and plain dense retrieval (paragraphs, the same model).
-A passage counts as right when its section is one of the question's gold sections.
+An evaluation suite is a folder of `eval/` holding a `corpus/` and question sets (JSON
+lines); each suite is measured on its own index. The product's searcher is measured beside
+two baselines in the same run, on the same chunks: plain BM25 over paragraphs and plain
+dense retrieval (paragraphs, the same model). A passage counts as right when its section is
+a gold section, or, for a gold paragraph, when it is that paragraph. Each answer-type check
+is measured alone: what it catches that nothing else would, and what it wrongly abstains on.
 """
 
 from __future__ import annotations
@@ -13,17 +16,37 @@ import re
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean
 
 import numpy as np
 
+from .abstention import CHECKS
 from .citations import citation_id, find_section
 from .errors import QuestionSetInvalid
 from .keyword import KeywordIndex
+from .language import STOPWORDS
 from .search import Searcher
-from .stopwords import STOPWORDS
 
-EVAL_DIR = Path(__file__).resolve().parents[2] / "eval"     # the repository's question sets
+EVAL_DIR = Path("eval")       # the evaluation suites, relative to the working folder
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A corpus and the question sets written about it."""
+
+    name: str
+    corpus: Path
+    question_sets: tuple[Path, ...]
+
+
+def find_suites(eval_dir: Path = EVAL_DIR) -> list[Suite]:
+    """Every folder of `eval_dir` that holds a `corpus/` folder and question sets."""
+    suites = []
+    for folder in sorted(p for p in eval_dir.glob("*") if (p / "corpus").is_dir()):
+        sets = tuple(sorted(folder.glob("*.jsonl")))
+        if sets:
+            suites.append(Suite(folder.name, folder / "corpus", sets))
+    return suites
 
 
 @dataclass(frozen=True)
@@ -74,9 +97,9 @@ def _question(line: str, where: str, source: str) -> EvalQuestion:
 
 
 def resolve_gold(questions: list[EvalQuestion], documents: list) -> list[EvalQuestion]:
-    """Gold sections as section ids, from anything that names one: its id, a paragraph's id,
-    its outline number ("1.2") or its heading. One the index does not have is refused: it
-    would never be hit and would quietly lower every figure."""
+    """Gold places as ids: a section from its id, outline number ("1.2"), heading or label;
+    a paragraph from its id or label. One the index does not have is refused: it would
+    never be hit and would quietly lower every figure."""
     resolved = []
     for q in questions:
         sections = []
@@ -85,15 +108,20 @@ def resolve_gold(questions: list[EvalQuestion], documents: list) -> list[EvalQue
             if found is None:
                 raise QuestionSetInvalid(f"Question {q.id} ({q.source}) names a gold section "
                                          f"the index does not have: {gold!r}.")
-            sections.append(citation_id(found.section))
+            sections.append(citation_id(found.section, found.paragraph))
         resolved.append(replace(q, gold=tuple(sections)))
     return resolved
 
 
-def first_right_rank(sections: list[str], gold: tuple[str, ...]) -> int | None:
-    """0-based rank of the first right section among distinct sections, or None."""
-    distinct = list(dict.fromkeys(sections))
+def first_right_rank(places: list[str], gold: tuple[str, ...]) -> int | None:
+    """0-based rank of the first right place among distinct places, or None."""
+    distinct = list(dict.fromkeys(places))
     return next((r for r, s in enumerate(distinct) if s in gold), None)
+
+
+def place_of(chunk, gold: tuple[str, ...]) -> str:
+    """What a passage is judged by: its paragraph for paragraph-level gold, else its section."""
+    return chunk.paragraph_id if any("#p" in g for g in gold) else section_of(chunk)
 
 
 def score_rankings(questions: list[EvalQuestion], rankings: list[list[str]]) -> Scores:
@@ -120,10 +148,10 @@ def baseline_rankings(searcher: Searcher, questions: list[EvalQuestion]) -> dict
     queries = searcher.embedder.encode([q.question for q in questions])
     bm25, dense = [], []
     for q, vector in zip(questions, queries):
-        bm25.append([section_of(chunks[i]) for i in np.argsort(-keyword.scores(q.question),
-                                                                kind="stable")])
-        dense.append([section_of(chunks[i]) for i in np.argsort(-(vectors @ vector),
-                                                                 kind="stable")])
+        bm25.append([place_of(chunks[i], q.gold) for i in np.argsort(
+            -keyword.scores(q.question), kind="stable")[:50]])
+        dense.append([place_of(chunks[i], q.gold) for i in np.argsort(
+            -(vectors @ vector), kind="stable")[:50]])
     return {"bm25": bm25, "dense": dense}
 
 
@@ -139,7 +167,7 @@ def in_a_chat(question: str) -> str:
 
 def after_context(question: str) -> str:
     """The question after a sentence that only sets the scene."""
-    return f"I am reading about this alliance for a class. {question}"
+    return f"I am reading about this for a class. {question}"
 
 
 def with_a_slip(question: str, seed: str) -> str:
@@ -170,9 +198,10 @@ def robustness(searcher: Searcher, questions: list[EvalQuestion], depth: int) ->
         answers = [searcher.search(retype(q), k=depth) for q in questions]
         answerable = [(q, a) for q, a in zip(questions, answers) if q.gold]
         scores = score_rankings([q for q, _ in answerable],
-                                [[section_of(h.chunk) for h in a.hits] for _, a in answerable])
+                                [[place_of(h.chunk, q.gold) for h in a.hits]
+                                 for q, a in answerable])
         report[name] = vars(scores) | {"abstention": abstention_scores(
-            questions, [a.abstained for a in answers])}
+            questions, [a.abstained for a in answers]), "answers": answers}
     return report
 
 
@@ -190,80 +219,71 @@ def abstention_scores(questions: list[EvalQuestion], abstained: list[bool]) -> d
     }
 
 
-def fit_logistic(x: list[float], y: list[int], steps: int = 200) -> tuple[float, float]:
-    """(slope, center) of P(y=1) = 1/(1+exp(-slope·(x-center))), by Newton's method."""
-    X = np.column_stack([np.ones(len(x)), np.asarray(x)])
-    t = np.asarray(y, float)
-    beta = np.zeros(2)
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-X @ beta))
-        gradient = X.T @ (t - p) - 1e-3 * beta
-        hessian = -(X.T * (p * (1 - p))) @ X - 1e-3 * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        beta -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return float(beta[1]), float(-beta[0] / beta[1]) if beta[1] else 0.0
+def reliability(confidence: list[float], answerable: list[bool], bins: int = 5) -> dict:
+    """How well the confidence tells answerable from unanswerable questions: per bin of
+    confidence, the share that the documents answer; and the expected calibration error."""
+    rows, error = [], 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        inside = [a for c, a in zip(confidence, answerable)
+                  if low <= c < high or (b == bins - 1 and c == 1.0)]
+        if inside:
+            mean_confidence = mean(c for c in confidence
+                                   if low <= c < high or (b == bins - 1 and c == 1.0))
+            rows.append({"bin": f"{low:.1f}-{high:.1f}", "questions": len(inside),
+                         "answerable": round(mean(inside), 3)})
+            error += len(inside) / len(confidence) * abs(mean(inside) - mean_confidence)
+    return {"bins": rows, "expected_calibration_error": round(error, 3)}
 
 
-def cross_validate_threshold(evidence: list[float], answerable: list[int], folds: int = 5,
-                             seed: int = 0) -> dict:
-    """Fit the calibration on k-1 folds, test abstention on the held-out fold.
+def check_effects(questions: list[EvalQuestion], runs: list[list]) -> dict:
+    """Per check, over every run of the questions (as written and retyped): unanswerable
+    questions it alone abstains on (gain), and answerable ones (cost)."""
+    effects = {name: {"gain": 0, "cost": 0} for name in CHECKS}
+    for answers in runs:
+        for q, a in zip(questions, answers):
+            if a.reason == WEAK:      # the score alone abstains: no check decides it
+                continue
+            fired = [name for name in CHECKS if name in a.fired]
+            if len(fired) == 1:
+                effects[fired[0]]["cost" if q.gold else "gain"] += 1
+    return effects
 
-    Pass only answerable and off-topic questions: the score cannot tell on-topic questions
-    the corpus does not answer from answerable ones (that is the answer-type check's job).
-    """
-    order = list(range(len(evidence)))
-    random.Random(seed).shuffle(order)
-    results = []
-    for f in range(folds):
-        test = set(order[f::folds])
-        train = [i for i in order if i not in test]
-        slope, center = fit_logistic([evidence[i] for i in train], [answerable[i] for i in train])
-        wrong_answerable = [evidence[i] < center for i in test if answerable[i]]
-        right_unanswerable = [evidence[i] < center for i in test if not answerable[i]]
-        results.append((center, slope, mean(wrong_answerable or [0]),
-                        mean(right_unanswerable or [1])))
-    centers = [r[0] for r in results]
-    return {
-        "folds": folds,
-        "center_mean": round(mean(centers), 3), "center_spread": round(pstdev(centers), 3),
-        "slope_mean": round(mean(r[1] for r in results), 1),
-        "held_out_false_abstention": round(mean(r[2] for r in results), 3),
-        "held_out_recall_by_score_alone": round(mean(r[3] for r in results), 3),
-    }
+
+WEAK = "Nothing in the documents comes close to this question."
 
 
 def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10) -> dict:
     """Every metric for the product and the baselines, as one plain dict."""
     questions = resolve_gold(questions, searcher.index.documents)
     answers = [searcher.search(q.question, k=depth) for q in questions]
-    # (question, answer, sections in rank order) for each answerable question
-    ranked = [(q, a, [section_of(h.chunk) for h in a.hits])
+    # (question, answer, places in rank order) for each answerable question
+    ranked = [(q, a, [place_of(h.chunk, q.gold) for h in a.hits])
               for q, a in zip(questions, answers) if q.gold]
     answerable = [q for q, _, _ in ranked]
 
     def product(rows: list) -> Scores:
-        return score_rankings([q for q, _, _ in rows], [sections for _, _, sections in rows])
+        return score_rankings([q for q, _, _ in rows], [places for _, _, places in rows])
 
     systems = {"product": product(ranked)}
     systems.update({name: score_rankings(answerable, ranking)
                     for name, ranking in baseline_rankings(searcher, answerable).items()})
-    evidence = [a.evidence for a in answers]
+    retyped = robustness(searcher, questions, depth)
+    runs = [answers] + [r.pop("answers") for r in retyped.values()]
     return {
         "questions": len(questions), "answerable": len(answerable),
         "systems": {name: vars(s) for name, s in systems.items()},
         "product_by_set": {source: vars(product([row for row in ranked
                                                   if row[0].source == source]))
                            for source in dict.fromkeys(q.source for q in answerable)},
-        "robustness": robustness(searcher, questions, depth),
+        "robustness": retyped,
         "abstention": abstention_scores(questions, [a.abstained for a in answers]),
-        "calibration": cross_validate_threshold(
-            [e for e, q in zip(evidence, questions) if q.gold or q.kind == "off-topic"],
-            [int(bool(q.gold)) for q in questions if q.gold or q.kind == "off-topic"]),
+        "calibration": {**vars(searcher.calibration), **reliability(
+            [a.confidence for a in answers], [bool(q.gold) for q in questions])},
+        "checks": {"enabled": list(searcher.checks), **check_effects(questions, runs)},
         "failures": [{"id": q.id, "kind": q.kind, "question": q.question,
-                      "first": sections[0] if sections else None, "gold": list(q.gold)}
-                     for q, a, sections in ranked if first_right_rank(sections, q.gold) != 0],
+                      "first": places[0] if places else None, "gold": list(q.gold)}
+                     for q, a, places in ranked if first_right_rank(places, q.gold) != 0],
         "wrong_abstentions": [{"id": q.id, "question": q.question, "reason": a.reason}
                               for q, a in zip(questions, answers) if a.abstained != (not q.gold)],
     }
@@ -288,13 +308,19 @@ def format_report(report: dict) -> str:
     lines += ["", f"abstention: recall {a['recall']:.3f}, precision {a['precision']:.3f}, "
                   f"false abstention on answerable {a['false_abstention']:.3f}",
               "  recall by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in a["by_kind"].items()),
-              f"calibration ({c['folds']}-fold): threshold {c['center_mean']:.3f} ± "
-              f"{c['center_spread']:.3f}, slope {c['slope_mean']}; held-out false abstention "
-              f"{c['held_out_false_abstention']:.3f}, off-topic caught by score alone "
-              f"{c['held_out_recall_by_score_alone']:.3f}"]
+              f"calibration learned by the build from {c['reference_questions']} questions "
+              f"about other subjects: threshold {c['threshold']:.3f}, scale {c['scale']:.3f}",
+              "  reliability (confidence → share answerable): " + ", ".join(
+                  f"{b['bin']} {b['answerable']:.2f} (n={b['questions']})" for b in c["bins"])
+              + f"; expected calibration error {c['expected_calibration_error']:.3f}",
+              "checks (alone, over the questions as written and retyped: unanswerable caught "
+              "/ answerable wrongly abstained):",
+              "  " + ", ".join(f"{name}{'' if name in report['checks']['enabled'] else ' (off)'}"
+                               f" +{e['gain']}/-{e['cost']}"
+                               for name, e in report["checks"].items() if name != "enabled")]
     if report["failures"]:
         lines += ["", "first passage from a wrong section:"]
-        lines += [f"  [{f['kind']}] {f['question']} → {f['first'].split('/')[-1]}"
+        lines += [f"  [{f['kind']}] {f['question']} → {(f['first'] or '-').split('/')[-1]}"
                   for f in report["failures"]]
     if report["wrong_abstentions"]:
         lines += ["", "wrong abstention decisions:"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional
@@ -17,6 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import __version__
+from .abstention import Calibration, reference_questions
 from .acronyms import expand, find_acronyms
 from .chunking import Chunk, chunk_documents
 from .config import Settings
@@ -26,10 +27,11 @@ from .errors import AllianceQAError, CorpusEmpty
 from .keyword import KeywordIndex, keyword_texts
 from .onnx_encoder import OnnxEncoder, export
 from .related_words import related_words
-from .store import (BuildContents, StoredIndex, build_lock, load_index, matrix, read_manifest,
-                    token_starts, write_index)
+from .store import (BuildContents, StoredIndex, assemble, build_lock, load_index, matrix,
+                    read_manifest, token_starts, vector_indexes, write_index)
 
-RECIPE = "views:context,text,sentences,tokens-float16/acronyms-v2/related-words-v1"
+RECIPE = ("views:context,text,sentences,tokens-float16/acronyms-v2/related-words-v1/"
+          "verbatim-v1/calibration-v2")
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
 VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
               "sentences": "sentences"}
@@ -220,9 +222,13 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "build_seconds": round(seconds, 3),
             "versions": library_versions(),
         }
+        contents = BuildContents(documents, chunks, views, keys, token_table, related)
+        indexes = vector_indexes(views)
+        _report(on_progress, "Calibrating abstention on questions about other subjects…", 0.89)
+        manifest["calibration"] = asdict(calibrate(assemble(manifest, contents, indexes),
+                                                   embedder))
         _report(on_progress, "Writing the index…", 0.9)
-        folder = write_index(settings.index_dir, manifest, BuildContents(
-            documents, chunks, views, keys, token_table, related))
+        folder = write_index(settings.index_dir, manifest, contents, indexes)
         _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
     embedded += pieces_embedded
@@ -230,6 +236,14 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
                         manifest["sentence_count"], time.perf_counter() - start, str(folder),
                         [str(w) for w in warnings], embedded, texts - embedded,
                         chunk_changes(previous, chunks), slow_questions)
+
+
+def calibrate(index: StoredIndex, embedder: Embedder) -> Calibration:
+    """Score the bundled questions about other subjects with the searcher that will serve
+    this index: where its scores stand decides when the documents do not answer."""
+    from .search import Searcher
+    searcher = Searcher(index, embedder)
+    return Calibration.fit([searcher.probe(q) for q in reference_questions()])
 
 
 def corpus_related_words(embedder: Embedder, texts: list[str]) -> dict:

@@ -15,7 +15,7 @@ import Stemmer
 
 from .acronyms import expand
 from .chunking import Chunk
-from .stopwords import STOPWORDS
+from .language import STOPWORDS
 
 _STOPWORD_LIST = sorted(STOPWORDS)      # bm25s takes a list
 Related = dict[str, list[tuple[str, float]]]     # word → [(corpus stem, weight), …]

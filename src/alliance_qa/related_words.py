@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .stopwords import STOPWORDS
+from .language import STOPWORDS
 
 NEAR_ENOUGH = 0.4     # cosine of input embeddings; below it neighbours are mostly noise
 PER_WORD = 2          # corpus words (distinct stems) a missing word stands for, at most

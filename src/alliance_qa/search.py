@@ -30,9 +30,8 @@ from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .keyword import KeywordIndex, keyword_texts
-from .questions import (asking_sentences, asks_for_overview, prepare, search_form,
-                        without_chatter)
-from .spelling import Speller, spelling_notice
+from .questions import Question, prepare, read_question
+from .spelling import Speller
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
 
@@ -70,18 +69,35 @@ class Answer:
     confidence: float
     reason: str = ""
     notices: tuple[str, ...] = ()
-    evidence: float = 0.0      # the best cosine between the question and a passage or sentence
+    evidence: float = 0.0      # the top fused score, which the calibration reads
     timings: tuple[tuple[str, float], ...] = ()    # (stage, seconds), for the benchmark
-    searched: str = ""         # the question as searched: spelling, chat and wording rewritten
+    searched: str = ""         # the question as searched: spelling and chat rewritten
+    fired: tuple[str, ...] = ()    # every answer-type check that found something missing
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """One question's scored candidates, before they are chosen and shown."""
+
+    query: np.ndarray          # the question's vector
+    pool: np.ndarray           # chunk numbers scored
+    score: np.ndarray          # fused score of each
+    similarity: np.ndarray     # best cosine of each (passage or sentence)
+    encode_seconds: float      # of which the model's encoding took
 
 
 class Searcher:
     """Answers questions from one loaded index; safe to share between threads (read-only)."""
 
     def __init__(self, index: StoredIndex, embedder: QueryEncoder, weights: Weights = Weights(),
-                 max_question_chars: int = 1000):
+                 max_question_chars: int = 1000, checks: tuple[str, ...] = abstention.CHECKS):
         self.index, self.embedder, self.weights = index, embedder, weights
         self.max_question_chars = max_question_chars
+        self.checks = checks
+        learned = index.manifest.get("calibration")
+        # An index being built has no calibration yet: it is what the build measures.
+        self.calibration = (abstention.Calibration.from_manifest(learned) if learned else
+                            abstention.Calibration(-np.inf, 1.0, 0))
         self.chunks = index.chunks
         self.document_ids = {d.id for d in index.documents}
         self.acronyms = index.manifest.get("acronyms", {})
@@ -178,26 +194,32 @@ class Searcher:
         by_chunk = dict(zip(pool.tolist(), score.tolist()))
         chosen: list[int] = []
         lam = self.weights.diversity
+        paragraphs: set[str] = set()
         while order and len(chosen) < k:
+            # parts of one paragraph never take two places of one answer
+            order = [c for c in order if self.chunks[c].paragraph_id not in paragraphs]
+            if not order:
+                break
             if not chosen:
                 chosen.append(order.pop(0))
+                paragraphs.add(self.chunks[chosen[-1]].paragraph_id)
                 continue
             picked = self.text_vectors[chosen]
             novelty = [(1 - lam) * by_chunk[c] - lam * float((picked @ self.text_vectors[c]).max())
                        for c in order[:50]]
             chosen.append(order.pop(int(np.argmax(novelty))))
+            paragraphs.add(self.chunks[chosen[-1]].paragraph_id)
         return chosen
 
     def highlight(self, query: np.ndarray, chunk: int) -> tuple[tuple[int, int], ...]:
-        """The sentence that best answers the question, and any a hair behind a strong one."""
+        """The sentence that best answers the question, and any a hair behind it."""
         spans = self.chunks[chunk].sentences
         if not spans:
             return ()
         scores = self.sentence_scores(query, chunk)
         best = int(np.argmax(scores))
-        strong = scores[best] >= abstention.CALIBRATION_CENTER
         return tuple(span for i, (span, s) in enumerate(zip(spans, scores))
-                     if i == best or (strong and s >= scores[best] - 0.02))
+                     if i == best or s >= scores[best] - 0.02)
 
     # ------------------------------------------------------------ the whole path
 
@@ -205,6 +227,29 @@ class Searcher:
         """Answer a question with the k best passages (EmptyQuestion for blank input)."""
         with self._blas.limit(limits=1, user_api="blas"):
             return self._search(question, k, document)
+
+    def read(self, text: str) -> Question:
+        """A prepared message read once: spelling, chatter, asking sentences, overview."""
+        return read_question(prepare(text, self.max_question_chars), self.speller.correct)
+
+    def retrieve(self, question: Question, document: str | None = None) -> Retrieval:
+        """Score the candidate passages for a question (see the module's formula)."""
+        started = time.perf_counter()
+        encoding = self.encode(question.searched, question.focus)
+        encoded = time.perf_counter() - started
+        query = encoding.vector
+        bm25 = self.keyword.scores(expand(question.searched, self.acronyms))   # once
+        pool = self.candidates(query, bm25, document)
+        pieces = self.embedder.words(encoding.tokens.ids)
+        weights = self.tokens.query_weights(encoding.tokens, pieces)
+        words = self.tokens.match(encoding.tokens, weights, pool)
+        score, similarity = self.fuse(query, bm25[pool], pool, words)
+        return Retrieval(query, pool, score, similarity, encoded)
+
+    def probe(self, text: str) -> float:
+        """A question's top fused score: what the build's calibration measures on questions
+        about other subjects."""
+        return float(self.retrieve(self.read(text)).score.max(initial=0.0))
 
     def _search(self, question: str, k: int, document: str | None) -> Answer:
         prepared = prepare(question, self.max_question_chars)
@@ -216,37 +261,27 @@ class Searcher:
         started = time.perf_counter()
         if document is not None and document not in self.document_ids:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
-        corrected, misspelt = self.speller.correct(prepared.text)
-        asked = without_chatter(corrected)
-        asking = asking_sentences(asked)        # "" unless other sentences set the scene
-        searched = search_form(asked)
-        encoding = self.encode(searched, asking and search_form(asking))
-        query = encoding.vector
-        encoded = time.perf_counter()
-        bm25 = self.keyword.scores(expand(searched, self.acronyms))   # once per question
-        pool = self.candidates(query, bm25, document)
-        pieces = self.embedder.words(encoding.tokens.ids)
-        weights = self.tokens.query_weights(encoding.tokens, pieces)
-        match = self.tokens.match(encoding.tokens, weights, pool)
-        score, similarity = self.fuse(query, bm25[pool], pool, match.scores)
-        overview = asks_for_overview(asked)
-        if overview:    # a document's opening says what it is about: openings first
+        read = read_question(prepared, self.speller.correct)
+        found = self.retrieve(read, document)
+        encoded = started + found.encode_seconds
+        pool, score = found.pool, found.score
+        top_score = float(score.max())
+        if read.overview:    # a document's opening says what it is about: openings first
             score = self.openings_first(pool, score)
-        evidence = float(similarity.max())
         chosen = self.diversify(pool, score, max(1, k))
-        by_chunk = dict(zip(pool.tolist(), zip(score.tolist(), similarity.tolist())))
-        hits = tuple(Hit(rank, round(by_chunk[c][0], 4), self.chunks[c], self.highlight(query, c),
-                         round(by_chunk[c][1], 4))
+        by_chunk = dict(zip(pool.tolist(), zip(score.tolist(), found.similarity.tolist())))
+        hits = tuple(Hit(rank, round(by_chunk[c][0], 4), self.chunks[c],
+                         self.highlight(found.query, c), round(by_chunk[c][1], 4))
                      for rank, c in enumerate(chosen, start=1))
-        best_sentences = [h.chunk.text[start:end] for h in hits[:3] for start, end in h.highlights]
-        uncovered = self.tokens.uncovered(pieces, weights, match.piece_best,
-                                          abstention.UNCOVERED_BELOW)
-        verdict = abstention.decide(asking or asked, evidence, best_sentences,
-                                    [h.chunk.text for h in hits[:3]], uncovered, overview)
-        notices = prepared.notices + spelling_notice(misspelt) + (OVERVIEW_NOTICE,) * overview
+        evidence = abstention.Evidence(
+            top_score, [h.chunk.text[a:b] for h in hits[:3] for a, b in h.highlights],
+            [h.chunk.text for h in hits[:3]])
+        verdict = abstention.decide(read, evidence, self.calibration, self.checks)
+        notices = read.notices + (OVERVIEW_NOTICE,) * read.overview
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
-                      verdict.reason, notices, round(evidence, 4), timings, searched)
+                      verdict.reason, notices, round(top_score, 4), timings, read.searched,
+                      verdict.fired)
 
     def cited(self, text: str) -> tuple[Hit, ...]:
         """The chunks of a pasted citation id, as hits; () when the text is not one."""

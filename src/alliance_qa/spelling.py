@@ -9,11 +9,12 @@ known: English (pyspellchecker's list of ~160,000 words, so "reshaped" or "clout
 An unknown word becomes a corpus word one edit away (a letter dropped, added, changed, or
 two swapped; the more frequent first); else, for a word of eight letters or more, the most
 similar corpus word (difflib: two slips); else the most frequent English word one edit away.
-Candidates keep the word's first letter (slips rarely hit it, and a name changed there is
-another name: "busan" is not "susan"), and a word without a vowel may only get one back
-("trst" → trust; "dprk" is not "dark"). A capitalized word inside the question may be a
-name and an all-capitals one an acronym: they are only read as corpus words ("Ammerican",
-"TAHAD" → THAAD), and one of four letters or fewer is left alone ("Yoon" is not "soon").
+A word is also known when the corpus has another form of it (the same Snowball stem:
+"upregulated" beside "upregulation"). Candidates keep the word's first letter (slips rarely
+hit it, and a name changed there is another name: "busan" is not "susan"), and a word without
+a vowel may only get one back ("trst" → trust; "dprk" is not "dark"). A capitalized word
+inside the question may be a name, and an all-capitals one an acronym: both are left as
+typed ("Geven" is not "Given", "FLIS" is not "FIS").
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from collections import Counter
 from functools import cached_property
 from typing import Collection, Iterable
 
+import Stemmer
 from spellchecker import SpellChecker
 
+from .language import VOWEL
+
 _WORD = re.compile(r"[^\W\d_]+")
-_VOWEL = re.compile(r"[aeiouy]")
 SHORTEST = 4              # shorter words are too easily another word: left as typed
 LONG = 8                  # a word this long may hold two slips…
 SIMILAR_ENOUGH = 0.8      # …and still be this like a corpus word (difflib's ratio)
@@ -37,6 +40,8 @@ class Speller:
     def __init__(self, corpus_texts: Iterable[str], also_known: Collection[str] = ()):
         self.corpus = Counter(w.lower() for text in corpus_texts for w in _WORD.findall(text))
         self._long_corpus_words = sorted(w for w in self.corpus if len(w) >= LONG - 1)
+        self._stemmer = Stemmer.Stemmer("english")
+        self._corpus_stems = set(self._stemmer.stemWords(list(self.corpus)))
         self._also_known = also_known
 
     @cached_property
@@ -47,9 +52,10 @@ class Speller:
 
     def known(self, word: str) -> bool:
         return (word in self.corpus or word in self._also_known
+                or self._stemmer.stemWord(word) in self._corpus_stems
                 or word in self._english.word_frequency.dictionary)
 
-    def correction(self, word: str, corpus_only: bool = False) -> str | None:
+    def correction(self, word: str) -> str | None:
         """The word meant by a lowercase word, or None when it is known or nothing is near.
         A question about the documents most likely means the documents' words: a corpus
         word one edit away comes first, then one similar enough, then an English word."""
@@ -59,7 +65,7 @@ class Speller:
         # ("busan" is not "susan"): candidates keep it. A word without a vowel lost one
         # ("trst") or is an acronym in lower case ("dprk" is not "dark").
         near = {w for w in self._english.edit_distance_1(word) if w[:1] == word[:1]
-                and (_VOWEL.search(word) or len(w) == len(word) + 1)}
+                and (VOWEL.search(word) or len(w) == len(word) + 1)}
         ours = [w for w in near if w in self.corpus]
         if ours:
             return max(ours, key=lambda w: (self.corpus[w], w))
@@ -70,7 +76,7 @@ class Speller:
             if similar:
                 return similar[0]
         frequency = self._english.word_frequency.dictionary
-        english = [w for w in near if w in frequency and not corpus_only]
+        english = [w for w in near if w in frequency]
         return max(english, key=lambda w: (frequency[w], w)) if english else None
 
     def correct(self, text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -80,22 +86,13 @@ class Speller:
         def read(match: re.Match) -> str:
             typed = match.group(0)
             named = typed[0].isupper() and match.start() > 0    # a capital inside it
-            if named and len(typed) <= SHORTEST and not typed.isupper():
-                return typed                   # a short name ("Yoon")
-            meant = self.correction(typed.lower(), corpus_only=named or typed.isupper())
+            if named or (typed.isupper() and len(typed) > 1):   # a name or an acronym
+                return typed
+            meant = self.correction(typed.lower())
             if meant is None:
                 return typed
-            written = (meant.upper() if typed.isupper() else
-                       meant.capitalize() if typed[0].isupper() else meant)
+            written = meant.capitalize() if typed[0].isupper() else meant
             changes.append((typed, written))
             return written
 
         return _WORD.sub(read, text), tuple(dict.fromkeys(changes))
-
-
-def spelling_notice(changes: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    """What the person is told of the corrections: one line, or nothing."""
-    if not changes:
-        return ()
-    read = ", ".join(f"“{typed}” as “{meant}”" for typed, meant in changes)
-    return (f"Read {read}.",)

@@ -182,15 +182,27 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _serialize(contents: BuildContents) -> tuple[dict[str, bytes], dict[str, dict]]:
+def vector_indexes(views: dict[str, np.ndarray]) -> dict[str, tuple[faiss.Index, dict]]:
+    """Each view's FAISS index, with its description for the manifest. "sentences" and
+    "tokens" are only read row by row, never searched: stored flat (exact), the word pieces
+    in float16."""
+    return {name: half_precision_index(views[name]) if name in HALF_PRECISION else
+            vector_index(views[name], EXACT_LIMIT if name in SEARCHED else len(views[name]))
+            for name in VIEWS}
+
+
+def assemble(manifest: dict, contents: BuildContents,
+             indexes: dict[str, tuple[faiss.Index, dict]]) -> StoredIndex:
+    """A build as it will be loaded, in memory before it is written (the build measures it)."""
+    return StoredIndex(Path(), manifest, contents.documents, contents.chunks,
+                       {name: index for name, (index, _) in indexes.items()}, contents.keys,
+                       contents.token_table, contents.related_words)
+
+
+def _serialize(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
+               ) -> tuple[dict[str, bytes], dict[str, dict]]:
     """The build's files as bytes, and a description of each view's vector index."""
-    views = contents.views
     lines = (json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) for c in contents.chunks)
-    # "sentences" and "tokens" are only read row by row, never searched: stored flat (exact),
-    # the word pieces in float16.
-    indexes = {name: half_precision_index(views[name]) if name in HALF_PRECISION else
-               vector_index(views[name], EXACT_LIMIT if name in SEARCHED else len(views[name]))
-               for name in VIEWS}
     return {
         KEYS: json.dumps(contents.keys).encode(),
         **{f"{name}.faiss": faiss.serialize_index(index).tobytes()
@@ -203,17 +215,19 @@ def _serialize(contents: BuildContents) -> tuple[dict[str, bytes], dict[str, dic
     }, {name: info for name, (_, info) in indexes.items()}
 
 
-def write_index(index_dir: Path, manifest: dict, contents: BuildContents) -> Path:
-    """Write a build and make it live in one atomic step; on failure nothing changes."""
+def write_index(index_dir: Path, manifest: dict, contents: BuildContents,
+                indexes: dict[str, tuple[faiss.Index, dict]] | None = None) -> Path:
+    """Write a build and make it live in one atomic step; on failure nothing changes.
+    `indexes`: the views' FAISS indexes when the build already made them."""
     build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     temporary = index_dir / f".tmp-build-{build_id}"
     final = index_dir / f"build-{build_id}"
     try:
         temporary.mkdir(parents=True)
-        payload, vector_indexes = _serialize(contents)
+        payload, descriptions = _serialize(contents, indexes or vector_indexes(contents.views))
         hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
         manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
-                    "vector_indexes": vector_indexes, "files": hashes}
+                    "vector_indexes": descriptions, "files": hashes}
         _write_bytes(temporary / "manifest.json",
                      json.dumps(manifest, ensure_ascii=False, indent=2).encode())
         os.rename(temporary, final)

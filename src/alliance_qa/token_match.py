@@ -7,29 +7,18 @@ squeeze every word into one point; word-level matching lets "American service me
 "U.S. military personnel" word by word, while rare words count for more than common ones.
 The question's piece vectors come from the same forward pass as its vector.
 
-The same matching tells how much of a question the documents cover at all: a whole word of
-the question whose best match among the candidate passages is weak ("visa", "baseball" in a
-corpus on an alliance) names something the documents never discuss.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .embedding import CONTINUATION_MARK, WORD_START_MARKS, TokenVectors, bare_piece
-from .stopwords import STOPWORDS
+from .embedding import TokenVectors, bare_piece
+from .language import STOPWORDS
 from .store import token_starts
 
 
 WIDEN_BELOW_BYTES = 256 * 2**20
-
-
-@dataclass(frozen=True)
-class WordMatch:
-    scores: np.ndarray        # per chunk of the pool: Σ weight × best cosine of each piece
-    piece_best: np.ndarray    # per question piece: its best cosine over the whole pool
 
 
 class TokenMatcher:
@@ -61,15 +50,13 @@ class TokenMatcher:
         total = weights.sum()
         return weights / total if total > 0 else weights
 
-    def match(self, tokens: TokenVectors, weights: np.ndarray, pool: np.ndarray) -> WordMatch:
-        """For each chunk of `pool`: Σ weight × best cosine of that question piece in the chunk;
-        and each question piece's best cosine anywhere in the pool (0 for uncounted pieces)."""
+    def match(self, tokens: TokenVectors, weights: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        """For each chunk of `pool`: Σ weight × best cosine of that question piece in the chunk."""
         keep = weights > 0
         result = np.zeros(len(pool), dtype=np.float32)
-        piece_best = np.zeros(len(weights), dtype=np.float32)
         if not keep.any() or not len(pool):
-            return WordMatch(result, piece_best)
-        query, weights, kept_best = tokens.vectors[keep], weights[keep], piece_best[keep]
+            return result
+        query, weights = tokens.vectors[keep], weights[keep]
         order = np.argsort(pool, kind="stable")
         # runs of consecutive chunks are contiguous rows: one product per run, no copying
         for run in np.split(order, np.flatnonzero(np.diff(pool[order]) != 1) + 1):
@@ -78,31 +65,7 @@ class TokenMatcher:
             similarity = query @ self.vectors[low:high].T               # pieces × rows
             best = np.maximum.reduceat(similarity, self.start[chunks] - low, axis=1)
             result[run] = weights @ best                                 # per chunk
-            kept_best = np.maximum(kept_best, best.max(axis=1))
-        piece_best[keep] = kept_best
-        return WordMatch(result, piece_best)
-
-    @staticmethod
-    def uncovered(words: list[str], weights: np.ndarray, piece_best: np.ndarray,
-                  below: float) -> tuple[float, list[str]]:
-        """The share of the question's weight on whole words whose best match is below
-        `below`, and those words. Pieces of split words (typos, rare names) do not count:
-        "securty" splits into pieces that match nothing, but is not a new subject."""
-        continues = _continuations(words)
-        whole = ~continues & ~np.append(continues[1:], False)   # nor followed by a piece
-        weak = (weights > 0) & whole & (piece_best < below)
-        return float(weights[weak].sum()), [w for w, k in zip(words, weak) if k]
-
-
-def _continuations(pieces: list[str]) -> np.ndarray:
-    """Which pieces continue the word before them: WordPiece marks them ("##ty"); SentencePiece
-    and byte-level BPE mark the pieces that start a word ("▁secur", "Ġsecur") instead."""
-    marked_starts = any(p.startswith(WORD_START_MARKS) for p in pieces)
-
-    def continues(piece: str) -> bool:       # "Ġ" is itself a letter to str.isalnum
-        return piece.startswith(CONTINUATION_MARK) or (
-            marked_starts and not piece.startswith(WORD_START_MARKS) and piece[:1].isalnum())
-    return np.array([continues(p) for p in pieces], dtype=bool)
+        return result
 
 
 def _is_content(piece: str) -> bool:

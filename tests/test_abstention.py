@@ -1,0 +1,115 @@
+"""Abstention: each answer-type check says what is missing only when it truly is, and the
+calibration is learned by each index from its own corpus and model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alliance_qa import abstention
+from alliance_qa.abstention import Calibration
+from alliance_qa.questions import prepare, read_question
+
+
+def question(text: str):
+    return read_question(prepare(text), lambda t: (t, ()))
+
+
+@pytest.mark.parametrize("asked, passages", [
+    ("What did the Apollo 1 fire change?", ["After the Apollo 1 fire, NASA redesigned it."]),
+    ("What happened in 1975?", ["The treaty was amended.", "In 1975 the ban ended."]),
+    ("what did they do in the 80s", ["During the 1980s the allies held joint drills."]),
+    ("How popular was the show in the late 80's?", ["Ratings fell in 1987."]),
+    ("The 4 sales and service centers are viewed as", ["Its four sales and service centers…"]),
+])
+def test_a_number_the_passages_mention_is_never_called_missing(asked, passages):
+    assert abstention.missing_number(asked, passages) == ""
+
+
+@pytest.mark.parametrize("asked, passages, missing", [
+    ("What happened in 1975?", ["In 1976 the ban ended."], "1975"),
+    ("what did they do in the 80s", ["During the 1990s they drilled."], "80s"),
+])
+def test_a_number_the_passages_lack_is_named(asked, passages, missing):
+    assert f"never mention {missing}," in abstention.missing_number(asked, passages)
+
+
+@pytest.mark.parametrize("asked, asks_time", [
+    ("When was the treaty signed?", True),
+    ("Since when has the alliance shaped regional security?", True),
+    ("In what year did it end?", True),
+    ("When Washington revisits its military commitments to Seoul, does the basic promise "
+     "change?", False),
+    ("What changed when the war ended?", False),
+])
+def test_only_questions_that_ask_when_ask_for_a_time(asked, asks_time):
+    assert bool(abstention.missing_time(asked, ["No time at all here."])) == asks_time
+
+
+@pytest.mark.parametrize("sentence", ["The alliance has shaped security since its inception.",
+                                      "It was signed in 1953.", "During the eighties it grew.",
+                                      "Talks resumed in March."])
+def test_a_time_expression_answers_a_when_question(sentence):
+    assert abstention.missing_time("Since when has the alliance shaped security?",
+                                   [sentence]) == ""
+
+
+def test_a_role_noun_counts_in_any_of_its_forms():
+    passages = ["The combined command coordinates both forces."]
+    assert abstention.missing_role("Which technologies help commanders decide faster?",
+                                   passages) == ""
+    assert "never mention a president" in abstention.missing_role(
+        "Who was the president then?", passages)
+
+
+def test_a_how_many_question_needs_a_figure_counting_what_it_asks():
+    asked = "How many soldiers does the US keep at Camp Humphreys?"
+    assert abstention.missing_quantity(asked, ["Both nations signed it."])
+    assert not abstention.missing_quantity(asked, ["About 28,500 soldiers serve there."])
+
+
+def test_every_check_that_fires_is_reported_and_only_enabled_ones_abstain():
+    evidence = abstention.Evidence(5.0, ["It was signed."], ["It was signed."])
+    calibration = Calibration(1.0, 0.5, 200)
+    asked = question("When was the treaty signed in 1975?")
+    verdict = abstention.decide(asked, evidence, calibration)
+    assert verdict.abstain and set(verdict.fired) == {"time", "number"}
+    assert "no date or time" in verdict.reason
+    kept = abstention.decide(asked, evidence, calibration, checks=("number",))
+    assert kept.abstain and "never mention 1975" in kept.reason
+    assert not abstention.decide(asked, evidence, calibration, checks=()).abstain
+
+
+def test_confidence_rises_through_the_learned_threshold():
+    calibration = Calibration.fit([0.1 * i for i in range(11)])     # scores 0.0 … 1.0
+    assert calibration.threshold == pytest.approx(0.9)
+    assert calibration.confidence(0.9) == pytest.approx(0.5)
+    assert calibration.confidence(0.5) == pytest.approx(0.1, abs=1e-3)   # the median
+    assert calibration.confidence(2.0) > 0.99
+
+
+def test_the_reference_questions_are_general_and_bundled():
+    questions = abstention.reference_questions()
+    assert len(questions) >= 200 and len(set(questions)) == len(questions)
+    assert not any("korea" in q.lower() or "alliance" in q.lower() for q in questions)
+
+
+def test_each_index_learns_its_own_calibration(built, tmp_path, embedder, encoders):
+    """The build scores the reference questions against its own corpus: a corpus about the
+    subjects of some reference questions sets a higher threshold."""
+    from alliance_qa.config import Settings
+    from alliance_qa.indexing import build_index
+    from alliance_qa.store import read_manifest
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "kitchen.md").write_text(
+        "# Kitchen notes\n\nBoil an egg for six minutes for a soft yolk.\n\n"
+        "Sourdough bread bakes at 230 degrees; the dough rises twice.\n\n"
+        "Garam masala blends cumin, coriander, cardamom and pepper.\n", encoding="utf-8")
+    other = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", encoders_dir=encoders)
+    build_index(other, embedder)
+    ours, theirs = (read_manifest(s.index_dir)["calibration"] for s in (built, other))
+    assert ours["reference_questions"] == theirs["reference_questions"] >= 200
+    assert ours["threshold"] != theirs["threshold"]
+    json.dumps(ours)                                   # stored as plain JSON
