@@ -46,6 +46,7 @@ def test_build_check_on_missing_then_built_index(tmp_path, corpus_copy):
                       "Embedding the word pieces of 0 of 55 paragraphs (55 unchanged)…",
                       "Finding the corpus words near the words it lacks…",
                       "Exporting the model for questions (once per model)…",
+                      "Calibrating abstention on questions about other subjects…",
                       "Writing the index…", "Done."]
     assert "Questions are encoded by the model's verified ONNX export." in again.stdout
     assert run("build", "--check", env=env).returncode == 0
@@ -228,10 +229,19 @@ def test_eval_takes_gold_sections_by_id_number_or_heading_and_refuses_unknown_on
     sofa = "us-rok-alliance-history/the-status-of-forces-agreement-sofa-updates"
     ways = tmp_path / "ways.jsonl"
     ways.write_text("".join(json.dumps({"question": "What is SOFA?", "gold": [gold]}) + "\n"
-                            for gold in (sofa, sofa + "#p2", "5.1",
+                            for gold in (sofa, "5.1",
                                          "The Status of Forces Agreement (SOFA) updates")))
     report = json.loads(run("eval", "--questions", str(ways), "--json", env=index_env).stdout)
-    assert report["answerable"] == 4 and report["systems"]["product"]["hit3"] == 1.0
+    assert report["answerable"] == 3 and report["systems"]["product"]["hit3"] == 1.0
+    # a paragraph as gold is judged by the paragraph: only the passage's own one is right
+    first = json.loads(run("ask", "What is SOFA?", "--json", env=index_env).stdout)
+    paragraphs = tmp_path / "paragraphs.jsonl"
+    paragraphs.write_text("".join(
+        json.dumps({"question": "What is SOFA?", "gold": [gold]}) + "\n"
+        for gold in (first["passages"][0]["id"], first["passages"][1]["id"])))
+    judged = json.loads(run("eval", "--questions", str(paragraphs), "--json",
+                            env=index_env).stdout)["systems"]["product"]
+    assert judged["hit1"] == 0.5 and judged["hit3"] == 1.0
     typo = tmp_path / "typo.jsonl"
     typo.write_text(json.dumps({"question": "What is SOFA?",
                                 "gold": ["us-rok-alliance-history/the-sofa"]}) + "\n")

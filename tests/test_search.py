@@ -79,7 +79,7 @@ def test_off_topic_questions_abstain_but_keep_passages(searcher, question):
 ])
 def test_questions_the_text_does_not_answer_abstain(searcher, question):
     answer = searcher.search(question)
-    assert answer.abstained and answer.reason.startswith("The closest passages")
+    assert answer.abstained and answer.reason.startswith(("The closest passages", "The sentences"))
 
 
 @pytest.mark.parametrize("question", [
@@ -336,4 +336,4 @@ def test_a_sentence_of_context_does_not_change_the_answer(searcher, question):
 
 def test_after_a_sentence_of_context_the_question_is_checked_as_asked(searcher):
     dated = searcher.search("I'm writing a report on the alliance. When was THAAD deployed?")
-    assert dated.abstained and "dates" in dated.reason          # the "when" check still runs
+    assert dated.abstained and "no date or time" in dated.reason          # the "when" check still runs
