@@ -113,3 +113,15 @@ def test_each_index_learns_its_own_calibration(built, tmp_path, embedder, encode
     assert ours["reference_questions"] == theirs["reference_questions"] >= 200
     assert ours["threshold"] != theirs["threshold"]
     json.dumps(ours)                                   # stored as plain JSON
+
+
+@pytest.mark.parametrize("stored, refused", [
+    (None, "IndexStale"), ({"threshold": "high"}, "IndexCorrupt"), ([1, 2], "IndexCorrupt"),
+    ({"threshold": 1.0, "scale": 0.2}, "IndexCorrupt"),
+])
+def test_a_missing_or_malformed_calibration_is_refused_with_the_rebuild(stored, refused):
+    """An index without its calibration never serves with a threshold of nothing."""
+    with pytest.raises(Exception) as raised:
+        Calibration.from_manifest(stored)
+    assert type(raised.value).__name__ == refused
+    assert "alliance-qa build" in str(raised.value)

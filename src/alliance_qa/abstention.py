@@ -30,7 +30,7 @@ import numpy as np
 import Stemmer
 
 from . import language as en
-from .errors import IndexCorrupt
+from .errors import IndexCorrupt, IndexStale
 from .questions import Question
 
 CHECKS = ("time", "quantity", "number", "role")
@@ -64,7 +64,10 @@ class Calibration:
 
     @classmethod
     def from_manifest(cls, data: object) -> "Calibration":
-        """The calibration a manifest stores; IndexCorrupt when it is not of this shape."""
+        """The calibration a manifest stores: IndexStale when it has none (built before
+        calibration), IndexCorrupt when it is not of this shape."""
+        if data is None:
+            raise IndexStale("The index was built before abstention was calibrated.")
         try:
             return cls(float(data["threshold"]), float(data["scale"]),
                        int(data["reference_questions"]))
@@ -75,6 +78,10 @@ class Calibration:
         """How far above the off-subject questions a score stands, as a probability."""
         z = (score - self.threshold) / self.scale
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+# What the build's own searcher uses while it measures the calibration: it never abstains.
+UNCALIBRATED = Calibration(-math.inf, 1.0, 0)
 
 
 @dataclass(frozen=True)

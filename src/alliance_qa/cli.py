@@ -30,9 +30,9 @@ def _settings(args) -> Settings:
     return Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
 
 
-def _searcher(settings: Settings):
+def _searcher(settings: Settings, checks: tuple[str, ...] = CHECKS):
     from .service import open_searcher
-    return open_searcher(settings)
+    return open_searcher(settings, checks=checks)
 
 
 # ------------------------------------------------------------------ commands
@@ -184,8 +184,7 @@ def cmd_eval(args) -> int:
         questions = load_questions(*paths)     # a bad file is reported before the model loads
         if name:
             _fresh(suite_settings)
-        searcher = _searcher(suite_settings)
-        searcher.checks = tuple(c for c in searcher.checks if c not in args.without)
+        searcher = _searcher(suite_settings, tuple(c for c in CHECKS if c not in args.without))
         reports[name] = evaluate(searcher, questions)
         if not args.json:
             print((f"== {name} ==\n" if name else "") + format_report(reports[name]) + "\n",

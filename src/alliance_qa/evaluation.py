@@ -186,23 +186,25 @@ def with_a_slip(question: str, seed: str) -> str:
     return question[:word.start()] + slipped + question[word.end():]
 
 
-def robustness(searcher: Searcher, questions: list[EvalQuestion], depth: int) -> dict:
+def robustness(searcher: Searcher, questions: list[EvalQuestion], depth: int
+               ) -> tuple[dict, list[list]]:
     """The product's figures on the same questions typed casually, in a chat message, after
-    a sentence of context, and with a slip."""
+    a sentence of context, and with a slip; and each retyped run's answers."""
     retyped = {"typed_casually": lambda q: typed_casually(q.question),
                "in_a_chat": lambda q: in_a_chat(q.question),
                "after_context": lambda q: after_context(q.question),
                "one_letter_slip": lambda q: with_a_slip(q.question, q.id)}
-    report = {}
+    report, runs = {}, []
     for name, retype in retyped.items():
         answers = [searcher.search(retype(q), k=depth) for q in questions]
+        runs.append(answers)
         answerable = [(q, a) for q, a in zip(questions, answers) if q.gold]
         scores = score_rankings([q for q, _ in answerable],
                                 [[place_of(h.chunk, q.gold) for h in a.hits]
                                  for q, a in answerable])
         report[name] = vars(scores) | {"abstention": abstention_scores(
-            questions, [a.abstained for a in answers]), "answers": answers}
-    return report
+            questions, [a.abstained for a in answers])}
+    return report, runs
 
 
 def abstention_scores(questions: list[EvalQuestion], abstained: list[bool]) -> dict:
@@ -268,8 +270,8 @@ def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10)
     systems = {"product": product(ranked)}
     systems.update({name: score_rankings(answerable, ranking)
                     for name, ranking in baseline_rankings(searcher, answerable).items()})
-    retyped = robustness(searcher, questions, depth)
-    runs = [answers] + [r.pop("answers") for r in retyped.values()]
+    retyped, retyped_runs = robustness(searcher, questions, depth)
+    runs = [answers, *retyped_runs]
     return {
         "questions": len(questions), "answerable": len(answerable),
         "systems": {name: vars(s) for name, s in systems.items()},

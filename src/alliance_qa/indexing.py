@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import __version__
-from .abstention import Calibration, reference_questions
+from .abstention import UNCALIBRATED, Calibration, reference_questions
 from .acronyms import expand, find_acronyms
 from .chunking import Chunk, chunk_documents
 from .config import Settings
@@ -242,7 +242,7 @@ def calibrate(index: StoredIndex, embedder: Embedder) -> Calibration:
     """Score the bundled questions about other subjects with the searcher that will serve
     this index: where its scores stand decides when the documents do not answer."""
     from .search import Searcher
-    searcher = Searcher(index, embedder)
+    searcher = Searcher(index, embedder, calibration=UNCALIBRATED)
     return Calibration.fit([searcher.probe(q) for q in reference_questions()])
 
 

@@ -90,14 +90,14 @@ class Searcher:
     """Answers questions from one loaded index; safe to share between threads (read-only)."""
 
     def __init__(self, index: StoredIndex, embedder: QueryEncoder, weights: Weights = Weights(),
-                 max_question_chars: int = 1000, checks: tuple[str, ...] = abstention.CHECKS):
+                 max_question_chars: int = 1000, checks: tuple[str, ...] = abstention.CHECKS,
+                 calibration: abstention.Calibration | None = None):
+        """`calibration`: the index's own (from its manifest) unless given."""
         self.index, self.embedder, self.weights = index, embedder, weights
         self.max_question_chars = max_question_chars
         self.checks = checks
-        learned = index.manifest.get("calibration")
-        # An index being built has no calibration yet: it is what the build measures.
-        self.calibration = (abstention.Calibration.from_manifest(learned) if learned else
-                            abstention.Calibration(-np.inf, 1.0, 0))
+        self.calibration = calibration or abstention.Calibration.from_manifest(
+            index.manifest.get("calibration"))
         self.chunks = index.chunks
         self.document_ids = {d.id for d in index.documents}
         self.acronyms = index.manifest.get("acronyms", {})

@@ -5,6 +5,7 @@ Kept apart from `search.py` so that the search itself never reads settings or th
 
 from __future__ import annotations
 
+from .abstention import CHECKS
 from .config import Settings
 from .embedding import Embedder, QueryEncoder, fingerprint
 from .errors import IndexStale
@@ -25,8 +26,10 @@ def open_encoder(settings: Settings, indexed_fingerprint: str) -> QueryEncoder:
     return Embedder(settings.model)
 
 
-def open_searcher(settings: Settings, embedder: QueryEncoder | None = None) -> Searcher:
-    """A searcher over the live index; IndexMissing/IndexCorrupt/IndexStale when unusable.
+def open_searcher(settings: Settings, embedder: QueryEncoder | None = None,
+                  checks: tuple[str, ...] = CHECKS) -> Searcher:
+    """A searcher over the live index, with these answer-type checks;
+    IndexMissing/IndexCorrupt/IndexStale when unusable.
 
     The corpus is checked before the model loads (a stale index fails fast); the model's
     weights are checked against the index once it has loaded (no second hashing).
@@ -38,4 +41,5 @@ def open_searcher(settings: Settings, embedder: QueryEncoder | None = None) -> S
     embedder = embedder or open_encoder(settings, index.manifest["model_fingerprint"])
     if index.manifest["model_fingerprint"] != embedder.fingerprint:
         raise IndexStale("The index was built with another model than the one configured.")
-    return Searcher(index, embedder, max_question_chars=settings.max_question_chars)
+    return Searcher(index, embedder, max_question_chars=settings.max_question_chars,
+                    checks=checks)
