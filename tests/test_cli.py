@@ -277,3 +277,15 @@ def test_settings_pass_to_another_process_through_the_environment(tmp_path):
     again = Settings.from_env(settings.as_env())
     assert (again.corpus_dir, again.index_dir, again.model, again.encoders) == \
         (settings.corpus_dir, settings.index_dir, "m", tmp_path / "i" / "encoders")
+
+
+def test_bench_says_why_it_skips_the_browser_without_playwright(built, monkeypatch):
+    """An install without the test extras gets a line saying so, not a traceback."""
+    import importlib.util
+
+    from alliance_qa import bench
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "playwright" else real(name, *a))
+    [line] = bench.app_timings(built, repeats=1)
+    assert "skipped: Playwright is not installed" in line

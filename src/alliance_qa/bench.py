@@ -6,6 +6,7 @@ Every figure is the median of repeated runs, with its spread; run it on a quiet 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
 import statistics
@@ -180,6 +181,9 @@ def app_timings(settings: Settings, repeats: int) -> list[str]:
         running_app
     if not Path(CHROMIUM).exists():
         return [f"{'app timings':34} skipped: no Chromium at {CHROMIUM}"]
+    if importlib.util.find_spec("playwright") is None:
+        return [f"{'app timings':34} skipped: Playwright is not installed "
+                "(pip install -e '.[test]')"]
     env = settings.as_env()
     starts, answers = [], []
     questions = ["What is THAAD?", "What is SOFA?", "burden sharing",
