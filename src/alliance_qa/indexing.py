@@ -243,7 +243,7 @@ def calibrate(index: StoredIndex, embedder: Embedder) -> Calibration:
     this index: where its scores stand decides when the documents do not answer."""
     from .search import Searcher
     searcher = Searcher(index, embedder, calibration=UNCALIBRATED)
-    return Calibration.fit([searcher.probe(q) for q in reference_questions()])
+    return Calibration.fit(searcher.probe(reference_questions(), embedder.encode_tokens))
 
 
 def corpus_related_words(embedder: Embedder, texts: list[str]) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -232,10 +233,12 @@ class Searcher:
         """A prepared message read once: spelling, chatter, asking sentences, overview."""
         return read_question(prepare(text, self.max_question_chars), self.speller.correct)
 
-    def retrieve(self, question: Question, document: str | None = None) -> Retrieval:
-        """Score the candidate passages for a question (see the module's formula)."""
+    def retrieve(self, question: Question, document: str | None = None,
+                 encoding: QueryEncoding | None = None) -> Retrieval:
+        """Score the candidate passages for a question (see the module's formula); with
+        `encoding`, the question's vectors as the model already gave them."""
         started = time.perf_counter()
-        encoding = self.encode(question.searched, question.focus)
+        encoding = encoding or self.encode(question.searched, question.focus)
         encoded = time.perf_counter() - started
         query = encoding.vector
         bm25 = self.keyword.scores(expand(question.searched, self.acronyms))   # once
@@ -246,10 +249,18 @@ class Searcher:
         score, similarity = self.fuse(query, bm25[pool], pool, words)
         return Retrieval(query, pool, score, similarity, encoded)
 
-    def probe(self, text: str) -> float:
-        """A question's top fused score: what the build's calibration measures on questions
-        about other subjects."""
-        return float(self.retrieve(self.read(text)).score.max(initial=0.0))
+    def probe(self, questions: list[str], encode_tokens: Callable[[list[str]], list]
+              ) -> list[float]:
+        """Each question's top fused score: what the build's calibration measures on
+        questions about other subjects. The questions are encoded in batches (`encode_tokens`:
+        the build model's word-piece vectors of many texts), not one forward pass each."""
+        read = [self.read(text) for text in questions]
+        texts = [expand(q.searched, self.acronyms) for q in read]
+        encodings = [QueryEncoding(vector, tokens) for vector, tokens in
+                     zip(self.embedder.encode(texts), encode_tokens(texts))]
+        with self._blas.limit(limits=1, user_api="blas"):
+            return [float(self.retrieve(q, encoding=None if q.focus else e).score.max(
+                initial=0.0)) for q, e in zip(read, encodings)]
 
     def _search(self, question: str, k: int, document: str | None) -> Answer:
         prepared = prepare(question, self.max_question_chars)
