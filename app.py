@@ -2,11 +2,16 @@
 
 A thin layer of widgets over the `alliance_qa` package: the model and the index load once
 per server process (`st.cache_resource`, keyed by the live build, so a rebuild takes effect
-on the next question); messages live in the session; every text is shown escaped.
+on the next question); messages live in the session; every text is shown escaped, in message
+boxes too. A page requested under a name that is not this machine's is refused (DNS
+rebinding) unless the server listens on a network on purpose.
 """
 
 from __future__ import annotations
 
+import gc
+import threading
+import traceback
 from pathlib import Path
 
 import streamlit as st
@@ -14,11 +19,12 @@ import streamlit as st
 from alliance_qa import ui
 from alliance_qa.citations import find_section, resolve
 from alliance_qa.config import Settings
-from alliance_qa.embedding import Embedder, QueryEncoder
+from alliance_qa.embedding import QueryEncoder
 from alliance_qa.errors import AllianceQAError
-from alliance_qa.indexing import build_index, corpus_signature, staleness
+from alliance_qa.indexing import build_index, corpus_changes, corpus_signature
 from alliance_qa.search import Searcher
-from alliance_qa.service import open_encoder
+from alliance_qa.service import (open_encoder, refuse_other_builds, refuse_other_model,
+                                 stale_warning)
 from alliance_qa.store import load_index, read_manifest
 
 EXAMPLES = ("What did the 1953 Mutual Defense Treaty commit both countries to?",
@@ -26,8 +32,19 @@ EXAMPLES = ("What did the 1953 Mutual Defense Treaty commit both countries to?",
             "What are the main controversies in the alliance?")
 
 st.set_page_config(page_title="alliance-qa", layout="centered")
+if not ui.host_allowed(st.context.headers.get("Host", ""), st.get_option("server.address")):
+    st.error("This page was requested under a name that is not this machine's, so it is not "
+             "served. Open it as http://localhost:8501.")
+    st.stop()
 st.markdown(ui.STYLE, unsafe_allow_html=True)
 settings = Settings.from_env()
+
+
+def say(kind: str, text: str, where=st) -> None:
+    """A message box ("error", "warning", "info", "success") showing `text` as text: links,
+    images and other Markdown in it (from a URL, a question or a document) never render.
+    Streamlit's own boxes turn any URL-like text into a link, however it is escaped."""
+    where.markdown(ui.alert_html(kind, text), unsafe_allow_html=True)
 
 
 @st.cache_resource(show_spinner="Loading the language model…")
@@ -36,10 +53,10 @@ def encoder_for(model: str, indexed_fingerprint: str) -> QueryEncoder:
     return open_encoder(settings, indexed_fingerprint)
 
 
-@st.cache_resource(show_spinner="Loading the language model for the rebuild…")
-def embedder_for(model: str) -> Embedder:
-    """The model for building (sentence-transformers), loaded only when a rebuild asks."""
-    return Embedder(model)
+@st.cache_resource
+def rebuild_guard() -> threading.Lock:
+    """One rebuild at a time in this server, whichever visitor asks."""
+    return threading.Lock()
 
 
 @st.cache_resource(show_spinner="Loading the index…", max_entries=2)
@@ -49,62 +66,73 @@ def searcher_for(index_dir: str, build_id: str, model: str, fingerprint: str) ->
                     max_question_chars=settings.max_question_chars)
 
 
-def open_searcher() -> tuple[Searcher | None, dict | None, str]:
-    """The searcher, its manifest, and a problem to show ("" when all is well)."""
+def open_searcher() -> tuple[Searcher | None, dict | None, str, list[str]]:
+    """The searcher, its manifest, why the index cannot serve ("" when it can) and what
+    changed in the documents since the build, refused and warned as the command line does."""
+    manifest = None
     try:
         manifest = read_manifest(settings.index_dir)
+        refuse_other_builds(manifest, settings)
         searcher = searcher_for(str(settings.index_dir), manifest["build_id"], settings.model,
                                 manifest["model_fingerprint"])
+        refuse_other_model(manifest, searcher.embedder)
     except AllianceQAError as error:
-        return None, None, str(error)
-    if searcher.embedder.fingerprint != manifest["model_fingerprint"]:
-        return searcher, manifest, ("The index was built with another model than the one "
-                                    "configured. Rebuild it from the sidebar or run "
-                                    "`alliance-qa build`.")
-    return searcher, manifest, ""
+        return None, manifest, str(error), []
+    return searcher, manifest, "", changes_since(manifest["build_id"],
+                                                 corpus_signature(settings.corpus_dir))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def stale_reasons(build_id: str, corpus: tuple) -> list[str]:
-    """Why the live build is stale; hashed once per build and corpus signature, not on
-    every interaction (a large corpus would be read in full each time)."""
-    return staleness(read_manifest(settings.index_dir), settings, check_model=False)
+def changes_since(build_id: str, corpus: tuple) -> list[str]:
+    """What changed in the documents since the live build; read once per build and corpus
+    signature (sizes and times), not on every interaction."""
+    return corpus_changes(read_manifest(settings.index_dir), settings.corpus_dir)
 
 
 def rebuild() -> None:
-    """Rebuild with a progress bar; the outcome is kept to be shown after the rerun."""
+    """Rebuild with a progress bar, one at a time; the outcome is kept to be shown after the
+    rerun, and the model loaded for it is released."""
+    guard = rebuild_guard()
+    if not guard.acquire(blocking=False):
+        st.session_state.rebuild_outcome = ("error", "A rebuild is already running; the page "
+                                                     "will use its index when it lands.")
+        return
     bar = st.sidebar.progress(0.0, text="Starting the rebuild…")
-    try:
-        summary = build_index(settings, embedder_for(settings.model),
+    try:      # the build loads the model itself, once it holds the lock, and drops it after
+        summary = build_index(settings,
                               on_progress=lambda stage, done: bar.progress(done, text=stage))
         st.session_state.rebuild_outcome = ("success", str(summary))
     except AllianceQAError as error:
         st.session_state.rebuild_outcome = ("error", str(error))
+    finally:
+        gc.collect()
+        guard.release()
 
 
-def sidebar(searcher: Searcher | None, manifest: dict | None) -> dict:
+def sidebar(searcher: Searcher | None, manifest: dict | None, changes: list[str]) -> dict:
     """Index status, rebuild, options, citation lookup and the outline; returns the options."""
     bar = st.sidebar
     bar.title("alliance-qa")
     bar.caption("Answers are passages from the documents, each with its citation.")
     if "rebuild_outcome" in st.session_state:
         kind, text = st.session_state.pop("rebuild_outcome")
-        (bar.success if kind == "success" else bar.error)(text)
+        say(kind, text, bar)
     if manifest:
-        reasons = stale_reasons(manifest["build_id"], corpus_signature(settings.corpus_dir))
-        state = "fresh" if not reasons else "stale: " + "; ".join(reasons)
+        state = ("fresh" if searcher and not changes else
+                 "stale: " + "; ".join(changes) if searcher else "not usable")
         runtime = f", questions run by {searcher.embedder.runtime}" if searcher else ""
         bar.markdown(f"<b>Index</b> · {manifest['document_count']} document(s), "
                      f"{manifest['section_count']} sections, {manifest['chunk_count']} passages"
                      f"<br>Model: <code>{ui.escape(manifest['model'])}</code>{runtime}"
                      f"<br>Built {ui.escape(manifest['built_at'])}<br>Status: {ui.escape(state)}",
                      unsafe_allow_html=True)
-        if reasons:
-            bar.warning("The documents changed since the index was built; answers come from "
-                        "the old index until you rebuild.")
-    if bar.button("Rebuild the index", help="Read corpus/ again and rebuild the search index"):
-        rebuild()
-        st.rerun()
+    if searcher is None or changes or settings.page_rebuilds:
+        if bar.button("Rebuild the index", help="Read the documents again and rebuild the "
+                                                "search index"):
+            rebuild()
+            st.rerun()
+    else:
+        bar.caption("The index is up to date with the documents.")
     options = {"k": bar.slider("Passages per answer", 1, 10, settings.top_k), "document": None}
     documents = searcher.index.documents if searcher else []
     if len(documents) > 1:
@@ -121,8 +149,8 @@ def sidebar(searcher: Searcher | None, manifest: dict | None) -> dict:
                 bar.markdown(ui.section_html(found.section, found.paragraph) if not
                              found.paragraph else ui.escape(found.text), unsafe_allow_html=True)
             else:
-                bar.error(f"Nothing is cited as “{lookup.strip()[:80]}”. Try a section number "
-                          "like 1.2, a heading, or an id from a passage.")
+                say("error", f"Nothing is cited as “{lookup.strip()[:80]}”. Try a section "
+                               "number like 1.2, a heading, or an id from a passage.", bar)
         with bar.expander("Browse the outline"):
             for document in documents:
                 st.markdown(ui.outline_html(document), unsafe_allow_html=True)
@@ -133,8 +161,9 @@ def show_cited(searcher: Searcher, cite: str) -> None:
     """The `?cite=` deep link: the cited paragraph, in its section."""
     found = resolve(searcher.index.documents, cite)
     if not found:
-        st.error(f"The link cites “{cite[:120]}”, which names no paragraph or section here. "
-                 "The documents may have changed; look the section up in the sidebar.")
+        say("error", f"The link cites “{cite[:120]}”, which names no paragraph or section "
+                      "here. The documents may have changed; look the section up in the "
+                      "sidebar.")
         return
     with st.container(border=True):
         st.markdown(f"**Cited: {ui.escape(found.label)}** — {ui.escape(found.document.title)}")
@@ -142,17 +171,17 @@ def show_cited(searcher: Searcher, cite: str) -> None:
         st.code(found.id, language=None)
 
 
-def show_answer(answer) -> None:
+def show_answer(searcher: Searcher | None, answer) -> None:
     """Notices, then the whole answer as one block of HTML (fast to render, fully escaped)."""
     for notice in answer.notices:
-        st.info(notice)
+        say("info", notice)
     documents = searcher.index.documents if searcher else []
     sections = [found.section if (found := resolve(documents, hit.chunk.paragraph_id)) else None
                 for hit in answer.hits]
     st.markdown(ui.answer_html(answer, sections, len(documents) > 1), unsafe_allow_html=True)
 
 
-def ask(question: str) -> None:
+def ask(searcher: Searcher, options: dict, question: str) -> None:
     st.session_state.messages.append({"role": "user", "content": question})
     try:
         answer = searcher.search(question, k=options["k"], document=options["document"])
@@ -162,49 +191,63 @@ def ask(question: str) -> None:
     st.session_state.messages.append({"role": "assistant", "answer": answer})
 
 
-searcher, manifest, problem = open_searcher()
-options = sidebar(searcher, manifest)
-st.session_state.setdefault("messages", [])
+def page() -> None:
+    """The page, top to bottom."""
+    searcher, manifest, problem, changes = open_searcher()
+    options = sidebar(searcher, manifest, changes)
+    st.session_state.setdefault("messages", [])
 
-if problem:
-    (st.warning if searcher else st.error)(problem)
-    if not searcher:
+    if problem:
+        say("error", problem)
         st.info("Use **Rebuild the index** in the sidebar, or run `alliance-qa build` in a "
                 "terminal, then reload this page.")
+    elif changes:
+        say("warning", stale_warning(changes).replace(
+            "Run `alliance-qa build`", "Press Rebuild the index in the sidebar"))
 
-cite = st.query_params.get("cite")
-if cite and searcher:
-    show_cited(searcher, cite)
+    cite = st.query_params.get("cite")
+    if cite and searcher:
+        show_cited(searcher, cite)
 
-if searcher and not st.session_state.messages:
-    st.markdown("Ask a question about the documents. Each answer is the passages that "
-                "answer it best, with citations you can open and check.")
-    st.caption("Try one of these:")
-    for example in EXAMPLES:
-        if st.button(example, use_container_width=True):
-            st.session_state.pending = example
+    if searcher and not st.session_state.messages:
+        st.markdown("Ask a question about the documents. Each answer is the passages that "
+                    "answer it best, with citations you can open and check.")
+        st.caption("Try one of these:")
+        for example in EXAMPLES:
+            if st.button(example, use_container_width=True):
+                st.session_state.pending = example
 
-typed = st.chat_input("Ask about the documents…", disabled=searcher is None,
-                      max_chars=settings.max_question_chars * 100)
-question = typed if typed is not None else st.session_state.pop("pending", None)
-if question is not None and searcher:
-    ask(question)
+    # No length limit on the box: a longer paste is cut by the search, which says so.
+    typed = st.chat_input("Ask about the documents…", disabled=searcher is None)
+    question = typed if typed is not None else st.session_state.pop("pending", None)
+    if question is not None and searcher:
+        ask(searcher, options, question)
 
-for message in st.session_state.messages:
-    with st.chat_message(message["role"]):
-        if message["role"] == "user":
-            st.markdown(ui.question_html(message["content"]), unsafe_allow_html=True)
-        elif "error" in message:
-            st.info(message["error"])
-        else:
-            show_answer(message["answer"])
+    for message in st.session_state.messages:
+        with st.chat_message(message["role"]):
+            if message["role"] == "user":
+                st.markdown(ui.question_html(message["content"]), unsafe_allow_html=True)
+            elif "error" in message:
+                say("info", message["error"])
+            else:
+                show_answer(searcher, message["answer"])
 
-if st.session_state.messages:
-    left, right = st.columns(2)
-    if left.button("Clear the chat"):
-        st.session_state.messages = []
-        st.rerun()
-    right.download_button("Download the chat (Markdown)",
-                          ui.transcript_markdown([m for m in st.session_state.messages
-                                                  if "error" not in m]),
-                          file_name="alliance-qa-chat.md", mime="text/markdown")
+    if st.session_state.messages:
+        left, right = st.columns(2)
+        if left.button("Clear the chat"):
+            st.session_state.messages = []
+            st.rerun()
+        right.download_button("Download the chat (Markdown)",
+                              ui.transcript_markdown([m for m in st.session_state.messages
+                                                      if "error" not in m]),
+                              file_name="alliance-qa-chat.md", mime="text/markdown")
+
+
+try:
+    page()
+except AllianceQAError as error:
+    say("error", str(error))
+except Exception as error:     # never a traceback on the page; the server's log has it
+    traceback.print_exc()
+    say("error", f"Something went wrong ({type(error).__name__}). Nothing was changed; reload "
+                  "the page, and if it happens again, see the terminal running the server.")

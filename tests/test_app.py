@@ -1,6 +1,7 @@
 """The chat UI's flows in process, with streamlit.testing.v1.AppTest (real index and model)."""
 
 import html
+import re
 import shutil
 
 import pytest
@@ -39,6 +40,13 @@ def start(**query) -> AppTest:
     return at.run()
 
 
+def alerts(where, kind: str) -> list[str]:
+    """The texts of the app's message boxes of one kind ("error", "info", …) in `where`
+    (the page, the sidebar or a chat message), as shown."""
+    return [html.unescape(re.sub(r"<br>", "\n", re.sub(r"^<div[^>]*>|</div>$", "", m.value)))
+            for m in where.markdown if m.value.startswith(f'<div class="aqa-alert {kind}"')]
+
+
 def all_markdown(at) -> str:
     return "\n".join(m.value for m in at.markdown)
 
@@ -75,7 +83,7 @@ def test_a_misspelt_question_is_answered_and_says_how_it_was_read(index_env):
     at = start()
     at.chat_input[0].set_value("What are the key provisons of the treaty?").run()
     assert not at.exception
-    assert [i.value for i in at.info] == ["Read “provisons” as “provisions”."]
+    assert alerts(at, "info") == ["Read “provisons” as “provisions”."]
     assert "§1.2 Key provisions of the treaty, ¶" in assistant_html(at)
     assert ">What are the key provisons of the treaty?<" in at.chat_message[0].markdown[0].value
 
@@ -114,7 +122,7 @@ def test_cite_deep_link_shows_the_paragraph(index_env):
 def test_bad_deep_links_are_refused_in_words(index_env, bad):
     at = start(cite=bad)
     assert not at.exception
-    assert "names no paragraph or section" in at.error[0].value
+    assert "names no paragraph or section" in alerts(at, "error")[0]
 
 
 def test_citation_lookup_box_takes_ids_numbers_and_headings(index_env):
@@ -125,7 +133,7 @@ def test_citation_lookup_box_takes_ids_numbers_and_headings(index_env):
     box.set_value(CITED).run()
     assert "The treaty also emphasizes" in "\n".join(m.value for m in at.sidebar.markdown)
     box.set_value("no such thing").run()
-    assert "Nothing is cited as" in at.sidebar.error[0].value
+    assert "Nothing is cited as" in alerts(at.sidebar, "error")[0]
 
 
 def test_outline_lists_every_section(index_env):
@@ -146,8 +154,8 @@ def test_missing_index_is_explained_and_the_app_still_starts(tmp_path, monkeypat
     monkeypatch.setenv("ALLIANCE_QA_INDEX", str(tmp_path / "missing"))
     at = start()
     assert not at.exception
-    assert "There is no index" in at.error[0].value
-    assert "alliance-qa build" in at.error[0].value
+    assert "There is no index" in alerts(at, "error")[0]
+    assert "alliance-qa build" in alerts(at, "error")[0]
     assert at.chat_input[0].disabled
 
 
@@ -156,7 +164,7 @@ def test_rebuild_from_the_sidebar_makes_a_missing_index(tmp_path, monkeypatch):
     at = start()
     next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
     assert not at.exception
-    assert not at.error
+    assert not at.error and not alerts(at, "error")
     assert "Status: fresh" in "\n".join(m.value for m in at.sidebar.markdown)
 
 
@@ -165,7 +173,7 @@ def test_clear_chat_and_download(index_env):
     at.chat_input[0].set_value("What is SOFA?").run()
     at.chat_input[0].set_value("").run()
     assert len(at.chat_message) == 4           # the empty question is answered gently
-    assert "Type a question" in at.chat_message[3].info[0].value
+    assert "Type a question" in alerts(at.chat_message[3], "info")[0]
     next(b for b in at.button if b.label == "Clear the chat").click().run()
     assert len(at.chat_message) == 0
 
@@ -206,9 +214,10 @@ def test_a_failed_rebuild_is_explained_and_the_old_index_keeps_serving(index_env
     empty = tmp_path / "emptied"
     empty.mkdir()
     monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(empty))
+    at.run()                                   # the page sees the change: Rebuild offered
     next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
     assert not at.exception
-    assert "No usable documents" in at.sidebar.error[0].value
+    assert "No usable documents" in alerts(at.sidebar, "error")[0]
     at.chat_input[0].set_value("What is SOFA?").run()
     assert "Status of Forces" in assistant_html(at)
     assert "Status: stale: us-rok-alliance-history.md was removed" in \

@@ -1,5 +1,6 @@
 from alliance_qa.chunking import chunk_documents
-from alliance_qa.documents import parse_markdown, Document, read_corpus
+from alliance_qa.corpus import read_corpus
+from alliance_qa.documents import parse_markdown, Document
 
 from conftest import CORPUS
 
@@ -52,7 +53,8 @@ def test_every_chunk_is_an_exact_slice_of_its_source(tmp_path):
     """Over the shipped corpus, a Wikipedia article without headings and a plain text with
     wrapped lines and quotations, cut small so that most paragraphs are split: every chunk's
     text is the decoded source's own characters, closing quotation marks included."""
-    from alliance_qa.documents import clean_text, decode
+    from alliance_qa.corpus import decode
+    from alliance_qa.documents import clean_text
     (tmp_path / "notes.txt").write_text(
         "Notes on a Speech\n\nHe told them “Resign.” If they stayed,\nthe vote  would "
         "fail. (It did.) Then\nthey left.\n\nA second paragraph, with 'quotes.' And more.\n")
@@ -62,7 +64,7 @@ def test_every_chunk_is_an_exact_slice_of_its_source(tmp_path):
     documents, _ = read_corpus(tmp_path)
     chunks = chunk_documents(documents, lambda text: len(text) < 70)
     assert len(chunks) > sum(len(s.paragraphs) for d in documents for s in d.sections)
-    sources = {d.id: clean_text(decode((tmp_path / d.path).read_bytes())) for d in documents}
+    sources = {d.id: clean_text(decode((tmp_path / d.path).read_bytes())[0]) for d in documents}
     for chunk in chunks:
         assert chunk.text in sources[chunk.document], chunk.id
     quoted = [c.text for c in chunks if "Resign" in c.text]

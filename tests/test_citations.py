@@ -2,7 +2,7 @@ import pytest
 
 from alliance_qa.citations import (citation_id, citation_label, find_section,
                                    parse_citation_id, resolve)
-from alliance_qa.documents import read_corpus
+from alliance_qa.corpus import read_corpus
 
 from conftest import CORPUS
 

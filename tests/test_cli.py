@@ -86,9 +86,9 @@ def test_ask_json_batch_from_stdin(index_env):
     assert france["abstained"] is True
 
 
-def test_cite_prints_the_paragraph_with_neighbours():
+def test_cite_prints_the_paragraph_with_neighbours(index_env):
     cid = "us-rok-alliance-history/key-provisions-of-the-treaty#p2"
-    result = run("cite", cid)
+    result = run("cite", cid, env=index_env)
     assert result.returncode == 0, result.stderr
     assert "§1.2 Key provisions of the treaty, ¶2" in result.stdout
     assert "▶ ¶2 The treaty also emphasizes" in result.stdout
@@ -96,19 +96,19 @@ def test_cite_prints_the_paragraph_with_neighbours():
 
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "nope/nothing#p1", "9.9"])
-def test_cite_refuses_unknown_ids_without_a_traceback(bad):
-    result = run("cite", bad)
+def test_cite_refuses_unknown_ids_without_a_traceback(index_env, bad):
+    result = run("cite", bad, env=index_env)
     assert result.returncode == 1
     assert result.stderr.startswith("error: No paragraph or section is cited as")
     assert "alliance-qa sections" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_sections_lists_the_outline_with_ids():
-    result = run("sections")
+def test_sections_lists_the_outline_with_ids(index_env):
+    result = run("sections", env=index_env)
     assert result.returncode == 0
     assert "    §5.1 The Status of Forces Agreement (SOFA) updates  [3 ¶]  " \
            "us-rok-alliance-history/the-status-of-forces-agreement-sofa-updates" in result.stdout
-    data = json.loads(run("sections", "--json").stdout)
+    data = json.loads(run("sections", "--json", env=index_env).stdout)
     assert len(data[0]["sections"]) == 17
 
 

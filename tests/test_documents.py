@@ -3,8 +3,8 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from alliance_qa.documents import (decode, parse_markdown, parse_plain_text, read_corpus,
-                                   is_plain_heading)
+from alliance_qa.corpus import decode, read_corpus
+from alliance_qa.documents import parse_markdown, parse_plain_text, is_plain_heading
 
 from conftest import CORPUS, DATA
 
@@ -103,9 +103,11 @@ def test_heading_rule_for_plain_text():
 
 def test_decoding_of_odd_encodings():
     text = "Café — ‘quoted’"
-    assert decode(codecs.BOM_UTF8 + text.encode()) == text
-    assert decode(text.encode("utf-16")) == text
-    assert decode("Café".encode("latin-1")) == "Café"
+    assert decode(codecs.BOM_UTF8 + text.encode()) == (text, 0)
+    assert decode(text.encode("utf-16")) == (text, 0)
+    # One stray byte costs one character, not the whole file read as Latin-1.
+    assert decode("Café — ok".encode() + b" \xe9t\xe9") == ("Café — ok �t�", 2)
+    assert decode("A real � kept.".encode()) == ("A real � kept.", 0)
     try:
         decode(b"\x00\x01binary\x00")
     except ValueError as error:
@@ -138,6 +140,7 @@ def test_bad_files_are_skipped_with_named_warnings_and_good_ones_kept(tmp_path):
     assert messages["empty.txt"].startswith("skipped: it has no paragraphs")
     assert messages["only-headings.md"].startswith("skipped: it has no paragraphs")
     assert "binary" in messages["binary.txt"]
+    assert messages["latin.txt"].startswith("1 byte sequence(s) that are not UTF-8")
     titles = {d.path: d.title for d in documents}
     assert titles["bom.md"] == "Bom" and titles["utf16.md"] == "Sixteen"
     assert titles["sub/crlf.txt"] == "crlf"
@@ -151,7 +154,7 @@ def test_same_stem_in_two_formats_gets_two_ids(tmp_path):
     write(tmp_path, "a.md", "Alpha text.\n")
     write(tmp_path, "a.txt", "Alpha text too.\n")
     documents, _ = read_corpus(tmp_path)
-    assert sorted(d.id for d in documents) == ["a", "a-2"]
+    assert sorted(d.id for d in documents) == ["a", "a-txt"]
 
 
 BLOCK = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=80)

@@ -17,6 +17,7 @@ from alliance_qa.evaluation import EVAL_DIR, load_questions
 from alliance_qa.indexing import build_index, check_index, missing_export
 from alliance_qa.onnx_encoder import (SETTINGS_FILE, MODEL_FILE, OnnxEncoder, _disagreement,
                                       folder_for, unsupported)
+from alliance_qa.integrity import sealed
 from alliance_qa.service import open_searcher
 from alliance_qa.store import read_manifest
 
@@ -42,7 +43,7 @@ def test_the_export_gives_sentence_transformers_vectors(exported, embedder):
 
 
 def test_the_product_answers_alike_with_either_runtime(built, searcher):
-    fast = open_searcher(built)
+    fast, _ = open_searcher(built)
     assert fast.embedder.runtime == "onnxruntime"
     assert searcher.embedder.runtime == "sentence-transformers"
     for question in QUESTIONS:
@@ -55,7 +56,7 @@ def test_the_product_answers_alike_with_either_runtime(built, searcher):
 def test_asking_loads_no_pytorch(built):
     script = ("import sys; from alliance_qa.config import Settings; "
               "from alliance_qa.service import open_searcher; "
-              "s = open_searcher(Settings.from_env()); a = s.search('What is THAAD?'); "
+              "s, _ = open_searcher(Settings.from_env()); a = s.search('What is THAAD?'); "
               "print(s.embedder.runtime, a.hits[0].chunk.id, 'torch' in sys.modules)")
     env = {**os.environ, "ALLIANCE_QA_INDEX": str(built.index_dir),
            "ALLIANCE_QA_ENCODERS": str(built.encoders)}
@@ -83,7 +84,7 @@ def test_a_damaged_export_falls_back_to_sentence_transformers(export_copy, embed
     model.write_bytes(bytes(data))
     assert OnnxEncoder.load(export_copy.encoders, embedder.fingerprint) is None
     assert missing_export(read_manifest(export_copy.index_dir), export_copy)  # rebuild it
-    fallback = open_searcher(export_copy)
+    fallback, _ = open_searcher(export_copy)
     assert fallback.embedder.runtime == "sentence-transformers"
     assert "status-of-forces" in fallback.search("What is SOFA?").hits[0].chunk.id
 
@@ -92,12 +93,12 @@ def test_a_missing_export_falls_back_and_is_remade_by_a_rebuild(built, embedder,
     settings = Settings(corpus_dir=built.corpus_dir, index_dir=tmp_path / "index",
                         encoders_dir=tmp_path / "none")
     shutil.copytree(built.index_dir, settings.index_dir)
-    assert open_searcher(settings).embedder.runtime == "sentence-transformers"
+    assert open_searcher(settings)[0].embedder.runtime == "sentence-transformers"
     assert [r for r in check_index(settings) if "ONNX export" in r]     # so a rebuild runs
     summary = build_index(settings, embedder)
     assert summary.embedded == 0 and summary.reused > 0                 # nothing re-embedded
     assert check_index(settings) == []
-    assert open_searcher(settings).embedder.runtime == "onnxruntime"
+    assert open_searcher(settings)[0].embedder.runtime == "onnxruntime"
     model = folder_for(settings.encoders, embedder.fingerprint) / MODEL_FILE
     made = model.stat().st_mtime_ns
     build_index(settings, embedder)                                     # once per model
@@ -116,7 +117,7 @@ def test_an_export_that_disagrees_is_refused(export_copy, embedder, exported):
     assert _disagreement(embedder, exported, QUESTIONS[:3]) == ""
     folder = folder_for(export_copy.encoders, embedder.fingerprint)
     settings = json.loads((folder / SETTINGS_FILE).read_text())
-    (folder / SETTINGS_FILE).write_text(json.dumps({**settings, "pooling": "cls"}))
+    (folder / SETTINGS_FILE).write_text(json.dumps(sealed({**settings, "pooling": "cls"})))
     assert "vectors differ" in _disagreement(embedder, OnnxEncoder(folder), QUESTIONS[:3])
 
 

@@ -6,7 +6,6 @@ import threading
 import numpy as np
 import pytest
 
-from alliance_qa import abstention
 from alliance_qa.errors import UnknownDocument
 from alliance_qa.questions import EmptyQuestion
 

@@ -15,6 +15,7 @@ from alliance_qa.config import Settings
 from alliance_qa.errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from alliance_qa.indexing import build_index, check_index
 from alliance_qa.service import open_searcher
+from alliance_qa.integrity import sealed
 from alliance_qa.store import build_lock, live_folder, load_index, read_manifest
 
 
@@ -76,13 +77,22 @@ def test_check_reports_fresh_then_each_kind_of_staleness(embedder, tmp_path, cor
     assert "the model changed" in check_index(other_model)[-1]
 
 
-def test_a_stale_index_is_refused_with_the_fix(embedder, tmp_path, corpus_copy):
+def test_an_index_older_than_the_documents_serves_as_built_and_says_so(embedder, tmp_path,
+                                                                       corpus_copy):
     settings = fresh_build(embedder, tmp_path, corpus_copy)
+    assert open_searcher(settings, embedder)[1] == ""
     (corpus_copy / "extra.md").write_text("# Extra\n\nMore text.\n")
+    searcher, warning = open_searcher(settings, embedder)
+    assert "extra.md was added" in warning and "alliance-qa build" in warning
+    assert [d.path for d in searcher.index.documents] == ["us-rok-alliance-history.md"]
+
+
+def test_an_index_built_by_another_model_is_refused_with_the_fix(embedder, tmp_path,
+                                                                 corpus_copy):
+    settings = fresh_build(embedder, tmp_path, corpus_copy)
     with pytest.raises(IndexStale) as error:
-        open_searcher(settings, embedder)
-    assert "extra.md was added" in str(error.value)
-    assert "alliance-qa build" in str(error.value)
+        open_searcher(replace(settings, model="/some/other/model"), embedder)
+    assert "the model changed" in str(error.value) and "alliance-qa build" in str(error.value)
 
 
 def test_missing_index(tmp_path):
@@ -123,7 +133,7 @@ def test_records_that_do_not_match_the_vector_count_are_refused(damaged):
     (folder / "chunks.jsonl").write_bytes(data)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["files"]["chunks.jsonl"] = store.sha256_bytes(data)    # even a consistent hash
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
     with pytest.raises(IndexCorrupt, match="inconsistent"):
         load_index(settings.index_dir)
 
@@ -135,7 +145,7 @@ def test_a_word_piece_table_out_of_chunk_order_is_refused(damaged):
     (folder / "tokens.npy").write_bytes(data)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["files"]["tokens.npy"] = store.sha256_bytes(data)
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
     with pytest.raises(IndexCorrupt, match="inconsistent"):
         load_index(settings.index_dir)
 
@@ -147,7 +157,7 @@ def test_an_index_from_a_version_without_word_pieces_is_called_stale(damaged):
     for name in ("tokens.faiss", "tokens.npy"):
         (folder / name).unlink()
         del manifest["files"][name]
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
     with pytest.raises(IndexStale, match="another version of alliance-qa") as error:
         load_index(settings.index_dir)
     assert "tokens.faiss" in str(error.value) and "alliance-qa build" in str(error.value)
@@ -160,7 +170,7 @@ def test_an_index_from_before_related_words_is_stale_and_its_rebuild_reuses_ever
     (folder / "related-words.json").unlink()
     del manifest["files"]["related-words.json"]
     manifest["recipe"] = "views:context,text,sentences,tokens-float16/acronyms-v2"
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
     assert load_index(settings.index_dir).related_words == {}
     assert check_index(settings) == ["it was built by another version of alliance-qa"]
     summary = build_index(settings, embedder)

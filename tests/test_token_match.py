@@ -2,7 +2,6 @@
 against a plain loop over the stored piece vectors of the real index."""
 
 import numpy as np
-import pytest
 
 from alliance_qa.acronyms import expand
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 
@@ -182,12 +184,40 @@ def _reasons(question: str, evidence: Evidence) -> dict[str, str]:
             "role": missing_role(question, evidence.passages)}
 
 
+def script(character: str) -> str:
+    """The writing system of a letter, as Unicode names it ("LATIN", "ARABIC", "CJK")."""
+    return unicodedata.name(character, "").split(" ")[0]
+
+
+def scripts_of(texts) -> list[str]:
+    """Every writing system the texts' letters use (the build stores the corpus's)."""
+    characters = set().union(*map(set, texts))
+    return sorted({script(c) for c in characters if c.isalpha()} - {""})
+
+
+def foreign_script(question: str, known: frozenset[str]) -> str:
+    """Why a question mostly written in a script the documents never use cannot be
+    answered from them ("" when it is not)."""
+    letters = [script(c) for c in question if c.isalpha()]
+    foreign = Counter(s for s in letters if s not in known)
+    if not known or 2 * sum(foreign.values()) <= len(letters):
+        return ""
+    name = foreign.most_common(1)[0][0]
+    return (f"The question is written in {name if name == 'CJK' else name.title()} script, "
+            "which the documents do not use.")
+
+
 def decide(question: Question, evidence: Evidence, calibration: Calibration,
-           checks: tuple[str, ...] = CHECKS) -> Verdict:
-    """Abstain when the score is no better than questions about other subjects, or when an
-    enabled check finds the kind of fact asked missing. Never for a question about a
-    document as a whole: its opening answers it, however little its words match."""
+           checks: tuple[str, ...] = CHECKS, scripts: frozenset[str] = frozenset()
+           ) -> Verdict:
+    """Abstain when the question is written in a script the documents never use, when the
+    score is no better than questions about other subjects, or when an enabled check finds
+    the kind of fact asked missing. An overview question ("what is this about?") is
+    answered by the documents' openings, however little its words match."""
     probability = calibration.confidence(evidence.score)
+    foreign = foreign_script(question.typed, scripts)
+    if foreign:
+        return Verdict(True, min(probability, 0.01), foreign)
     reasons = {name: why for name, why in _reasons(question.checked, evidence).items() if why}
     fired = tuple(reasons)
     if question.overview:

@@ -214,7 +214,7 @@ def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True,
     from .evaluation import EVAL_DIR, load_questions
     from .service import open_searcher
     lines = [f"alliance-qa benchmark — {os.cpu_count()} cores, python {sys.version.split()[0]}"]
-    searcher = open_searcher(settings)
+    searcher, _ = open_searcher(settings)
     lines.append(f"questions encoded by {searcher.embedder.runtime}")
     questions = [q.question for q in load_questions(*sorted((EVAL_DIR / "alliance").glob("*.jsonl")))]
     lines += query_latency(searcher, questions, repeats)

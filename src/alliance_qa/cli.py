@@ -31,8 +31,12 @@ def _settings(args) -> Settings:
 
 
 def _searcher(settings: Settings, checks: tuple[str, ...] = CHECKS):
+    """The searcher; a warning on stderr when the documents changed since the build."""
     from .service import open_searcher
-    return open_searcher(settings, checks=checks)
+    searcher, warning = open_searcher(settings, checks=checks)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return searcher
 
 
 # ------------------------------------------------------------------ commands
@@ -87,8 +91,25 @@ def format_answer(answer) -> str:
     return "\n".join(lines)
 
 
+def _emit(record: dict) -> None:
+    """One JSON line, always UTF-8 whatever the locale."""
+    sys.stdout.buffer.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
+    sys.stdout.buffer.flush()
+
+
+def _stdin_questions():
+    """Standard input's lines as (question, notices): bytes that are not UTF-8 read as �."""
+    for line in sys.stdin.buffer:
+        text = line.rstrip(b"\r\n").decode("utf-8", "replace")
+        bad = text.count("\ufffd") - line.count("\ufffd".encode())
+        yield text, ((f"{bad} byte sequence(s) of this line are not UTF-8 and were read as "
+                      "�.",) if bad else ())
+
+
 def cmd_ask(args) -> int:
     """Answer a question with the best passages; with --json and no question, read stdin."""
+    from dataclasses import replace
+
     from .questions import EmptyQuestion
     settings = _settings(args)
     if args.question is None and not args.json:
@@ -96,31 +117,27 @@ def cmd_ask(args) -> int:
               file=sys.stderr)
         return 2
     searcher = _searcher(settings)
-    questions = [args.question] if args.question is not None else sys.stdin
-    for question in questions:
-        question = question.rstrip("\n")
+    questions = [(args.question, ())] if args.question is not None else _stdin_questions()
+    for question, notices in questions:
         try:
             answer = searcher.search(question, k=args.k, document=args.doc)
         except EmptyQuestion as error:
             if args.json:
-                print(json.dumps({"question": question, "error": str(error)},
-                                 ensure_ascii=False))
+                _emit({"question": question, "error": str(error), "notices": list(notices)})
                 continue
             raise
+        answer = replace(answer, notices=notices + answer.notices)
         if args.json:
-            print(json.dumps(answer_json(answer), ensure_ascii=False), flush=True)
+            _emit(answer_json(answer))
         else:
             print(format_answer(answer))
     return 0
 
 
 def _documents(settings: Settings):
-    from .documents import read_corpus
-    from .errors import CorpusEmpty
-    documents, _ = read_corpus(settings.corpus_dir)
-    if not documents:
-        raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}.")
-    return documents
+    """The documents as indexed: a citation from an answer always finds its text."""
+    from .store import load_documents
+    return load_documents(settings.index_dir)
 
 
 def cmd_cite(args) -> int:
@@ -273,6 +290,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):   # a narrow locale never costs a traceback
+        stream.reconfigure(errors="backslashreplace")
     args = parser().parse_args(argv)
     try:
         return args.handler(args)

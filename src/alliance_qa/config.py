@@ -9,7 +9,9 @@ from pathlib import Path
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = {"corpus_dir": "ALLIANCE_QA_CORPUS", "index_dir": "ALLIANCE_QA_INDEX",
-               "model": "ALLIANCE_QA_MODEL", "encoders_dir": "ALLIANCE_QA_ENCODERS"}
+               "model": "ALLIANCE_QA_MODEL", "encoders_dir": "ALLIANCE_QA_ENCODERS",
+               "page_rebuilds": "ALLIANCE_QA_PAGE_REBUILDS"}
+YES = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Settings:
     encoders_dir: Path | None = None     # the model's ONNX exports; default <index>/encoders
     top_k: int = 3
     max_question_chars: int = 1000
+    page_rebuilds: bool = False      # any visitor may rebuild, even a fresh index
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -32,12 +35,15 @@ class Settings:
         for key in ("corpus_dir", "index_dir", "encoders_dir"):
             if key in chosen:
                 chosen[key] = Path(chosen[key]).expanduser().resolve()
+        if isinstance(chosen.get("page_rebuilds"), str):
+            chosen["page_rebuilds"] = chosen["page_rebuilds"].strip().lower() in YES
         return replace(settings, **chosen)
 
     def as_env(self) -> dict[str, str]:
         """The environment variables that give another process these settings."""
         values = {"corpus_dir": self.corpus_dir, "index_dir": self.index_dir,
-                  "model": self.model, "encoders_dir": self.encoders}
+                  "model": self.model, "encoders_dir": self.encoders,
+                  "page_rebuilds": "1" if self.page_rebuilds else ""}
         return {name: str(values[field]) for field, name in ENVIRONMENT.items()}
 
     @property

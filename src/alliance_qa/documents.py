@@ -1,21 +1,19 @@
 """Documents → sections → numbered paragraphs, from Markdown or plain text.
 
-Parsing takes a string and returns plain values; `read_corpus` is the one function that
-touches the disk. Citations (ids and labels) are made in `citations.py`, not here.
+Parsing takes a string and returns plain values; reading the corpus folder is `corpus.py`'s
+job. Citations (ids and labels) are made in `citations.py`, not here.
 """
 
 from __future__ import annotations
 
-import codecs
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-SUFFIXES = (".md", ".markdown", ".txt")
+from anyascii import anyascii
+
 INTRODUCTION = "Introduction"
-MAX_FILE_BYTES = 20_000_000
 
 _ATX_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _SENTENCE_END = ".!?…:;,"
@@ -46,20 +44,19 @@ class Document:
         return next((s for s in self.sections if s.slug == slug), None)
 
 
-@dataclass(frozen=True)
-class CorpusWarning:
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+def _ascii(character: str) -> str:
+    """A character in ASCII: its accent dropped ("é" → "e"); a letter or digit of another
+    script transliterated ("한" → "Han"); anything else (punctuation, ’) dropped."""
+    plain = unicodedata.normalize("NFKD", character).encode("ascii", "ignore").decode()
+    return plain if plain or not character.isalnum() else anyascii(character)
 
 
-def slugify(text: str) -> str:
-    """Lowercase ASCII words joined by '-' ("U.S. military" → "u-s-military")."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+def slugify(text: str, fallback: str = "section") -> str:
+    """Lowercase ASCII words joined by '-' ("U.S. military" → "u-s-military", "Korea’s" →
+    "koreas", "한미동맹" → "hanmidongmaeng"); `fallback` when nothing is left."""
+    ascii_text = "".join(map(_ascii, text)) if not text.isascii() else text
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug or "section"
+    return slug or fallback
 
 
 def clean_text(text: str) -> str:
@@ -204,21 +201,6 @@ def parse_plain_text(text: str, document: str) -> tuple[None, tuple[Section, ...
     return None, outline.finish()
 
 
-def decode(data: bytes) -> str:
-    """Bytes → text: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1.
-
-    Raises ValueError for data that looks binary.
-    """
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    if b"\x00" in data[:8192]:
-        raise ValueError("looks like a binary file (it contains NUL bytes)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
 def parse_document(text: str, relative_path: str, document_id: str, sha256: str) -> Document:
     """One file's text → Document; Markdown by suffix, else plain text."""
     parse = parse_markdown if relative_path.endswith((".md", ".markdown")) else parse_plain_text
@@ -229,58 +211,3 @@ def parse_document(text: str, relative_path: str, document_id: str, sha256: str)
     # program, ¶11"); its id keeps the slug "introduction".
     sections = tuple(replace(s, heading=title) if s.level == 0 else s for s in sections)
     return Document(document_id, title, relative_path, sha256, sections)
-
-
-def corpus_files(corpus_dir: Path) -> list[Path]:
-    """Every .md/.markdown/.txt file below the folder (hidden ones excepted), sorted."""
-    if not corpus_dir.is_dir():
-        return []
-    return sorted(p for p in corpus_dir.rglob("*")
-                  if p.suffix.lower() in SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts))
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in blocks (model weights and large indexes included)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def document_id(relative_path: str, taken: set[str]) -> str:
-    """A stable, unique id from the path: 'sub/My File.md' → 'sub/my-file'."""
-    parts = Path(relative_path).with_suffix("").parts
-    base = "/".join(slugify(part) for part in parts)
-    candidate, n = base, 2
-    while candidate in taken:
-        candidate, n = f"{base}-{n}", n + 1
-    return candidate
-
-
-def read_corpus(corpus_dir: Path) -> tuple[list[Document], list[CorpusWarning]]:
-    """Read every document; a file that cannot be used becomes a warning, not an error."""
-    documents, warnings, taken = [], [], set()
-    for path in corpus_files(corpus_dir):
-        relative = path.relative_to(corpus_dir).as_posix()
-        try:
-            data = path.read_bytes()
-            if len(data) > MAX_FILE_BYTES:
-                raise ValueError(f"is larger than {MAX_FILE_BYTES // 1_000_000} MB")
-            text = decode(data)
-        except (OSError, ValueError) as error:
-            warnings.append(CorpusWarning(relative, f"skipped: {error}"))
-            continue
-        doc_id = document_id(relative, taken)
-        document = parse_document(text, relative, doc_id, hashlib.sha256(data).hexdigest())
-        if not any(s.paragraphs for s in document.sections):
-            warnings.append(CorpusWarning(relative, "skipped: it has no paragraphs of text"))
-            continue
-        taken.add(doc_id)
-        empty = [s.heading for s in document.sections if not s.paragraphs]
-        if empty:
-            warnings.append(CorpusWarning(relative, f"{len(empty)} heading(s) with no text: "
-                                          + ", ".join(repr(h) for h in empty[:3])))
-        documents.append(document)
-    return documents, warnings

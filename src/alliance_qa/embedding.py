@@ -12,7 +12,7 @@ from typing import Iterable, Protocol
 import numpy as np
 
 from .config import BUNDLED_MODEL
-from .documents import file_sha256
+from .integrity import file_sha256
 from .errors import ModelUnavailable
 
 # How tokenizers mark a word split into pieces: WordPiece marks the pieces that continue a

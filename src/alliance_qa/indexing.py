@@ -17,13 +17,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import __version__
-from .abstention import UNCALIBRATED, Calibration, reference_questions
+from .abstention import UNCALIBRATED, Calibration, reference_questions, scripts_of
 from .acronyms import expand, find_acronyms
 from .chunking import Chunk, chunk_documents
 from .config import Settings
-from .documents import corpus_files, file_sha256, read_corpus
+from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
 from .embedding import Embedder, TokenVectors, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
+from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
 from .onnx_encoder import OnnxEncoder, export
 from .related_words import related_words
@@ -31,7 +32,7 @@ from .store import (BuildContents, StoredIndex, assemble, build_lock, load_index
                     read_manifest, token_starts, vector_indexes, write_index)
 
 RECIPE = ("views:context,text,sentences,tokens-float16/acronyms-v2/related-words-v1/"
-          "verbatim-v1/calibration-v2")
+          "verbatim-v1/calibration-v2/scripts-v1")
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
 VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
               "sentences": "sentences"}
@@ -140,6 +141,31 @@ def embed_tokens(embedder: Embedder, texts: list[str], progress: bool = False,
     return vectors, table, keys, len(missing)
 
 
+def estimate_seconds(embedder: Embedder, inputs: dict[str, list[str]],
+                     cache: dict[str, dict]) -> float:
+    """How long embedding the texts not in `cache` will take: a sample of them timed, scaled
+    by characters (each paragraph is read twice more, alone and for its word pieces)."""
+    to_embed = [t for view, texts in inputs.items() for t in texts
+                if text_key(t) not in cache.get(view, {})]
+    to_embed += [t for t in inputs["context"] if text_key(t) not in cache.get("tokens", {})]
+    if not to_embed:
+        return 0.0
+    sample = to_embed[:: max(1, len(to_embed) // 16)][:16]
+    start = time.perf_counter()
+    embedder.encode(sample)
+    per_character = (time.perf_counter() - start) / max(sum(map(len, sample)), 1)
+    return per_character * sum(map(len, to_embed))
+
+
+def duration(seconds: float) -> str:
+    """"40 s", "12 min", "3.5 hours"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} hours"
+
+
 def chunk_changes(previous: StoredIndex | None, chunks: list[Chunk]) -> dict[str, int]:
     """How many chunks were added, changed (same id, new text) and removed."""
     before = {c.id: c.text for c in previous.chunks} if previous else {}
@@ -183,17 +209,25 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
     start = time.perf_counter()
     with build_lock(settings.index_dir):
         _report(on_progress, "Reading the corpus…", 0.0)
-        documents, warnings = read_corpus(settings.corpus_dir)
+        files, refused = scan_corpus(settings.corpus_dir)
+        documents, warnings = read_documents(files)
+        warnings = refused + warnings
         if not documents:
             raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}"
                               + (f" ({'; '.join(map(str, warnings))})." if warnings else "."))
         skipped = {w.path: w.message for w in warnings if w.message.startswith("skipped")}
+        # Sizes and times as scanned before reading: an edit during the build shows as one.
+        corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
         embedder = embedder or Embedder(settings.model)
         chunks = chunk_documents(documents, embedder.fits)
         acronyms = find_acronyms([c.text for c in chunks])
         previous = _previous_build(settings.index_dir)
         cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
         inputs = view_inputs(chunks, acronyms)
+        estimate = estimate_seconds(embedder, inputs, cache)
+        if estimate:
+            _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
+                                 "machine…", 0.05)
         views, keys, embedded = embed_views(embedder, inputs, progress, on_progress, cache)
         views["tokens"], token_table, keys["tokens"], pieces_embedded = embed_tokens(
             embedder, inputs["context"], progress, on_progress, cache.get("tokens"))
@@ -208,14 +242,15 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "dimension": embedder.dimension,
             "max_tokens": embedder.max_tokens,
             "recipe": RECIPE,
-            "corpus": {**{p: _sha256_or_blank(settings.corpus_dir / p) for p in skipped},
-                       **{d.path: d.sha256 for d in documents}},
+            "corpus": corpus,
+            "corpus_stat": corpus_stat,
             "skipped": skipped,
             "document_count": len(documents),
             "section_count": sum(len(d.sections) for d in documents),
             "chunk_count": len(chunks),
             "sentence_count": len(views["sentences"]),
             "acronyms": acronyms,
+            "scripts": scripts_of(inputs["context"]),
             "related_words": len(related),
             "slow_questions": slow_questions,    # why there is no ONNX export ("" if there is)
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -262,45 +297,52 @@ def question_samples(inputs: dict[str, list[str]]) -> list[str]:
     return texts + [max(inputs["context"], key=len)]
 
 
-def _sha256_or_blank(path: Path) -> str:
-    try:
-        return file_sha256(path)
-    except OSError:
-        return ""
-
-
-def corpus_state(corpus_dir: Path) -> dict[str, str]:
-    """{relative path: SHA-256} of every corpus file ("" for one that cannot be read)."""
-    return {p.relative_to(corpus_dir).as_posix(): _sha256_or_blank(p)
-            for p in corpus_files(corpus_dir)}
+def corpus_state(files: list[CorpusFile], manifest: dict | None = None,
+                 known: dict[str, str] | None = None
+                 ) -> tuple[dict[str, str], dict[str, list[int]]]:
+    """{relative path: SHA-256} of the scanned files ("" for one over the size limit or
+    unreadable), and {relative path: [size, modification time]}. A file whose hash is
+    `known`, or whose size and time are as `manifest` recorded, is not read again: checking
+    freshness costs a `stat` per file, not a read of the corpus."""
+    hashes, stats = {}, {}
+    recorded = (manifest or {}).get("corpus_stat", {})
+    for file in files:
+        stats[file.relative] = [file.size, file.mtime_ns]
+        if file.relative in (known or {}):
+            hashes[file.relative] = known[file.relative]
+        elif recorded.get(file.relative) == stats[file.relative]:
+            hashes[file.relative] = manifest["corpus"].get(file.relative, "")
+        elif file.size > MAX_FILE_BYTES:
+            hashes[file.relative] = ""
+        else:
+            try:
+                hashes[file.relative] = file_sha256(file.path)
+            except OSError:
+                hashes[file.relative] = ""
+    return hashes, stats
 
 
 def corpus_signature(corpus_dir: Path) -> tuple:
     """(path, size, modification time) of every corpus file: cheap to take on every page
     view, and it changes whenever a file is added, removed or written."""
-    signature = []
-    for path in corpus_files(corpus_dir):
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        signature.append((path.relative_to(corpus_dir).as_posix(), stat.st_size,
-                          stat.st_mtime_ns))
-    return tuple(signature)
+    files, _ = scan_corpus(corpus_dir)
+    return tuple((f.relative, f.size, f.mtime_ns) for f in files)
 
 
-def staleness(manifest: dict, settings: Settings, check_model: bool = True) -> list[str]:
-    """Why an index no longer matches the corpus and model; empty when it is fresh."""
-    reasons = []
+def corpus_changes(manifest: dict, corpus_dir: Path) -> list[str]:
+    """What changed in the corpus since the build: files added, removed or edited."""
     built = manifest["corpus"]
-    now = corpus_state(settings.corpus_dir)
-    for path in sorted(now.keys() - built.keys()):
-        reasons.append(f"{path} was added")
-    for path in sorted(built.keys() - now.keys()):
-        reasons.append(f"{path} was removed")
-    for path in sorted(built.keys() & now.keys()):
-        if built[path] != now[path]:
-            reasons.append(f"{path} was edited")
+    now, _ = corpus_state(scan_corpus(corpus_dir)[0], manifest)
+    return ([f"{path} was added" for path in sorted(now.keys() - built.keys())]
+            + [f"{path} was removed" for path in sorted(built.keys() - now.keys())]
+            + [f"{path} was edited" for path in sorted(built.keys() & now.keys())
+               if built[path] != now[path]])
+
+
+def build_changes(manifest: dict, settings: Settings, check_model: bool = True) -> list[str]:
+    """Why the index cannot serve these settings at all: another model (by name, or with
+    `check_model` by its weights) or another version of alliance-qa built it."""
+    reasons = []
     if manifest["model"] != settings.model:
         reasons.append(f"the model changed from {manifest['model']!r} to {settings.model!r}")
     elif check_model:
@@ -312,6 +354,12 @@ def staleness(manifest: dict, settings: Settings, check_model: bool = True) -> l
     if manifest.get("recipe") != RECIPE:
         reasons.append("it was built by another version of alliance-qa")
     return reasons
+
+
+def staleness(manifest: dict, settings: Settings, check_model: bool = True) -> list[str]:
+    """Why an index no longer matches the corpus and model; empty when it is fresh."""
+    return (corpus_changes(manifest, settings.corpus_dir)
+            + build_changes(manifest, settings, check_model))
 
 
 def missing_export(manifest: dict, settings: Settings) -> list[str]:

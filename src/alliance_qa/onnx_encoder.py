@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .documents import file_sha256
+from .integrity import file_sha256, is_sealed, sealed
 from .embedding import Embedder, QueryEncoding, unit_token_vectors
 
 MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE = "model.onnx", "tokenizer.json", "encoder.json"
@@ -44,6 +44,8 @@ class OnnxEncoder:
         from tokenizers import Tokenizer
 
         settings = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
+        if not is_sealed(settings):       # the settings decide every vector: verified too
+            raise ValueError(f"{folder / SETTINGS_FILE} does not match its checksum")
         for name, digest in settings["files"].items():
             if file_sha256(folder / name) != digest:
                 raise ValueError(f"{folder / name} does not match its checksum")
@@ -116,6 +118,7 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]) -> str:
     agrees with sentence-transformers on `samples`. Returns why questions will be encoded
     by sentence-transformers instead ("" when they will not)."""
     folder = folder_for(encoders_dir, embedder.fingerprint)
+    _remove_dead_temporaries(encoders_dir)
     if OnnxEncoder.load(encoders_dir, embedder.fingerprint):
         return ""
     reason = unsupported(embedder)
@@ -140,6 +143,25 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]) -> str:
         if other.is_dir() and other.name != folder.name and not other.name.startswith("."):
             shutil.rmtree(other, ignore_errors=True)
     return ""
+
+
+def _remove_dead_temporaries(encoders_dir: Path) -> None:
+    """Remove the half-written exports of builds that were killed (named by their process
+    id; the folder may be shared by indexes with their own locks, so only dead ones)."""
+    for temporary in encoders_dir.glob(".tmp-*-*"):
+        pid = temporary.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # another user's process
+        return True
+    return True
 
 
 def _write_export(embedder: Embedder, folder: Path) -> None:
@@ -171,12 +193,12 @@ def _write_export(embedder: Embedder, folder: Path) -> None:
     tokenizer.no_padding()
     tokenizer.enable_truncation(embedder.max_tokens)
     tokenizer.save(str(folder / TOKENIZER_FILE))
-    settings = {
+    settings = sealed({
         "model": embedder.name, "fingerprint": embedder.fingerprint, "inputs": inputs,
         "pooling": embedder.model[1].get_config_dict()["pooling_mode"],
         "lowercase": bool(getattr(transformer, "do_lower_case", False)),
         "files": {name: file_sha256(folder / name) for name in (MODEL_FILE, TOKENIZER_FILE)},
-    }
+    })
     (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=1), encoding="utf-8")
 
 

@@ -102,6 +102,7 @@ class Searcher:
         self.chunks = index.chunks
         self.document_ids = {d.id for d in index.documents}
         self.acronyms = index.manifest.get("acronyms", {})
+        self.scripts = frozenset(index.manifest.get("scripts", ()))   # the corpus's letters
         self.text_vectors = matrix(index.views["text"])
         self.context_vectors = matrix(index.views["context"])
         self.sentence_vectors = matrix(index.views["sentences"])
@@ -287,7 +288,8 @@ class Searcher:
         evidence = abstention.Evidence(
             top_score, [h.chunk.text[a:b] for h in hits[:3] for a, b in h.highlights],
             [h.chunk.text for h in hits[:3]])
-        verdict = abstention.decide(read, evidence, self.calibration, self.checks)
+        verdict = abstention.decide(read, evidence, self.calibration, self.checks,
+                                    self.scripts)
         notices = read.notices + (OVERVIEW_NOTICE,) * read.overview
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),

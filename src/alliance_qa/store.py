@@ -20,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,8 +34,9 @@ import faiss
 import numpy as np
 
 from .chunking import Chunk
-from .documents import Document, Section, file_sha256
+from .documents import Document, Section
 from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
+from .integrity import SEAL, file_sha256, is_sealed, sealed, sha256_bytes
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
@@ -51,6 +53,7 @@ HALF_PRECISION = ("tokens",)        # stored as float16: most of an index's byte
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 MMAP_BYTES = 256 * 2**20            # larger vector files are memory-mapped, not read in
+BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,6 @@ class BuildContents:
     related_words: dict               # word the corpus lacks → [(corpus stem, weight), …]
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 # ---------------------------------------------------------------- writing
 
 @contextlib.contextmanager
@@ -105,6 +104,8 @@ def build_lock(index_dir: Path):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
             raise BuildLocked(f"Another build of {index_dir} is running.") from error
+        for temporary in index_dir.glob(".tmp-build-*"):   # left by a build that was killed
+            shutil.rmtree(temporary, ignore_errors=True)
         yield
     finally:
         handle.close()
@@ -226,13 +227,15 @@ def write_index(index_dir: Path, manifest: dict, contents: BuildContents,
         temporary.mkdir(parents=True)
         payload, descriptions = _serialize(contents, indexes or vector_indexes(contents.views))
         hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
-        manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
-                    "vector_indexes": descriptions, "files": hashes}
+        manifest = sealed({"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
+                           "vector_indexes": descriptions, "files": hashes})
         _write_bytes(temporary / "manifest.json",
                      json.dumps(manifest, ensure_ascii=False, indent=2).encode())
         os.rename(temporary, final)
         pointer = index_dir / f".{POINTER}.tmp"
         _write_bytes(pointer, final.name.encode())
+        if (index_dir / POINTER).is_dir() and not (index_dir / POINTER).is_symlink():
+            shutil.rmtree(index_dir / POINTER)     # a damaged pointer: the build repairs it
         os.replace(pointer, index_dir / POINTER)
     except OSError as error:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -259,23 +262,41 @@ def _prune(index_dir: Path, keep: set[str]) -> None:
 # ---------------------------------------------------------------- reading
 
 def live_folder(index_dir: Path) -> Path:
-    """The folder of the live build, or IndexMissing."""
+    """The folder of the live build, or IndexMissing. A pointer that is damaged, or is a
+    link or anything but a plain file, is IndexCorrupt, and its content is never shown
+    (a link could point at any file)."""
     pointer = index_dir / POINTER
     try:
-        name = pointer.read_text().strip()
+        handle = os.open(pointer, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(handle).st_mode):
+                raise IndexCorrupt(f"The index pointer {pointer} is not a plain file.")
+            raw = os.read(handle, 256)
+        finally:
+            os.close(handle)
     except FileNotFoundError:
         raise IndexMissing(f"There is no index in {index_dir} yet.") from None
     except OSError as error:
-        raise IndexCorrupt(f"The index pointer {pointer} cannot be read ({error.strerror}).") \
-            from error
+        problem = ("is a link, which is not followed" if error.errno == errno.ELOOP else
+                   f"cannot be read ({error.strerror or error})")
+        raise IndexCorrupt(f"The index pointer {pointer} {problem}.") from error
+    name = raw.decode("ascii", "replace").strip()
+    if not BUILD_NAME.fullmatch(name):
+        raise IndexCorrupt(f"The index pointer {pointer} is damaged: it names no build folder.")
     folder = index_dir / name
-    if not name.startswith("build-") or "/" in name or not folder.is_dir():
-        raise IndexCorrupt(f"The index pointer {pointer} names no build folder ({name!r}).")
+    if not folder.is_dir():
+        raise IndexCorrupt(f"The index pointer {pointer} names {name}, which is not there.")
     return folder
 
 
+MANIFEST_FIELDS = {"format_version": int, "build_id": str, "model": str,
+                   "model_fingerprint": str, "dimension": int, "corpus": dict,
+                   "chunk_count": int, "document_count": int, "section_count": int,
+                   "built_at": str, "files": dict}
+
+
 def read_manifest(index_dir: Path) -> dict:
-    """The live build's manifest, checked for shape and format version."""
+    """The live build's manifest, checked for shape, format version and its own checksum."""
     folder = live_folder(index_dir)
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -285,14 +306,20 @@ def read_manifest(index_dir: Path) -> dict:
     except (OSError, ValueError) as error:
         raise IndexCorrupt(f"The index manifest in {folder} is unreadable or malformed.") \
             from error
-    required = {"format_version", "build_id", "model", "model_fingerprint", "dimension",
-                "corpus", "chunk_count", "files"}
-    if not isinstance(manifest, dict) or not required <= manifest.keys():
-        raise IndexCorrupt(f"The index manifest in {folder} lacks required fields.")
+    if not isinstance(manifest, dict) or not all(
+            isinstance(manifest.get(name), kind) for name, kind in MANIFEST_FIELDS.items()):
+        raise IndexCorrupt(f"The index manifest in {folder} lacks required fields or has "
+                           "fields of the wrong type.")
     if manifest["format_version"] != FORMAT_VERSION:
         raise IndexCorrupt(f"The index in {folder} has format version "
                            f"{manifest['format_version']!r}; this program reads "
                            f"{FORMAT_VERSION}.")
+    if SEAL not in manifest:
+        raise IndexStale(f"The index in {folder} was built by an older version of "
+                         "alliance-qa (its manifest has no checksum).")
+    if not is_sealed(manifest):
+        raise IndexCorrupt(f"The index manifest in {folder} does not match its checksum "
+                           "(changed or damaged since the build).")
     return manifest
 
 
@@ -351,9 +378,7 @@ def load_index(index_dir: Path) -> StoredIndex:
     try:
         return _load_live(index_dir)
     except IndexCorrupt:
-        folder = index_dir / (index_dir / POINTER).read_text().strip()
-        if not folder.is_dir():
-            raise
+        live_folder(index_dir)     # raises when the pointer itself is damaged
         return _load_live(index_dir)
 
 
@@ -395,6 +420,19 @@ def _load_live(index_dir: Path) -> StoredIndex:
                            f"{counts}.")
     return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table,
                        related_words)
+
+
+def load_documents(index_dir: Path) -> list[Document]:
+    """Only the live build's documents (verified), for citation lookups: the text the
+    answers were taken from, whatever `corpus/` holds now."""
+    manifest = read_manifest(index_dir)
+    folder = live_folder(index_dir)
+    try:
+        return [_document(d) for d in json.loads(_read_verified(folder, manifest,
+                                                                "documents.json"))]
+    except (ValueError, TypeError, KeyError) as error:
+        raise IndexCorrupt(f"The index in {folder} cannot be decoded "
+                           f"({type(error).__name__}).") from error
 
 
 def _related(data: dict) -> dict:

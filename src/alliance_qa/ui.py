@@ -40,6 +40,11 @@ STYLE = """<style>
 .aqa-open summary{cursor:pointer;color:#3b6ea5;font-size:.9rem}
 .aqa-id{font-size:.8rem;color:rgba(110,110,110,1);margin-top:.2rem}
 .aqa-abstain{border-left:4px solid #d08a00;padding:.35rem .7rem;background:rgba(208,138,0,.08)}
+.aqa-alert{border-radius:.5rem;padding:.75rem 1rem;margin:.25rem 0 .75rem 0;line-height:1.5}
+.aqa-alert.error{background:rgba(255,43,43,.09);color:#7d353b}
+.aqa-alert.warning{background:rgba(255,227,18,.12);color:#926c05}
+.aqa-alert.info{background:rgba(28,131,225,.1);color:#004280}
+.aqa-alert.success{background:rgba(33,195,84,.1);color:#177233}
 </style>"""
 
 
@@ -48,9 +53,34 @@ def escape(text: str) -> str:
     return "".join(_ACTIVE.get(c, c) for c in text).replace("\n", " ")
 
 
-def question_html(question: str) -> str:
-    """The asker's words in an HTML block, where Markdown (autolinks included) never runs."""
-    return f'<div class="aqa-question">{escape(question) or "&nbsp;"}</div>'
+def alert_html(kind: str, text: str) -> str:
+    """A message box as an HTML block, its text escaped line by line: Markdown never runs
+    inside an HTML block, so URL-like text stays text (Streamlit's st.error would link it)."""
+    lines = "<br>".join(escape(line) for line in text.splitlines())
+    return f'<div class="aqa-alert {kind}" role="alert">{lines}</div>'
+
+
+def question_html(question: str, limit: int = 2000) -> str:
+    """The asker's words in an HTML block, where Markdown (autolinks included) never runs;
+    a paste longer than `limit` characters is shown cut, with an ellipsis."""
+    shown = question if len(question) <= limit else question[:limit] + " …"
+    return f'<div class="aqa-question">{escape(shown) or "&nbsp;"}</div>'
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def host_allowed(host: str, server_address: str | None) -> bool:
+    """Whether a page requested with this Host header may be served. A server listening on
+    this machine only (the default) answers only to this machine's names, so that a web
+    page elsewhere cannot reach it through a name of its own (DNS rebinding); one started
+    on a network address on purpose answers to any name. No header at all is an in-process
+    run, not a browser."""
+    if not host or (server_address or "127.0.0.1") not in ("127.0.0.1", "localhost", "::1"):
+        return True
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:host.find("]")]
+    name = name.lower().rstrip(".")
+    return name in LOOPBACK_NAMES or name.endswith(".localhost")
 
 
 def marked(text: str, spans: tuple[tuple[int, int], ...]) -> str:
