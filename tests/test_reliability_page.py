@@ -183,3 +183,23 @@ def test_a_rebuild_while_another_runs_is_told_so(rebuilt, monkeypatch):
         next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
     assert "Another build" in alerts(at.sidebar, "error")[0]
     assert not at.exception
+
+
+def test_a_rebuild_from_the_page_releases_the_model_it_loaded(rebuilt, monkeypatch):
+    import gc
+
+    from alliance_qa.embedding import Embedder
+
+    def models() -> int:
+        gc.collect()
+        return sum(type(o) is Embedder for o in gc.get_objects())
+
+    _, env, _, _ = rebuilt
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ALLIANCE_QA_PAGE_REBUILDS", "1")
+    at = start()
+    before = models()
+    next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
+    assert "Indexed 1 document(s)" in alerts(at.sidebar, "success")[0]
+    assert models() == before
