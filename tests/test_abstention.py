@@ -16,6 +16,7 @@ def question(text: str):
     return read_question(prepare(text), lambda t: (t, ()))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("asked, passages", [
     ("What did the Apollo 1 fire change?", ["After the Apollo 1 fire, NASA redesigned it."]),
     ("What happened in 1975?", ["The treaty was amended.", "In 1975 the ban ended."]),
@@ -27,6 +28,7 @@ def test_a_number_the_passages_mention_is_never_called_missing(asked, passages):
     assert abstention.missing_number(asked, passages) == ""
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("asked, passages, missing", [
     ("What happened in 1975?", ["In 1976 the ban ended."], "1975"),
     ("what did they do in the 80s", ["During the 1990s they drilled."], "80s"),
@@ -35,6 +37,7 @@ def test_a_number_the_passages_lack_is_named(asked, passages, missing):
     assert f"never mention {missing}," in abstention.missing_number(asked, passages)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("asked, asks_time", [
     ("When was the treaty signed?", True),
     ("Since when has the alliance shaped regional security?", True),
@@ -47,6 +50,7 @@ def test_only_questions_that_ask_when_ask_for_a_time(asked, asks_time):
     assert bool(abstention.missing_time(asked, ["No time at all here."])) == asks_time
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("sentence", ["The alliance has shaped security since its inception.",
                                       "It was signed in 1953.", "During the eighties it grew.",
                                       "Talks resumed in March."])
@@ -55,6 +59,7 @@ def test_a_time_expression_answers_a_when_question(sentence):
                                    [sentence]) == ""
 
 
+@pytest.mark.unit
 def test_a_role_noun_counts_in_any_of_its_forms():
     passages = ["The combined command coordinates both forces."]
     assert abstention.missing_role("Which technologies help commanders decide faster?",
@@ -63,12 +68,14 @@ def test_a_role_noun_counts_in_any_of_its_forms():
         "Who was the president then?", passages)
 
 
+@pytest.mark.unit
 def test_a_how_many_question_needs_a_figure_counting_what_it_asks():
     asked = "How many soldiers does the US keep at Camp Humphreys?"
     assert abstention.missing_quantity(asked, ["Both nations signed it."])
     assert not abstention.missing_quantity(asked, ["About 28,500 soldiers serve there."])
 
 
+@pytest.mark.unit
 def test_every_check_that_fires_is_reported_and_only_enabled_ones_abstain():
     evidence = abstention.Evidence(5.0, ["It was signed."], ["It was signed."])
     calibration = Calibration(1.0, 0.5, 200)
@@ -81,6 +88,7 @@ def test_every_check_that_fires_is_reported_and_only_enabled_ones_abstain():
     assert not abstention.decide(asked, evidence, calibration, checks=()).abstain
 
 
+@pytest.mark.unit
 def test_confidence_rises_through_the_learned_threshold():
     calibration = Calibration.fit([0.1 * i for i in range(11)])     # scores 0.0 … 1.0
     assert calibration.threshold == pytest.approx(0.9)
@@ -89,6 +97,7 @@ def test_confidence_rises_through_the_learned_threshold():
     assert calibration.confidence(2.0) > 0.99
 
 
+@pytest.mark.unit
 def test_the_reference_questions_are_general_and_bundled():
     questions = abstention.reference_questions()
     assert len(questions) >= 200 and len(set(questions)) == len(questions)
@@ -115,6 +124,7 @@ def test_each_index_learns_its_own_calibration(built, tmp_path, embedder, encode
     json.dumps(ours)                                   # stored as plain JSON
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("stored, refused", [
     (None, "IndexStale"), ({"threshold": "high"}, "IndexCorrupt"), ([1, 2], "IndexCorrupt"),
     ({"threshold": 1.0, "scale": 0.2}, "IndexCorrupt"),

@@ -150,6 +150,7 @@ def test_sidebar_shows_index_status(index_env):
     assert "questions run by onnxruntime" in status      # the build's export, not PyTorch
 
 
+@pytest.mark.unit
 def test_missing_index_is_explained_and_the_app_still_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("ALLIANCE_QA_INDEX", str(tmp_path / "missing"))
     at = start()

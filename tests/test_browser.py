@@ -23,7 +23,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 def app_url(built, tmp_path_factory):
     index = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(built.index_dir, index)
-    with running_app({"ALLIANCE_QA_INDEX": str(index)}) as url:
+    with running_app({"ALLIANCE_QA_INDEX": str(index), "ALLIANCE_QA_CORPUS": str(built.corpus_dir),
+                      "ALLIANCE_QA_ENCODERS": str(built.encoders)}) as url:
         yield url
 
 

@@ -1,8 +1,9 @@
+import pytest
+from conftest import CORPUS
+
 from alliance_qa.chunking import chunk_documents
 from alliance_qa.corpus import read_corpus
-from alliance_qa.documents import parse_markdown, Document
-
-from conftest import CORPUS
+from alliance_qa.documents import Document, parse_markdown
 
 
 def test_one_chunk_per_paragraph_on_the_corpus(embedder):
@@ -42,6 +43,7 @@ def test_one_enormous_sentence_is_cut_at_words(embedder):
     assert all(embedder.fits(c.context_text()) for c in chunks)
 
 
+@pytest.mark.unit
 def test_sentence_spans_point_into_the_text():
     documents, _ = read_corpus(CORPUS)
     for chunk in chunk_documents(documents):
@@ -49,6 +51,7 @@ def test_sentence_spans_point_into_the_text():
         assert rebuilt == chunk.text
 
 
+@pytest.mark.unit
 def test_every_chunk_is_an_exact_slice_of_its_source(tmp_path):
     """Over the shipped corpus, a Wikipedia article without headings and a plain text with
     wrapped lines and quotations, cut small so that most paragraphs are split: every chunk's
@@ -58,7 +61,7 @@ def test_every_chunk_is_an_exact_slice_of_its_source(tmp_path):
     (tmp_path / "notes.txt").write_text(
         "Notes on a Speech\n\nHe told them “Resign.” If they stayed,\nthe vote  would "
         "fail. (It did.) Then\nthey left.\n\nA second paragraph, with 'quotes.' And more.\n")
-    squad = sorted((CORPUS.parent / "eval" / "squad-dev" / "corpus").glob("*.md"))[:2]
+    squad = sorted((CORPUS.parents[1] / "squad-dev" / "corpus").glob("*.md"))[:2]
     for path in [*CORPUS.glob("*.md"), *squad]:
         (tmp_path / path.name).write_bytes(path.read_bytes())
     documents, _ = read_corpus(tmp_path)

@@ -199,6 +199,7 @@ def test_eval_reports_the_product_well_above_both_baselines(index_env):
         assert retyped["abstention"]["false_abstention"] <= 0.05
 
 
+@pytest.mark.unit
 def test_questions_are_retyped_the_same_way_every_run():
     from alliance_qa.evaluation import typed_casually, with_a_slip
     assert typed_casually("What's SOFA, and why? (US–ROK)") == "what's sofa and why us rok"
@@ -271,6 +272,7 @@ def test_bench_measures_every_stage_without_the_browser(built):
     assert 50 < cold_peak < 2000
 
 
+@pytest.mark.unit
 def test_settings_pass_to_another_process_through_the_environment(tmp_path):
     from alliance_qa.config import Settings
     settings = Settings(corpus_dir=tmp_path / "c", index_dir=tmp_path / "i", model="m")

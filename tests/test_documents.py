@@ -1,12 +1,13 @@
 import codecs
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+import pytest
+from conftest import CORPUS, DATA
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alliance_qa.corpus import decode, read_corpus
-from alliance_qa.documents import parse_markdown, parse_plain_text, is_plain_heading
-
-from conftest import CORPUS, DATA
+from alliance_qa.documents import is_plain_heading, parse_markdown, parse_plain_text
 
 OUTLINE = [
     ("", "The History of the US–South Korea Military Alliance", 2),
@@ -29,6 +30,7 @@ OUTLINE = [
 ]
 
 
+@pytest.mark.unit
 def test_corpus_outline_is_exactly_the_seventeen_sections():
     documents, warnings = read_corpus(CORPUS)
     assert warnings == []
@@ -38,6 +40,7 @@ def test_corpus_outline_is_exactly_the_seventeen_sections():
     assert [(s.number, s.heading, len(s.paragraphs)) for s in document.sections] == OUTLINE
 
 
+@pytest.mark.unit
 def test_sections_know_their_parents_and_levels():
     [document], _ = read_corpus(CORPUS)
     by_number = {s.number: s for s in document.sections}
@@ -48,6 +51,7 @@ def test_sections_know_their_parents_and_levels():
     assert by_number[""].level == 0 and by_number[""].parent is None
 
 
+@pytest.mark.unit
 def test_markdown_keeps_every_word_of_the_source_text():
     source = (DATA / "us-rok-alliance-history.txt").read_text(encoding="utf-8")
     [document], _ = read_corpus(CORPUS)
@@ -60,6 +64,7 @@ def test_markdown_keeps_every_word_of_the_source_text():
     assert words == source.split()
 
 
+@pytest.mark.unit
 def test_plain_text_gives_the_same_sections_as_markdown():
     source = (DATA / "us-rok-alliance-history.txt").read_text(encoding="utf-8")
     _, flat = parse_plain_text(source, "us-rok-alliance-history")
@@ -70,6 +75,7 @@ def test_plain_text_gives_the_same_sections_as_markdown():
     assert all(s.level <= 1 for s in flat)
 
 
+@pytest.mark.unit
 def test_plain_text_with_blank_lines_keeps_wrapped_lines_as_the_source_has_them():
     text = "Title Line\n\nFirst para line one\nline two.\n\nSecond para.\n"
     _, sections = parse_plain_text(text, "d")
@@ -77,6 +83,7 @@ def test_plain_text_with_blank_lines_keeps_wrapped_lines_as_the_source_has_them(
         ("Title Line", ("First para line one\nline two.", "Second para."))]
 
 
+@pytest.mark.unit
 def test_a_document_without_headings_is_cited_by_its_title(tmp_path):
     from alliance_qa.citations import citation_label
     (tmp_path / "apollo-program.md").write_text("# Apollo program\n\nFirst.\n\nSecond.\n")
@@ -87,12 +94,14 @@ def test_a_document_without_headings_is_cited_by_its_title(tmp_path):
     assert [d.sections[0].slug for d in documents] == ["introduction", "introduction"]
 
 
+@pytest.mark.unit
 def test_duplicate_headings_get_unique_slugs():
     _, sections = parse_markdown("## Notes\n\nA.\n\n## Notes\n\nB.\n\n### Notes\n\nC.\n", "d")
     assert [s.slug for s in sections] == ["notes", "notes-2", "notes-3"]
     assert [s.number for s in sections] == ["1", "2", "2.1"]
 
 
+@pytest.mark.unit
 def test_heading_rule_for_plain_text():
     assert is_plain_heading("Key provisions of the treaty")
     assert is_plain_heading("The 1970s and 1980s: Adaptation amid regional tensions")
@@ -101,6 +110,7 @@ def test_heading_rule_for_plain_text():
     assert not is_plain_heading(" ".join(["word"] * 30))
 
 
+@pytest.mark.unit
 def test_decoding_of_odd_encodings():
     text = "Café — ‘quoted’"
     assert decode(codecs.BOM_UTF8 + text.encode()) == (text, 0)
@@ -122,6 +132,7 @@ def write(folder: Path, name: str, data: bytes | str) -> None:
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
 
 
+@pytest.mark.unit
 def test_bad_files_are_skipped_with_named_warnings_and_good_ones_kept(tmp_path):
     write(tmp_path, "good.md", "# Good\n\n## Part\n\nA real paragraph.\n")
     write(tmp_path, "empty.txt", "")
@@ -150,6 +161,7 @@ def test_bad_files_are_skipped_with_named_warnings_and_good_ones_kept(tmp_path):
         ("Heading Here", ("Body line one.",))]
 
 
+@pytest.mark.unit
 def test_same_stem_in_two_formats_gets_two_ids(tmp_path):
     write(tmp_path, "a.md", "Alpha text.\n")
     write(tmp_path, "a.txt", "Alpha text too.\n")
@@ -160,6 +172,7 @@ def test_same_stem_in_two_formats_gets_two_ids(tmp_path):
 BLOCK = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=80)
 
 
+@pytest.mark.unit
 @settings(max_examples=200, deadline=None)
 @given(st.lists(BLOCK, max_size=12))
 def test_plain_text_paragraphs_are_exact_slices_in_order_and_keep_every_word(blocks):
@@ -178,6 +191,7 @@ def test_plain_text_paragraphs_are_exact_slices_in_order_and_keep_every_word(blo
     assert words == cleaned.split()
 
 
+@pytest.mark.unit
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=400))
 def test_markdown_parser_never_crashes_and_keeps_ids_unique(text):

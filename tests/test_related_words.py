@@ -2,6 +2,7 @@
 counting those."""
 
 import numpy as np
+import pytest
 
 from alliance_qa.keyword import KeywordIndex
 from alliance_qa.related_words import NEAR_ENOUGH, PER_WORD, related_words
@@ -13,6 +14,7 @@ def unit(*rows):
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+@pytest.mark.unit
 def test_a_missing_word_stands_for_its_nearest_corpus_words_by_distinct_stem():
     words = ["soldiers", "troops", "troop", "military", "bread", "the", "treaty"]
     vectors = unit([1, 0, 0], [0.9, 0.1, 0], [0.9, 0.12, 0], [0.7, 0.7, 0], [0, 0, 1],
@@ -34,6 +36,7 @@ def test_the_built_index_relates_words_of_other_wordings_to_the_corpus_words(bui
     assert all(len(pairs) <= PER_WORD for pairs in table.values())
 
 
+@pytest.mark.unit
 def test_keyword_search_counts_related_words_only_for_words_the_corpus_lacks():
     texts = ["American troops stayed on the peninsula.", "The treaty was signed in 1953."]
     related = {"soldiers": [("troop", 0.69)], "treaty": [("peninsula", 0.9)]}

@@ -208,6 +208,7 @@ def test_capitalized_names_and_acronyms_are_never_rewritten(searcher, question):
     assert searcher.speller.correct(question) == (question, ())
 
 
+@pytest.mark.unit
 def test_a_word_whose_other_form_the_corpus_has_is_left_alone():
     from alliance_qa.spelling import Speller
     speller = Speller(["Upregulation of the gene was measured."])
@@ -250,6 +251,7 @@ def test_questions_about_a_subject_of_the_document_are_searched_as_usual(searche
     assert not any("as a whole" in notice for notice in answer.notices)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("question, searched", [
     ("why do us troops stay in korea", "why do us troops stay in korea?"),
     ("What’s SOFA", "What’s SOFA?"),
@@ -263,6 +265,7 @@ def test_a_question_asked_without_its_question_mark_is_searched_with_one(questio
     assert as_a_question(question) == searched
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("message, asked", [
     ("Hi! Quick question: what is SOFA? Thanks!", "What is SOFA?"),
     ("hey, do you know when the treaty was signed thx", "when the treaty was signed"),
@@ -301,6 +304,7 @@ def test_a_question_typed_otherwise_gets_the_same_answer(searcher, retype, quest
     assert (retyped.abstained, retyped.confidence) == (plain.abstained, plain.confidence)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("message, asking", [
     ("I'm writing a report on the alliance. What did the treaty provide?",
      "What did the treaty provide?"),

@@ -95,6 +95,7 @@ def test_an_index_built_by_another_model_is_refused_with_the_fix(embedder, tmp_p
     assert "the model changed" in str(error.value) and "alliance-qa build" in str(error.value)
 
 
+@pytest.mark.unit
 def test_missing_index(tmp_path):
     with pytest.raises(IndexMissing, match="alliance-qa build"):
         load_index(tmp_path / "nothing")

@@ -214,11 +214,11 @@ def cmd_eval(args) -> int:
 
 def _fresh(settings: Settings) -> None:
     """Build a suite's index when it is missing or stale (vectors of unchanged texts kept)."""
-    from .errors import IndexCorrupt, IndexMissing
+    from .errors import IndexCorrupt, IndexMissing, IndexStale
     from .indexing import build_index, check_index
     try:
         stale = check_index(settings)
-    except (IndexMissing, IndexCorrupt) as error:
+    except (IndexMissing, IndexCorrupt, IndexStale) as error:
         stale = [str(error)]
     if stale:
         print(f"Building the index of {settings.corpus_dir}…", file=sys.stderr, flush=True)
