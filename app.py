@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from alliance_qa import ui
+from alliance_qa import formats, ui
 from alliance_qa.citations import find_section, resolve
 from alliance_qa.config import Settings
 from alliance_qa.embedding import QueryEncoder
@@ -238,7 +238,7 @@ def page() -> None:
             st.session_state.messages = []
             st.rerun()
         right.download_button("Download the chat (Markdown)",
-                              ui.transcript_markdown([m for m in st.session_state.messages
+                              formats.transcript_markdown([m for m in st.session_state.messages
                                                       if "error" not in m]),
                               file_name="alliance-qa-chat.md", mime="text/markdown")
 

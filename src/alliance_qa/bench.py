@@ -38,7 +38,7 @@ def summary(name: str, seconds: list[float], unit: str = "ms") -> str:
 
 def query_latency(searcher, questions: list[str], repeats: int) -> list[str]:
     """End to end (question in, passages with citations and highlights out), by stage."""
-    from .cli import answer_json
+    from .formats import answer_json
     stages: dict[str, list[float]] = {"encode": [], "search": [], "format": [], "total": []}
     for question in questions[:3]:                       # warm-up
         searcher.search(question)

@@ -14,6 +14,7 @@ from pathlib import Path
 from .abstention import CHECKS
 from .config import Settings
 from .errors import AllianceQAError, QuestionSetInvalid
+from .formats import answer_json, format_answer
 
 EXAMPLES = """examples:
   alliance-qa build
@@ -56,39 +57,6 @@ def cmd_build(args) -> int:
     stages = None if args.quiet else (lambda stage, done: print(stage, file=sys.stderr))
     print(build_index(settings, progress=not args.quiet, on_progress=stages, full=args.full))
     return 0
-
-
-def answer_json(answer) -> dict:
-    """The stable JSON shape of an answer (see README)."""
-    return {
-        "question": answer.question,
-        "searched": answer.searched,
-        "abstained": answer.abstained,
-        "confidence": answer.confidence,
-        "reason": answer.reason,
-        "notices": list(answer.notices),
-        "passages": [{
-            "rank": h.rank, "score": h.score, "citation": h.chunk.citation, "id": h.chunk.id,
-            "document": h.chunk.document, "document_title": h.chunk.document_title,
-            "section": h.chunk.heading, "section_number": h.chunk.section_number,
-            "paragraph": h.chunk.paragraph, "text": h.chunk.text,
-            "highlights": [list(span) for span in h.highlights],
-        } for h in answer.hits],
-    }
-
-
-def format_answer(answer) -> str:
-    lines = [f"note: {n}" for n in answer.notices]
-    if answer.abstained:
-        lines.append(f"The documents do not appear to answer this. {answer.reason}")
-        lines.append("Nearest passages (low confidence):")
-    for h in answer.hits:
-        text = h.chunk.text
-        for start, end in reversed(h.highlights):
-            text = f"{text[:start]}»{text[start:end]}«{text[end:]}"
-        lines += ["", f"[{h.rank}] {h.chunk.citation}   score {h.score:.3f}",
-                  f"    {h.chunk.document_title} · {h.chunk.id}", f"    {text}"]
-    return "\n".join(lines)
 
 
 def _emit(record: dict) -> None:

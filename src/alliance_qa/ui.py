@@ -164,19 +164,3 @@ def outline_html(document: Document) -> str:
 def share_link(citation_id: str) -> str:
     """A relative link that opens the app on this citation."""
     return "?cite=" + quote(citation_id, safe="/")
-
-
-def transcript_markdown(messages: list[dict]) -> str:
-    """The chat as Markdown, with each passage's citation and id."""
-    lines = ["# alliance-qa conversation", ""]
-    for message in messages:
-        if message["role"] == "user":
-            lines += [f"## Q: {message['content']}", ""]
-            continue
-        answer: Answer = message["answer"]
-        if answer.abstained:
-            lines += [f"_The documents do not appear to answer this. {answer.reason}_", ""]
-        for hit in answer.hits:
-            lines += [f"**[{hit.rank}] {hit.chunk.citation}** — {hit.chunk.document_title} "
-                      f"(`{hit.chunk.id}`)", "", f"> {hit.chunk.text}", ""]
-    return "\n".join(lines)
