@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -317,3 +318,21 @@ def test_large_vector_files_are_memory_mapped_and_still_verified(damaged, monkey
     (folder / "text.faiss").write_bytes(bytes(data))
     with pytest.raises(IndexCorrupt, match="does not match its manifest"):
         load_index(settings.index_dir)
+
+
+@pytest.mark.unit
+def test_the_recipe_changes_with_any_module_a_build_runs_and_only_those(tmp_path):
+    from alliance_qa import indexing
+    package = tmp_path / "alliance_qa"
+    shutil.copytree(Path(indexing.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    before = indexing.build_recipe(package)
+    assert before == indexing.recipe()
+    for module, moves in [("chunking.py", True), ("search.py", True),     # calibration runs it
+                          ("language.py", True), ("cli.py", False), ("ui.py", False)]:
+        source = (package / module).read_text()
+        (package / module).write_text(source + "\n# an edit\n")
+        assert (indexing.build_recipe(package) != before) == moves, module
+        (package / module).write_text(source)
+    (package / "data" / "reference-questions.txt").write_text("What is a moth?\n")
+    assert indexing.build_recipe(package) != before

@@ -6,6 +6,8 @@ swapped (for a distributed one, say) without touching the others.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import platform
 import time
@@ -31,8 +33,35 @@ from .related_words import related_words
 from .store import (BuildContents, StoredIndex, assemble, build_lock, load_index, matrix,
                     read_manifest, token_starts, vector_indexes, write_index)
 
-RECIPE = ("views:context,text,sentences,tokens-float16/acronyms-v2/related-words-v1/"
-          "verbatim-v1/calibration-v2/scripts-v1")
+
+
+def build_recipe(package: Path = Path(__file__).parent, start: str = "indexing") -> str:
+    """A digest of the source of every module a build runs — found by following the
+    package's relative imports from `start`, those inside functions included — and of the
+    bundled data. Any change to how an index is made (chunking, views, calibration, the
+    search that calibrates) makes every older index stale; nothing is bumped by hand."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        path = package / f"{name}.py"
+        if name in seen or not path.exists():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo += [node.module.split(".")[0]] if node.module else \
+                    [alias.name for alias in node.names]
+    digest = hashlib.sha256()
+    for path in [package / f"{name}.py" for name in sorted(seen)] + sorted(
+            (package / "data").glob("*")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"source-{digest.hexdigest()[:16]}"
+
+
+@functools.cache
+def recipe() -> str:
+    """This installation's build recipe (computed once, when first needed: ~70 ms)."""
+    return build_recipe()
 Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
 VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
               "sentences": "sentences"}
@@ -241,7 +270,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             "model_fingerprint": embedder.fingerprint,
             "dimension": embedder.dimension,
             "max_tokens": embedder.max_tokens,
-            "recipe": RECIPE,
+            "recipe": recipe(),
             "corpus": corpus,
             "corpus_stat": corpus_stat,
             "skipped": skipped,
@@ -351,7 +380,7 @@ def build_changes(manifest: dict, settings: Settings, check_model: bool = True) 
                 reasons.append(f"the weights of model {settings.model!r} changed")
         except (OSError, AllianceQAError) as error:
             reasons.append(f"the model {settings.model!r} cannot be checked ({error})")
-    if manifest.get("recipe") != RECIPE:
+    if manifest.get("recipe") != recipe():
         reasons.append("it was built by another version of alliance-qa")
     return reasons
 
