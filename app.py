@@ -27,10 +27,6 @@ from alliance_qa.service import (open_encoder, refuse_other_builds, refuse_other
                                  stale_warning)
 from alliance_qa.store import load_index, read_manifest
 
-EXAMPLES = ("What did the 1953 Mutual Defense Treaty commit both countries to?",
-            "What is THAAD and why was it deployed?",
-            "What are the main controversies in the alliance?")
-
 st.set_page_config(page_title="alliance-qa", layout="centered")
 if not ui.host_allowed(st.context.headers.get("Host", ""), st.get_option("server.address")):
     st.error("This page was requested under a name that is not this machine's, so it is not "
@@ -213,7 +209,7 @@ def page() -> None:
         st.markdown("Ask a question about the documents. Each answer is the passages that "
                     "answer it best, with citations you can open and check.")
         st.caption("Try one of these:")
-        for example in EXAMPLES:
+        for example in ui.example_questions(searcher.index.documents):
             if st.button(example, use_container_width=True):
                 st.session_state.pending = example
 

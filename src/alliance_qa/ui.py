@@ -7,6 +7,7 @@ the page shows the document's own words, never live markup.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from .chunking import Chunk
@@ -159,6 +160,20 @@ def outline_html(document: Document) -> str:
                     f'{share_link(citation_id(section))}" target="_self">'
                     f"{escape(citation_label(section))}</a></div>")
     return f'<div class="aqa-outline">{"".join(rows)}</div>'
+
+
+_PLAIN_HEADING = re.compile(r"[\w ,.'’&–-]{3,80}")
+
+
+def example_questions(documents: list[Document], count: int = 3) -> list[str]:
+    """Questions to try, made from the documents' own headings (spread over the outline;
+    document titles for documents without any), so that they fit whatever is indexed.
+    Only headings of plain words are used: a button label is Markdown."""
+    headings = [s.heading for d in documents for s in d.sections
+                if s.level and s.paragraphs and _PLAIN_HEADING.fullmatch(s.heading)]
+    headings = headings or [d.title for d in documents if _PLAIN_HEADING.fullmatch(d.title)]
+    chosen = headings[::max(1, len(headings) // count)][:count]
+    return [f"What do the documents say about “{heading}”?" for heading in chosen]
 
 
 def share_link(citation_id: str) -> str:
