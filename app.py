@@ -23,8 +23,7 @@ from alliance_qa.embedding import QueryEncoder
 from alliance_qa.errors import AllianceQAError
 from alliance_qa.indexing import build_index, corpus_changes, corpus_signature
 from alliance_qa.search import Searcher
-from alliance_qa.service import (open_encoder, refuse_other_builds, refuse_other_model,
-                                 stale_warning)
+from alliance_qa.service import open_encoder, refuse_other_builds, refuse_other_model, stale_warning
 from alliance_qa.store import load_index, read_manifest
 
 st.set_page_config(page_title="alliance-qa", layout="centered")

@@ -9,7 +9,6 @@ from streamlit.testing.v1 import AppTest
 
 from alliance_qa.config import Settings
 from alliance_qa.indexing import build_index
-
 from conftest import ROOT
 
 APP = str(ROOT / "app.py")

@@ -5,12 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from alliance_qa.browser import (CHAT_BOX, CHROMIUM, ask_in_page, chromium, concurrent_sessions,
-                                 running_app)
-
+from alliance_qa.browser import (
+    CHAT_BOX,
+    CHROMIUM,
+    ask_in_page,
+    chromium,
+    concurrent_sessions,
+    running_app,
+)
 from alliance_qa.config import Settings
 from alliance_qa.indexing import build_index
-
 from conftest import ROOT
 
 pytestmark = [pytest.mark.browser,

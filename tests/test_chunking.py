@@ -1,9 +1,9 @@
 import pytest
-from conftest import CORPUS
 
 from alliance_qa.chunking import chunk_documents
 from alliance_qa.corpus import read_corpus
 from alliance_qa.documents import Document, parse_markdown
+from conftest import CORPUS
 
 
 def test_one_chunk_per_paragraph_on_the_corpus(embedder):

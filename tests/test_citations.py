@@ -1,5 +1,4 @@
 import pytest
-from conftest import CORPUS
 
 from alliance_qa.citations import (
     citation_id,
@@ -9,6 +8,7 @@ from alliance_qa.citations import (
     resolve,
 )
 from alliance_qa.corpus import read_corpus
+from conftest import CORPUS
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,12 @@ import codecs
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alliance_qa.corpus import decode, read_corpus
 from alliance_qa.documents import is_plain_heading, parse_markdown, parse_plain_text
+from conftest import CORPUS, DATA
 
 OUTLINE = [
     ("", "The History of the US–South Korea Military Alliance", 2),

@@ -15,9 +15,15 @@ import pytest
 from alliance_qa.config import Settings
 from alliance_qa.evaluation import EVAL_DIR, load_questions
 from alliance_qa.indexing import build_index, check_index, missing_export
-from alliance_qa.onnx_encoder import (SETTINGS_FILE, MODEL_FILE, OnnxEncoder, _disagreement,
-                                      folder_for, unsupported)
 from alliance_qa.integrity import sealed
+from alliance_qa.onnx_encoder import (
+    MODEL_FILE,
+    SETTINGS_FILE,
+    OnnxEncoder,
+    _disagreement,
+    folder_for,
+    unsupported,
+)
 from alliance_qa.service import open_searcher
 from alliance_qa.store import read_manifest
 

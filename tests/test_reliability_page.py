@@ -14,10 +14,15 @@ from urllib.parse import quote
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from alliance_qa.browser import (CHAT_BOX, CHROMIUM, ask_in_page, chromium, running_app,
-                                 wait_until_idle)
+from alliance_qa.browser import (
+    CHAT_BOX,
+    CHROMIUM,
+    ask_in_page,
+    chromium,
+    running_app,
+    wait_until_idle,
+)
 from alliance_qa.store import build_lock
-
 from conftest import ROOT
 from test_app import alerts
 from test_reliability import GUIDE

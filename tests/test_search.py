@@ -168,9 +168,9 @@ def test_paraphrases_typos_and_fragments_are_not_taken_for_new_subjects(searcher
     assert not searcher.search(question).abstained
 
 
-@pytest.mark.parametrize("typed, meant", [("missle", "missile"), ("allaince", "alliance"),
-                                           ("srtategies", "strategies"), ("goverment", "government"),
-                                           ("interoperabilty", "interoperability")])
+@pytest.mark.parametrize("typed, meant", [
+    ("missle", "missile"), ("allaince", "alliance"), ("srtategies", "strategies"),
+    ("goverment", "government"), ("interoperabilty", "interoperability")])
 def test_misspelt_words_are_read_as_the_words_meant(searcher, typed, meant):
     assert searcher.speller.correction(typed) == meant
 
@@ -339,4 +339,4 @@ def test_a_sentence_of_context_does_not_change_the_answer(searcher, question):
 
 def test_after_a_sentence_of_context_the_question_is_checked_as_asked(searcher):
     dated = searcher.search("I'm writing a report on the alliance. When was THAAD deployed?")
-    assert dated.abstained and "no date or time" in dated.reason          # the "when" check still runs
+    assert dated.abstained and "no date or time" in dated.reason    # the "when" check runs

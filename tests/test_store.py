@@ -15,8 +15,8 @@ from alliance_qa import store
 from alliance_qa.config import Settings
 from alliance_qa.errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from alliance_qa.indexing import build_index, check_index
-from alliance_qa.service import open_searcher
 from alliance_qa.integrity import sealed
+from alliance_qa.service import open_searcher
 from alliance_qa.store import build_lock, live_folder, load_index, read_manifest
 
 

@@ -57,7 +57,7 @@ class Calibration:
     reference_questions: int
 
     @classmethod
-    def fit(cls, scores: list[float]) -> "Calibration":
+    def fit(cls, scores: list[float]) -> Calibration:
         """From the reference questions' top scores: the threshold at their upper tenth,
         and a scale that puts their median at confidence 0.1."""
         threshold, middle = np.quantile(scores, [REFERENCE_QUANTILE, 0.5])
@@ -65,7 +65,7 @@ class Calibration:
         return cls(round(float(threshold), 4), round(scale, 4), len(scores))
 
     @classmethod
-    def from_manifest(cls, data: object) -> "Calibration":
+    def from_manifest(cls, data: object) -> Calibration:
         """The calibration a manifest stores: IndexStale when it has none (built before
         calibration), IndexCorrupt when it is not of this shape."""
         if data is None:

@@ -128,6 +128,7 @@ def scale_benchmark(sizes: list[int], plot: Path | None, queries: int = 200) -> 
     """Vector search latency and memory at growing sizes, exact vs HNSW, through the product's
     own `vector_index` and FAISS search; vectors are synthetic (see `synthetic_vectors`)."""
     import faiss
+
     from .store import EXACT_LIMIT, vector_index
     rows, lines = [], [f"{'vectors':>9} {'index':8} {'build s':>8} {'median ms':>10} "
                        f"{'p95 ms':>8} {'memory MiB':>11} {'recall@10':>9}"]
@@ -177,8 +178,7 @@ def _plot(rows: list[tuple[int, str, float]], path: Path) -> None:
 def app_timings(settings: Settings, repeats: int) -> list[str]:
     """Start-up to a usable page, Enter to passages visible, and four sessions at once, in
     the real browser against `streamlit run`."""
-    from .browser import CHAT_BOX, CHROMIUM, ask_in_page, chromium, concurrent_sessions, \
-        running_app
+    from .browser import CHAT_BOX, CHROMIUM, ask_in_page, chromium, concurrent_sessions, running_app
     if not Path(CHROMIUM).exists():
         return [f"{'app timings':34} skipped: no Chromium at {CHROMIUM}"]
     if importlib.util.find_spec("playwright") is None:

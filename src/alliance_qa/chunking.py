@@ -8,8 +8,8 @@ is ever silently truncated by the model.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .citations import citation_id, label
 from .documents import Document, Section
@@ -92,7 +92,7 @@ def chunk_documents(documents: list[Document],
             path = breadcrumb(document, section)
             for number, paragraph in enumerate(section.paragraphs, start=1):
                 prefix = f"{' › '.join(path)}: "
-                pieces = _pieces(paragraph, lambda text: fits(prefix + text))
+                pieces = _pieces(paragraph, lambda text, prefix=prefix: fits(prefix + text))
                 for part, text in enumerate(pieces, start=1):
                     part_no = part if len(pieces) > 1 else None
                     chunks.append(Chunk(

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from .documents import Document, Section
 
-ID_PATTERN = re.compile(r"^(?P<document>[a-z0-9]+(?:[-/][a-z0-9]+)*)/(?P<section>[a-z0-9]+(?:-[a-z0-9]+)*)"
+ID_PATTERN = re.compile(r"^(?P<document>[a-z0-9]+(?:[-/][a-z0-9]+)*)"
+                        r"/(?P<section>[a-z0-9]+(?:-[a-z0-9]+)*)"
                         r"(?:#p(?P<paragraph>[1-9][0-9]{0,5})(?:\.(?P<part>[1-9][0-9]{0,3}))?)?$")
 
 

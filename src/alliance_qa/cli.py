@@ -222,7 +222,8 @@ def parser() -> argparse.ArgumentParser:
         return command
 
     build = add("build", cmd_build)
-    build.add_argument("--check", action="store_true", help="only check freshness (exit 1 if stale)")
+    build.add_argument("--check", action="store_true",
+                       help="only check freshness (exit 1 if stale)")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.add_argument("--full", action="store_true",
                        help="embed everything again instead of reusing unchanged vectors")

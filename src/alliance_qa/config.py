@@ -25,7 +25,7 @@ class Settings:
     page_rebuilds: bool = False      # any visitor may rebuild, even a fresh index
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
         """Defaults, overridden by ALLIANCE_QA_* variables, overridden by non-None keywords."""
         env = os.environ if environ is None else environ
         settings = cls()

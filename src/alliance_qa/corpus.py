@@ -146,7 +146,7 @@ def read_documents(files: list[CorpusFile], max_file_paragraphs: int = MAX_FILE_
     """Read and parse the scanned files, in order, within the size and paragraph limits."""
     documents, warnings, taken, total = [], [], set(), 0
     for file in files:
-        def skip(message: str) -> None:
+        def skip(message: str, file: CorpusFile = file) -> None:
             warnings.append(CorpusWarning(file.relative, f"skipped: {message}"))
 
         if file.size > MAX_FILE_BYTES:

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from .config import BUNDLED_MODEL
-from .integrity import file_sha256
 from .errors import ModelUnavailable
+from .integrity import file_sha256
 
 # How tokenizers mark a word split into pieces: WordPiece marks the pieces that continue a
 # word ("##ty"); SentencePiece and byte-level BPE mark the pieces that start one ("▁", "Ġ").

@@ -39,7 +39,8 @@ class BuildLocked(AllianceQAError):
 
 
 class BuildFailed(AllianceQAError):
-    fix = "The previous index, if any, is unchanged; fix the cause and run `alliance-qa build` again."
+    fix = ("The previous index, if any, is unchanged; fix the cause and run `alliance-qa build` "
+           "again.")
 
 
 class CorpusEmpty(AllianceQAError):

@@ -11,10 +11,10 @@ import functools
 import hashlib
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -30,9 +30,18 @@ from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
 from .onnx_encoder import OnnxEncoder, export
 from .related_words import related_words
-from .store import (BuildContents, StoredIndex, assemble, build_lock, load_index, matrix,
-                    read_manifest, token_starts, vector_indexes, write_index)
-
+from .store import (
+    BuildContents,
+    StoredIndex,
+    assemble,
+    build_lock,
+    load_index,
+    matrix,
+    read_manifest,
+    token_starts,
+    vector_indexes,
+    write_index,
+)
 
 
 def build_recipe(package: Path = Path(__file__).parent, start: str = "indexing") -> str:
@@ -62,7 +71,9 @@ def build_recipe(package: Path = Path(__file__).parent, start: str = "indexing")
 def recipe() -> str:
     """This installation's build recipe (computed once, when first needed: ~70 ms)."""
     return build_recipe()
-Progress = Optional[Callable[[str, float], None]]   # (stage, fraction done)
+
+
+Progress = Callable[[str, float], None] | None   # (stage, fraction done)
 VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
               "sentences": "sentences"}
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .integrity import file_sha256, is_sealed, sealed
 from .embedding import Embedder, QueryEncoding, unit_token_vectors
+from .integrity import file_sha256, is_sealed, sealed
 
 MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE = "model.onnx", "tokenizer.json", "encoder.json"
 POOLINGS = ("mean", "cls")
@@ -62,7 +62,7 @@ class OnnxEncoder:
                                                     providers=["CPUExecutionProvider"])
 
     @classmethod
-    def load(cls, encoders_dir: Path, fingerprint: str) -> "OnnxEncoder | None":
+    def load(cls, encoders_dir: Path, fingerprint: str) -> OnnxEncoder | None:
         """The verified export of the model with this fingerprint; None if there is none or
         it cannot be used (the caller then loads sentence-transformers)."""
         folder = folder_for(encoders_dir, fingerprint)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -35,7 +35,6 @@ from .questions import Question, prepare, read_question
 from .spelling import Speller
 from .store import StoredIndex, matrix
 from .token_match import TokenMatcher
-
 
 OVERVIEW_NOTICE = "That asks what the documents are about as a whole: here is how they open."
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
+from collections.abc import Collection, Iterable
 from functools import cached_property
-from typing import Collection, Iterable
 
 import Stemmer
 from spellchecker import SpellChecker

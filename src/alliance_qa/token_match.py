@@ -17,7 +17,6 @@ from .embedding import TokenVectors, bare_piece
 from .language import STOPWORDS
 from .store import token_starts
 
-
 WIDEN_BELOW_BYTES = 256 * 2**20
 
 
