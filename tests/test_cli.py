@@ -291,3 +291,10 @@ def test_bench_says_why_it_skips_the_browser_without_playwright(built, monkeypat
                         lambda name, *a: None if name == "playwright" else real(name, *a))
     [line] = bench.app_timings(built, repeats=1)
     assert "skipped: Playwright is not installed" in line
+
+
+@pytest.mark.unit
+def test_the_code_is_lint_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "app.py", "tests"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
