@@ -13,8 +13,9 @@ rebuild, and every change of model, refits it.
 as answerable ones, so each check below looks for that kind of fact in what was retrieved.
 Each is named, can be switched off, and is measured alone by `alliance-qa eval` (what it
 catches that nothing else would, and what it wrongly abstains on):
-- `time`: a when-question whose best sentences hold no time expression;
-- `quantity`: a how-many question whose best sentences hold no figure counting the thing asked;
+- `time`: a when-question whose first passage and best sentences hold no time expression;
+- `quantity`: a how-many question whose first passage and best sentences hold no figure
+  counting the thing asked;
 - `number`: a number in the question that no closest passage mentions;
 - `role`: a who/which question naming a role or place ("which city") no passage uses.
 """
@@ -150,7 +151,7 @@ def _mentions(number: str, passages: str) -> bool:
     plain = number.replace(",", "").rstrip(".")
     written = {n.replace(",", "").rstrip(".") for n in en.NUMBER.findall(passages)}
     spelled = en.SPELLED.get(int(plain)) if plain.isdigit() else None
-    return plain in written or bool(spelled and re.search(rf"\b{spelled}\b", passages,
+    return plain in written or bool(spelled and re.search(rf"\b({spelled})\b", passages,
                                                           re.IGNORECASE))
 
 
@@ -178,8 +179,11 @@ def missing_role(question: str, passages: list[str]) -> str:
 
 
 def _reasons(question: str, evidence: Evidence) -> dict[str, str]:
-    return {"time": missing_time(question, evidence.best_sentences),
-            "quantity": missing_quantity(question, evidence.best_sentences),
+    # A date or a figure may stand in the first passage beside its best sentence ("…began
+    # on 1 August 1944. … It lasted 63 days."): it is read whole, the others by their best.
+    answering = evidence.best_sentences + evidence.passages[:1]
+    return {"time": missing_time(question, answering),
+            "quantity": missing_quantity(question, answering),
             "number": missing_number(question, evidence.passages),
             "role": missing_role(question, evidence.passages)}
 

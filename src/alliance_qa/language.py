@@ -67,7 +67,7 @@ _MONTHS = ("january|february|march|april|may|june|july|august|september|october|
 _DECADE_WORDS = "twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties"
 # Words that place something in time: years, decades, centuries, months, eras.
 TIME_EXPRESSION = re.compile(
-    rf"\b(1[0-9]{{3}}|20[0-9]{{2}})s?\b|['’]?\b[0-9]0s\b|\b({_DECADE_WORDS})\b|"
+    rf"\b(c\.?|ca\.)?\s?(1[0-9]{{3}}|20[0-9]{{2}})s?\b|['’]?\b[0-9]0s\b|\b({_DECADE_WORDS})\b|"
     rf"\b[0-9]{{1,2}}(st|nd|rd|th) century\b|\b({_MONTHS})\b|\b(since|until|era|decades?|"
     rf"centur(y|ies)|years? (ago|later|earlier|after|before))\b", re.IGNORECASE)
 # "When was…", "In what year…", "since when…": asks for a time. "When Washington revisits
@@ -97,6 +97,7 @@ DECADE = re.compile(r"(?:\b(1[0-9]|20)|['’]|\b)([0-9])0['’]?s\b")
 SPELLED = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve "
                          "thirteen fourteen fifteen sixteen seventeen eighteen nineteen "
                          "twenty".split()))
+SPELLED[2] = "two|both|pair"            # "2 parties" is "both parties"
 
 # Who/where/which questions name the kind of answer they want with one of these nouns
 # ("Who was the president…", "Which city…"); the passages must use the noun to say.
