@@ -23,6 +23,7 @@ def question(text: str):
     ("what did they do in the 80s", ["During the 1980s the allies held joint drills."]),
     ("How popular was the show in the late 80's?", ["Ratings fell in 1987."]),
     ("The 4 sales and service centers are viewed as", ["Its four sales and service centers…"]),
+    ("A settlement between 2 parties existed before which date?", ["…between both parties…"]),
 ])
 def test_a_number_the_passages_mention_is_never_called_missing(asked, passages):
     assert abstention.missing_number(asked, passages) == ""
@@ -53,7 +54,7 @@ def test_only_questions_that_ask_when_ask_for_a_time(asked, asks_time):
 @pytest.mark.unit
 @pytest.mark.parametrize("sentence", ["The alliance has shaped security since its inception.",
                                       "It was signed in 1953.", "During the eighties it grew.",
-                                      "Talks resumed in March."])
+                                      "Talks resumed in March.", "The facade dated c1600."])
 def test_a_time_expression_answers_a_when_question(sentence):
     assert abstention.missing_time("Since when has the alliance shaped security?",
                                    [sentence]) == ""
@@ -86,6 +87,18 @@ def test_every_check_that_fires_is_reported_and_only_enabled_ones_abstain():
     kept = abstention.decide(asked, evidence, calibration, checks=("number",))
     assert kept.abstain and "never mention 1975" in kept.reason
     assert not abstention.decide(asked, evidence, calibration, checks=()).abstain
+
+
+@pytest.mark.unit
+def test_a_figure_beside_the_best_sentence_in_the_first_passage_answers_how_many():
+    best = "Thus, on 1 August 1944, the Warsaw Uprising began."
+    first = best + " It lasted 63 days before the insurgents surrendered."
+    asked = question("How many days did the Warsaw Uprising last?")
+    calibration = Calibration(1.0, 0.5, 200)
+    assert not abstention.decide(asked, abstention.Evidence(5.0, [best], [first]),
+                                 calibration).abstain
+    elsewhere = abstention.Evidence(5.0, [best], [best, "It lasted 63 days."])
+    assert abstention.decide(asked, elsewhere, calibration).fired == ("quantity",)
 
 
 @pytest.mark.unit
