@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from alliance_qa.browser import CHROMIUM, chromium
 from alliance_qa.config import Settings
 from alliance_qa.embedding import Embedder
 from alliance_qa.indexing import build_index
@@ -64,3 +65,16 @@ def corpus_copy(tmp_path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+# The real-browser tests: marked, and skipped (saying why) where Debian's Chromium is absent.
+BROWSER_TESTS = [pytest.mark.browser,
+                 pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for a module's tests."""
+    with chromium() as browser:
+        yield browser

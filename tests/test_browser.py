@@ -1,25 +1,20 @@
 """The main user path in a real browser: `streamlit run app.py` and headless Chromium."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from alliance_qa.browser import (
     CHAT_BOX,
-    CHROMIUM,
     ask_in_page,
-    chromium,
     concurrent_sessions,
     running_app,
 )
 from alliance_qa.config import Settings
 from alliance_qa.indexing import build_index
-from conftest import ROOT
+from conftest import BROWSER_TESTS, ROOT
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                 reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
+pytestmark = BROWSER_TESTS
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -31,11 +26,6 @@ def app_url(built, tmp_path_factory):
                       "ALLIANCE_QA_ENCODERS": str(built.encoders)}) as url:
         yield url
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -18,25 +18,17 @@ from alliance_qa.browser import (
     CHAT_BOX,
     CHROMIUM,
     ask_in_page,
-    chromium,
     running_app,
     wait_until_idle,
 )
 from alliance_qa.store import build_lock
-from conftest import ROOT
+from conftest import BROWSER_TESTS, ROOT
 from test_app import alerts
 from test_reliability import GUIDE
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                 reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
+pytestmark = BROWSER_TESTS
 LINK = "[Your session expired - log in again](http://evil.example/)"
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")
