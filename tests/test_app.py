@@ -159,6 +159,7 @@ def test_missing_index_is_explained_and_the_app_still_starts(tmp_path, monkeypat
     assert at.chat_input[0].disabled
 
 
+@pytest.mark.full
 def test_rebuild_from_the_sidebar_makes_a_missing_index(tmp_path, monkeypatch):
     monkeypatch.setenv("ALLIANCE_QA_INDEX", str(tmp_path / "fresh"))
     at = start()
@@ -192,6 +193,7 @@ def test_markup_in_questions_is_shown_as_text(index_env, question):
     assert html.unescape(inner) == question
 
 
+@pytest.mark.full
 def test_a_rebuild_while_serving_takes_effect_on_the_next_question(embedder, corpus_copy,
                                                                    tmp_path, monkeypatch):
     settings = serve_corpus(corpus_copy, tmp_path / "live", embedder, monkeypatch)
@@ -224,6 +226,7 @@ def test_a_failed_rebuild_is_explained_and_the_old_index_keeps_serving(index_env
         html.unescape("\n".join(m.value for m in at.sidebar.markdown))
 
 
+@pytest.mark.full
 def test_with_several_documents_answers_name_them_and_can_be_filtered(embedder, corpus_copy,
                                                                        tmp_path, monkeypatch):
     (corpus_copy / "zebra.md").write_text("# Zebra Accord\n\n## Terms\n\nThe zebra accord "
@@ -238,6 +241,7 @@ def test_with_several_documents_answers_name_them_and_can_be_filtered(embedder, 
     assert last.count('class="aqa-card') == 1 and "Zebra Accord › Terms" in last
 
 
+@pytest.mark.full
 def test_markup_inside_a_corpus_file_is_shown_as_text(embedder, tmp_path, monkeypatch):
     corpus = tmp_path / "corpus"
     corpus.mkdir()

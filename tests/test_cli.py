@@ -28,6 +28,7 @@ def index_env(built, tmp_path):
     return {"ALLIANCE_QA_INDEX": str(target)}
 
 
+@pytest.mark.full
 def test_build_check_on_missing_then_built_index(tmp_path, corpus_copy):
     env = {"ALLIANCE_QA_INDEX": str(tmp_path / "i"), "ALLIANCE_QA_CORPUS": str(corpus_copy)}
     missing = run("build", "--check", env=env)
@@ -166,6 +167,7 @@ def test_document_filter_on_the_command_line(index_env):
     assert "There is no document 'nope'" in bad.stderr and "alliance-qa sections" in bad.stderr
 
 
+@pytest.mark.full
 def test_eval_reports_the_product_well_above_both_baselines(index_env):
     """The alliance suite, on its own index (built by eval itself, from eval/alliance/)."""
     result = run("eval", "--suite", "alliance", "--json", env=index_env)
@@ -225,6 +227,7 @@ def test_eval_says_which_line_of_a_question_set_is_wrong(index_env, tmp_path, co
     assert says in result.stderr and '"gold"' in result.stderr
 
 
+@pytest.mark.full
 def test_eval_takes_gold_sections_by_id_number_or_heading_and_refuses_unknown_ones(
         index_env, tmp_path):
     sofa = "us-rok-alliance-history/the-status-of-forces-agreement-sofa-updates"
@@ -260,6 +263,7 @@ def test_eval_takes_a_question_set_without_ids_or_kinds(index_env, tmp_path):
     assert report["product_by_set"]["plain.jsonl"]["hit1"] == 1.0
 
 
+@pytest.mark.full
 def test_bench_measures_every_stage_without_the_browser(built):
     from alliance_qa.bench import run_benchmark
     report = run_benchmark(built, repeats=1, browser=False)

@@ -38,6 +38,7 @@ def exported(built, embedder) -> OnnxEncoder:
     return encoder
 
 
+@pytest.mark.full
 def test_the_export_gives_sentence_transformers_vectors(exported, embedder):
     for text in QUESTIONS + ODD:
         expected, got = embedder.encode_query(text), exported.encode_query(text)
@@ -48,6 +49,7 @@ def test_the_export_gives_sentence_transformers_vectors(exported, embedder):
     assert exported.dictionary() == embedder.dictionary()
 
 
+@pytest.mark.full
 def test_the_product_answers_alike_with_either_runtime(built, searcher):
     fast, _ = open_searcher(built)
     assert fast.embedder.runtime == "onnxruntime"
@@ -95,6 +97,7 @@ def test_a_damaged_export_falls_back_to_sentence_transformers(export_copy, embed
     assert "status-of-forces" in fallback.search("What is SOFA?").hits[0].chunk.id
 
 
+@pytest.mark.full
 def test_a_missing_export_falls_back_and_is_remade_by_a_rebuild(built, embedder, tmp_path):
     settings = Settings(corpus_dir=built.corpus_dir, index_dir=tmp_path / "index",
                         encoders_dir=tmp_path / "none")

@@ -20,6 +20,7 @@ import pytest
 from alliance_qa import store
 from alliance_qa.corpus import MAX_FILE_BYTES, read_corpus, read_documents, scan_corpus
 
+pytestmark = pytest.mark.full      # one build of the hostile corpus, then a build per repair
 SECRET = "zanzibar-quokka-secret"
 GUIDE = """# Lighthouse Keeping
 

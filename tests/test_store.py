@@ -49,6 +49,7 @@ def test_load_gives_back_the_built_chunks(built):
     assert index.documents[0].sections[3].heading == "Key provisions of the treaty"
 
 
+@pytest.mark.full
 def test_builds_are_deterministic(built, embedder, tmp_path):
     again = replace(built, index_dir=tmp_path / "again")
     build_index(again, embedder)
@@ -64,6 +65,7 @@ def fresh_build(embedder, tmp_path, corpus):
     return settings
 
 
+@pytest.mark.full
 def test_check_reports_fresh_then_each_kind_of_staleness(embedder, tmp_path, corpus_copy):
     settings = fresh_build(embedder, tmp_path, corpus_copy)
     assert check_index(settings) == []
@@ -78,6 +80,7 @@ def test_check_reports_fresh_then_each_kind_of_staleness(embedder, tmp_path, cor
     assert "the model changed" in check_index(other_model)[-1]
 
 
+@pytest.mark.full
 def test_an_index_older_than_the_documents_serves_as_built_and_says_so(embedder, tmp_path,
                                                                        corpus_copy):
     settings = fresh_build(embedder, tmp_path, corpus_copy)
@@ -88,6 +91,7 @@ def test_an_index_older_than_the_documents_serves_as_built_and_says_so(embedder,
     assert [d.path for d in searcher.index.documents] == ["us-rok-alliance-history.md"]
 
 
+@pytest.mark.full
 def test_an_index_built_by_another_model_is_refused_with_the_fix(embedder, tmp_path,
                                                                  corpus_copy):
     settings = fresh_build(embedder, tmp_path, corpus_copy)
@@ -165,6 +169,7 @@ def test_an_index_from_a_version_without_word_pieces_is_called_stale(damaged):
     assert "tokens.faiss" in str(error.value) and "alliance-qa build" in str(error.value)
 
 
+@pytest.mark.full
 def test_an_index_from_before_related_words_is_stale_and_its_rebuild_reuses_every_vector(
         damaged, embedder):
     settings, folder = damaged
@@ -179,6 +184,7 @@ def test_an_index_from_before_related_words_is_stale_and_its_rebuild_reuses_ever
     assert summary.embedded == 0 and load_index(settings.index_dir).related_words
 
 
+@pytest.mark.full
 def test_a_failed_build_keeps_the_previous_index(damaged, embedder, monkeypatch):
     settings, folder = damaged
     before = load_index(settings.index_dir)
@@ -234,6 +240,7 @@ def test_readers_during_rebuilds_always_see_a_whole_index(damaged, embedder):
     assert len(list(settings.index_dir.glob("build-*"))) == 2      # live + previous
 
 
+@pytest.mark.full
 def test_bad_files_are_skipped_by_name_and_the_rest_indexed(embedder, tmp_path, corpus_copy):
     (corpus_copy / "broken.txt").write_bytes(b"\x00\x01\x02 binary")
     (corpus_copy / "empty.md").write_text("")
@@ -254,6 +261,7 @@ def test_bad_files_are_skipped_by_name_and_the_rest_indexed(embedder, tmp_path, 
     assert check_index(settings) == ["broken.txt was edited"]
 
 
+@pytest.mark.full
 def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path, corpus_copy):
     settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "incremental")
     first = build_index(settings, embedder)
@@ -286,6 +294,7 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
                            store.matrix(rebuilt.views[view]), atol=tolerance)
 
 
+@pytest.mark.full
 def test_above_the_size_limit_searched_views_use_hnsw_with_recall_recorded(
         embedder, tmp_path, monkeypatch, searcher):
     monkeypatch.setattr(store, "EXACT_LIMIT", 20)
