@@ -152,7 +152,9 @@ def scale_benchmark(sizes: list[int], plot: Path | None, queries: int = 200) -> 
                          f"{info.get('recall_at_10', 1.0):9.3f}")
             del index
     lines.append(f"(the product switches a searched view to HNSW above {EXACT_LIMIT:,} vectors)")
-    if plot:
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        lines.append("plot: skipped: matplotlib is not installed (pip install -e '.[bench]')")
+    elif plot:
         _plot(rows, plot)
         lines.append(f"plot: {plot}")
     return lines

@@ -1,13 +1,13 @@
-"""Settings, resolved once at a program's edge: argument, else environment, else default."""
+"""Settings, resolved once at a program's edge: argument, else environment, else default
+(`corpus/` and `index/` in the current folder, where the app and the command are run)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = {"corpus_dir": "ALLIANCE_QA_CORPUS", "index_dir": "ALLIANCE_QA_INDEX",
                "model": "ALLIANCE_QA_MODEL", "encoders_dir": "ALLIANCE_QA_ENCODERS",
                "page_rebuilds": "ALLIANCE_QA_PAGE_REBUILDS"}
@@ -16,8 +16,8 @@ YES = ("1", "true", "yes", "on")
 
 @dataclass(frozen=True)
 class Settings:
-    corpus_dir: Path = PROJECT_ROOT / "corpus"
-    index_dir: Path = PROJECT_ROOT / "index"
+    corpus_dir: Path = field(default_factory=lambda: Path.cwd() / "corpus")
+    index_dir: Path = field(default_factory=lambda: Path.cwd() / "index")
     model: str = BUNDLED_MODEL
     encoders_dir: Path | None = None     # the model's ONNX exports; default <index>/encoders
     top_k: int = 3
