@@ -302,3 +302,12 @@ def test_the_code_is_lint_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "app.py", "tests"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.unit
+def test_no_document_links_a_file_that_does_not_exist():
+    for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = document.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if not re.match(r"[a-z]+:", target):
+                assert (document.parent / target).exists(), f"{document.name} → {target}"
