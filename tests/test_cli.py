@@ -306,7 +306,8 @@ def test_the_code_is_lint_clean():
 
 @pytest.mark.unit
 def test_no_document_links_a_file_that_does_not_exist():
-    for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for document in [ROOT / "README.md", ROOT / "index" / "README.md",
+                     *sorted((ROOT / "docs").glob("*.md"))]:
         text = document.read_text(encoding="utf-8")
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
             if not re.match(r"[a-z]+:", target):
