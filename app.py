@@ -22,6 +22,7 @@ from alliance_qa.config import Settings
 from alliance_qa.embedding import QueryEncoder
 from alliance_qa.errors import AllianceQAError
 from alliance_qa.indexing import build_index, corpus_changes, corpus_signature
+from alliance_qa.manifest import Manifest
 from alliance_qa.search import Searcher
 from alliance_qa.service import open_encoder, refuse_other_builds, refuse_other_model, stale_warning
 from alliance_qa.store import load_index, read_manifest
@@ -61,19 +62,19 @@ def searcher_for(index_dir: str, build_id: str, model: str, fingerprint: str) ->
                     max_question_chars=settings.max_question_chars)
 
 
-def open_searcher() -> tuple[Searcher | None, dict | None, str, list[str]]:
+def open_searcher() -> tuple[Searcher | None, Manifest | None, str, list[str]]:
     """The searcher, its manifest, why the index cannot serve ("" when it can) and what
     changed in the documents since the build, refused and warned as the command line does."""
     manifest = None
     try:
         manifest = read_manifest(settings.index_dir)
         refuse_other_builds(manifest, settings)
-        searcher = searcher_for(str(settings.index_dir), manifest["build_id"], settings.model,
-                                manifest["model_fingerprint"])
+        searcher = searcher_for(str(settings.index_dir), manifest.build_id, settings.model,
+                                manifest.model_fingerprint)
         refuse_other_model(manifest, searcher.embedder)
     except AllianceQAError as error:
         return None, manifest, str(error), []
-    return searcher, manifest, "", changes_since(manifest["build_id"],
+    return searcher, manifest, "", changes_since(manifest.build_id,
                                                  corpus_signature(settings.corpus_dir))
 
 
@@ -104,7 +105,8 @@ def rebuild() -> None:
         guard.release()
 
 
-def sidebar(searcher: Searcher | None, manifest: dict | None, changes: list[str]) -> dict:
+def sidebar(searcher: Searcher | None, manifest: Manifest | None, changes: list[str]
+            ) -> dict:
     """Index status, rebuild, options, citation lookup and the outline; returns the options."""
     bar = st.sidebar
     bar.title("alliance-qa")
@@ -116,10 +118,10 @@ def sidebar(searcher: Searcher | None, manifest: dict | None, changes: list[str]
         state = ("fresh" if searcher and not changes else
                  "stale: " + "; ".join(changes) if searcher else "not usable")
         runtime = f", questions run by {searcher.embedder.runtime}" if searcher else ""
-        bar.markdown(f"<b>Index</b> · {manifest['document_count']} document(s), "
-                     f"{manifest['section_count']} sections, {manifest['chunk_count']} passages"
-                     f"<br>Model: <code>{ui.escape(manifest['model'])}</code>{runtime}"
-                     f"<br>Built {ui.escape(manifest['built_at'])}<br>Status: {ui.escape(state)}",
+        bar.markdown(f"<b>Index</b> · {manifest.document_count} document(s), "
+                     f"{manifest.section_count} sections, {manifest.chunk_count} passages"
+                     f"<br>Model: <code>{ui.escape(manifest.model)}</code>{runtime}"
+                     f"<br>Built {ui.escape(manifest.built_at)}<br>Status: {ui.escape(state)}",
                      unsafe_allow_html=True)
     if searcher is None or changes or settings.page_rebuilds:
         if bar.button("Rebuild the index", help="Read the documents again and rebuild the "

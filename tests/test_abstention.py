@@ -131,7 +131,7 @@ def test_each_index_learns_its_own_calibration(built, tmp_path, embedder, encode
         "Garam masala blends cumin, coriander, cardamom and pepper.\n", encoding="utf-8")
     other = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", encoders_dir=encoders)
     build_index(other, embedder)
-    ours, theirs = (read_manifest(s.index_dir)["calibration"] for s in (built, other))
+    ours, theirs = (read_manifest(s.index_dir).calibration for s in (built, other))
     assert ours["reference_questions"] == theirs["reference_questions"] >= 200
     assert ours["threshold"] != theirs["threshold"]
     json.dumps(ours)                                   # stored as plain JSON

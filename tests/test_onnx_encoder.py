@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -119,7 +120,7 @@ def test_a_model_that_cannot_be_exported_asks_for_no_rebuild(built, tmp_path):
                         encoders_dir=tmp_path / "none")
     manifest = read_manifest(built.index_dir)
     assert missing_export(manifest, settings)
-    assert missing_export({**manifest, "slow_questions": "it pools by 'max'"}, settings) == []
+    assert missing_export(replace(manifest, slow_questions="it pools by 'max'"), settings) == []
 
 
 def test_an_export_that_disagrees_is_refused(export_copy, embedder, exported):

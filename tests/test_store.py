@@ -16,25 +16,26 @@ from alliance_qa.config import Settings
 from alliance_qa.errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from alliance_qa.indexing import build_index, check_index
 from alliance_qa.integrity import sealed
+from alliance_qa.manifest import FORMAT_VERSION
 from alliance_qa.service import open_searcher
 from alliance_qa.store import build_lock, live_folder, load_index, read_manifest
 
 
 def test_manifest_says_what_the_index_was_built_from(built):
     manifest = read_manifest(built.index_dir)
-    assert manifest["format_version"] == store.FORMAT_VERSION
-    assert manifest["model"] == built.model and len(manifest["model_fingerprint"]) == 64
-    assert manifest["dimension"] == 384
-    assert list(manifest["corpus"]) == ["us-rok-alliance-history.md"]
-    assert manifest["chunk_count"] == 55 and manifest["section_count"] == 17
-    assert {"faiss-cpu", "sentence-transformers", "torch"} <= manifest["versions"].keys()
-    assert manifest["acronyms"] == {"THAAD": "Terminal High Altitude Area Defense",
-                                    "SOFA": "Status of Forces Agreement"}
-    assert set(manifest["files"]) == {"context.faiss", "text.faiss", "sentences.faiss",
-                                      "tokens.faiss", "tokens.npy", "chunks.jsonl",
-                                      "documents.json", "embedding-keys.json",
-                                      "related-words.json"}
-    assert manifest["related_words"] > 1000       # words the corpus lacks, with neighbours
+    assert manifest.format_version == FORMAT_VERSION
+    assert manifest.model == built.model and len(manifest.model_fingerprint) == 64
+    assert manifest.dimension == 384
+    assert list(manifest.corpus) == ["us-rok-alliance-history.md"]
+    assert manifest.chunk_count == 55 and manifest.section_count == 17
+    assert {"faiss-cpu", "sentence-transformers", "torch"} <= manifest.versions.keys()
+    assert manifest.acronyms == {"THAAD": "Terminal High Altitude Area Defense",
+                                 "SOFA": "Status of Forces Agreement"}
+    assert set(manifest.files) == {"context.faiss", "text.faiss", "sentences.faiss",
+                                   "tokens.faiss", "tokens.npy", "chunks.jsonl",
+                                   "documents.json", "embedding-keys.json",
+                                   "related-words.json"}
+    assert manifest.related_words > 1000       # words the corpus lacks, with neighbours
 
 
 def test_load_gives_back_the_built_chunks(built):
@@ -55,8 +56,8 @@ def test_builds_are_deterministic(built, embedder, tmp_path):
     build_index(again, embedder)
     first, second = load_index(built.index_dir), load_index(again.index_dir)
     assert first.chunks == second.chunks
-    assert read_manifest(built.index_dir)["files"]["chunks.jsonl"] == \
-        read_manifest(again.index_dir)["files"]["chunks.jsonl"]
+    assert read_manifest(built.index_dir).files["chunks.jsonl"] == \
+        read_manifest(again.index_dir).files["chunks.jsonl"]
 
 
 def fresh_build(embedder, tmp_path, corpus):
@@ -302,9 +303,9 @@ def test_above_the_size_limit_searched_views_use_hnsw_with_recall_recorded(
     build_index(settings, embedder)
     manifest = read_manifest(settings.index_dir)
     for view in ("text", "context"):
-        assert manifest["vector_indexes"][view]["type"].startswith("IndexHNSWFlat")
-        assert 0.9 <= manifest["vector_indexes"][view]["recall_at_10"] <= 1.0
-    assert manifest["vector_indexes"]["sentences"]["type"] == "IndexFlatIP (exact)"
+        assert manifest.vector_indexes[view]["type"].startswith("IndexHNSWFlat")
+        assert 0.9 <= manifest.vector_indexes[view]["recall_at_10"] <= 1.0
+    assert manifest.vector_indexes["sentences"]["type"] == "IndexFlatIP (exact)"
     from alliance_qa.search import Searcher, Weights
     approximate = Searcher(load_index(settings.index_dir), embedder, Weights(candidates=10))
     exact = Searcher(searcher.index, embedder, Weights(candidates=10))

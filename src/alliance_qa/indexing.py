@@ -12,7 +12,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from .embedding import Embedder, TokenVectors, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
 from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
+from .manifest import Manifest
 from .onnx_encoder import OnnxEncoder, export
 from .related_words import related_words
 from .store import (
@@ -124,7 +125,7 @@ def reusable_vectors(previous: StoredIndex | None,
                      fingerprint: str) -> dict[str, dict[str, np.ndarray]]:
     """{view: {text key: vector}} from the previous build, if it used the same model; for
     "tokens", {text key: TokenVectors} (a text has a row per word piece)."""
-    if previous is None or previous.manifest["model_fingerprint"] != fingerprint:
+    if previous is None or previous.manifest.model_fingerprint != fingerprint:
         return {}
     cache = {view: dict(zip(previous.keys[view], matrix(previous.views[view])))
              for view in previous.views if view != "tokens"}
@@ -276,39 +277,28 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         _report(on_progress, "Exporting the model for questions (once per model)…", 0.88)
         slow_questions = export(embedder, settings.encoders, question_samples(inputs))
         seconds = time.perf_counter() - start
-        manifest = {
-            "model": embedder.name,
-            "model_fingerprint": embedder.fingerprint,
-            "dimension": embedder.dimension,
-            "max_tokens": embedder.max_tokens,
-            "recipe": recipe(),
-            "corpus": corpus,
-            "corpus_stat": corpus_stat,
-            "skipped": skipped,
-            "document_count": len(documents),
-            "section_count": sum(len(d.sections) for d in documents),
-            "chunk_count": len(chunks),
-            "sentence_count": len(views["sentences"]),
-            "acronyms": acronyms,
-            "scripts": scripts_of(inputs["context"]),
-            "related_words": len(related),
-            "slow_questions": slow_questions,    # why there is no ONNX export ("" if there is)
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "build_seconds": round(seconds, 3),
-            "versions": library_versions(),
-        }
+        manifest = Manifest(
+            model=embedder.name, model_fingerprint=embedder.fingerprint,
+            dimension=embedder.dimension, max_tokens=embedder.max_tokens, recipe=recipe(),
+            corpus=corpus, corpus_stat=corpus_stat, skipped=skipped,
+            document_count=len(documents),
+            section_count=sum(len(d.sections) for d in documents), chunk_count=len(chunks),
+            sentence_count=len(views["sentences"]), acronyms=acronyms,
+            scripts=scripts_of(inputs["context"]), related_words=len(related),
+            slow_questions=slow_questions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            build_seconds=round(seconds, 3), versions=library_versions())
         contents = BuildContents(documents, chunks, views, keys, token_table, related)
         indexes = vector_indexes(views)
         _report(on_progress, "Calibrating abstention on questions about other subjects…", 0.89)
-        manifest["calibration"] = asdict(calibrate(assemble(manifest, contents, indexes),
-                                                   embedder))
+        calibration = calibrate(assemble(manifest, contents, indexes), embedder)
+        manifest = replace(manifest, calibration=asdict(calibration))
         _report(on_progress, "Writing the index…", 0.9)
         folder = write_index(settings.index_dir, manifest, contents, indexes)
         _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
     embedded += pieces_embedded
-    return BuildSummary(len(documents), manifest["section_count"], len(chunks),
-                        manifest["sentence_count"], time.perf_counter() - start, str(folder),
+    return BuildSummary(len(documents), manifest.section_count, len(chunks),
+                        manifest.sentence_count, time.perf_counter() - start, str(folder),
                         [str(w) for w in warnings], embedded, texts - embedded,
                         chunk_changes(previous, chunks), slow_questions)
 
@@ -337,7 +327,7 @@ def question_samples(inputs: dict[str, list[str]]) -> list[str]:
     return texts + [max(inputs["context"], key=len)]
 
 
-def corpus_state(files: list[CorpusFile], manifest: dict | None = None,
+def corpus_state(files: list[CorpusFile], manifest: Manifest | None = None,
                  known: dict[str, str] | None = None
                  ) -> tuple[dict[str, str], dict[str, list[int]]]:
     """{relative path: SHA-256} of the scanned files ("" for one over the size limit or
@@ -345,13 +335,13 @@ def corpus_state(files: list[CorpusFile], manifest: dict | None = None,
     `known`, or whose size and time are as `manifest` recorded, is not read again: checking
     freshness costs a `stat` per file, not a read of the corpus."""
     hashes, stats = {}, {}
-    recorded = (manifest or {}).get("corpus_stat", {})
+    recorded = manifest.corpus_stat if manifest else {}
     for file in files:
         stats[file.relative] = [file.size, file.mtime_ns]
         if file.relative in (known or {}):
             hashes[file.relative] = known[file.relative]
         elif recorded.get(file.relative) == stats[file.relative]:
-            hashes[file.relative] = manifest["corpus"].get(file.relative, "")
+            hashes[file.relative] = manifest.corpus.get(file.relative, "")
         elif file.size > MAX_FILE_BYTES:
             hashes[file.relative] = ""
         else:
@@ -369,9 +359,9 @@ def corpus_signature(corpus_dir: Path) -> tuple:
     return tuple((f.relative, f.size, f.mtime_ns) for f in files)
 
 
-def corpus_changes(manifest: dict, corpus_dir: Path) -> list[str]:
+def corpus_changes(manifest: Manifest, corpus_dir: Path) -> list[str]:
     """What changed in the corpus since the build: files added, removed or edited."""
-    built = manifest["corpus"]
+    built = manifest.corpus
     now, _ = corpus_state(scan_corpus(corpus_dir)[0], manifest)
     return ([f"{path} was added" for path in sorted(now.keys() - built.keys())]
             + [f"{path} was removed" for path in sorted(built.keys() - now.keys())]
@@ -379,34 +369,34 @@ def corpus_changes(manifest: dict, corpus_dir: Path) -> list[str]:
                if built[path] != now[path]])
 
 
-def build_changes(manifest: dict, settings: Settings, check_model: bool = True) -> list[str]:
+def build_changes(manifest: Manifest, settings: Settings, check_model: bool = True) -> list[str]:
     """Why the index cannot serve these settings at all: another model (by name, or with
     `check_model` by its weights) or another version of alliance-qa built it."""
     reasons = []
-    if manifest["model"] != settings.model:
-        reasons.append(f"the model changed from {manifest['model']!r} to {settings.model!r}")
+    if manifest.model != settings.model:
+        reasons.append(f"the model changed from {manifest.model!r} to {settings.model!r}")
     elif check_model:
         try:
-            if fingerprint(settings.model) != manifest["model_fingerprint"]:
+            if fingerprint(settings.model) != manifest.model_fingerprint:
                 reasons.append(f"the weights of model {settings.model!r} changed")
         except (OSError, AllianceQAError) as error:
             reasons.append(f"the model {settings.model!r} cannot be checked ({error})")
-    if manifest.get("recipe") != recipe():
+    if manifest.recipe != recipe():
         reasons.append("it was built by another version of alliance-qa")
     return reasons
 
 
-def staleness(manifest: dict, settings: Settings, check_model: bool = True) -> list[str]:
+def staleness(manifest: Manifest, settings: Settings, check_model: bool = True) -> list[str]:
     """Why an index no longer matches the corpus and model; empty when it is fresh."""
     return (corpus_changes(manifest, settings.corpus_dir)
             + build_changes(manifest, settings, check_model))
 
 
-def missing_export(manifest: dict, settings: Settings) -> list[str]:
+def missing_export(manifest: Manifest, settings: Settings) -> list[str]:
     """Why a rebuild would speed questions up: the model's ONNX export is gone or damaged
     (the index still serves, loading PyTorch to encode questions)."""
-    if manifest.get("slow_questions") or OnnxEncoder.load(settings.encoders,
-                                                          manifest["model_fingerprint"]):
+    if manifest.slow_questions or OnnxEncoder.load(settings.encoders,
+                                                   manifest.model_fingerprint):
         return []
     return ["the model's ONNX export for questions is missing or damaged (without it every "
             "start loads PyTorch, ~5 s)"]

@@ -97,11 +97,11 @@ class Searcher:
         self.max_question_chars = max_question_chars
         self.checks = checks
         self.calibration = calibration or abstention.Calibration.from_manifest(
-            index.manifest.get("calibration"))
+            index.manifest.calibration or None)
         self.chunks = index.chunks
         self.document_ids = {d.id for d in index.documents}
-        self.acronyms = index.manifest.get("acronyms", {})
-        self.scripts = frozenset(index.manifest.get("scripts", ()))   # the corpus's letters
+        self.acronyms = index.manifest.acronyms
+        self.scripts = frozenset(index.manifest.scripts)   # the corpus's letters
         self.text_vectors = matrix(index.views["text"])
         self.context_vectors = matrix(index.views["context"])
         self.sentence_vectors = matrix(index.views["sentences"])

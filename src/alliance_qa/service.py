@@ -12,6 +12,7 @@ from .config import Settings
 from .embedding import Embedder, QueryEncoder, fingerprint
 from .errors import IndexStale
 from .indexing import build_changes, corpus_changes
+from .manifest import Manifest
 from .onnx_encoder import OnnxEncoder
 from .search import Searcher
 from .store import load_index
@@ -30,7 +31,7 @@ def open_encoder(settings: Settings, indexed_fingerprint: str) -> QueryEncoder:
     return Embedder(settings.model)
 
 
-def refuse_other_builds(manifest: dict, settings: Settings) -> None:
+def refuse_other_builds(manifest: Manifest, settings: Settings) -> None:
     """IndexStale when another model (by name) or another version of alliance-qa built the
     index: its answers would be wrong, so it is not served."""
     reasons = build_changes(manifest, settings, check_model=False)
@@ -38,10 +39,10 @@ def refuse_other_builds(manifest: dict, settings: Settings) -> None:
         raise IndexStale(f"The index cannot be used: {'; '.join(reasons)}.")
 
 
-def refuse_other_model(manifest: dict, encoder: QueryEncoder) -> None:
+def refuse_other_model(manifest: Manifest, encoder: QueryEncoder) -> None:
     """IndexStale when the model that encodes questions is not the one that built the index
     (same name, other weights)."""
-    if manifest["model_fingerprint"] != encoder.fingerprint:
+    if manifest.model_fingerprint != encoder.fingerprint:
         raise IndexStale(ANOTHER_MODEL)
 
 
@@ -68,7 +69,7 @@ def open_searcher(settings: Settings, embedder: QueryEncoder | None = None,
     index = load_index(settings.index_dir)
     refuse_other_builds(index.manifest, settings)
     warning = stale_warning(corpus_changes(index.manifest, settings.corpus_dir))
-    embedder = embedder or open_encoder(settings, index.manifest["model_fingerprint"])
+    embedder = embedder or open_encoder(settings, index.manifest.model_fingerprint)
     refuse_other_model(index.manifest, embedder)
     return Searcher(index, embedder, max_question_chars=settings.max_question_chars,
                     checks=checks), warning

@@ -27,7 +27,7 @@ import re
 import shutil
 import stat
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -36,9 +36,9 @@ import numpy as np
 from .chunking import Chunk
 from .documents import Document, Section
 from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
-from .integrity import SEAL, file_sha256, is_sealed, sealed, sha256_bytes
+from .integrity import file_sha256, sha256_bytes
+from .manifest import Manifest
 
-FORMAT_VERSION = 1
 POINTER = "CURRENT"
 LOCK = ".build.lock"
 KEYS = "embedding-keys.json"
@@ -61,7 +61,7 @@ class StoredIndex:
     """A verified build, loaded into memory."""
 
     folder: Path
-    manifest: dict
+    manifest: Manifest
     documents: list[Document]
     chunks: list[Chunk]
     views: dict[str, faiss.Index]     # VIEWS → index; "sentences", "tokens" in chunk order
@@ -71,7 +71,7 @@ class StoredIndex:
 
     @property
     def build_id(self) -> str:
-        return self.manifest["build_id"]
+        return self.manifest.build_id
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def vector_indexes(views: dict[str, np.ndarray]) -> dict[str, tuple[faiss.Index,
             for name in VIEWS}
 
 
-def assemble(manifest: dict, contents: BuildContents,
+def assemble(manifest: Manifest, contents: BuildContents,
              indexes: dict[str, tuple[faiss.Index, dict]]) -> StoredIndex:
     """A build as it will be loaded, in memory before it is written (the build measures it)."""
     return StoredIndex(Path(), manifest, contents.documents, contents.chunks,
@@ -216,7 +216,7 @@ def _serialize(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, di
     }, {name: info for name, (_, info) in indexes.items()}
 
 
-def write_index(index_dir: Path, manifest: dict, contents: BuildContents,
+def write_index(index_dir: Path, manifest: Manifest, contents: BuildContents,
                 indexes: dict[str, tuple[faiss.Index, dict]] | None = None) -> Path:
     """Write a build and make it live in one atomic step; on failure nothing changes.
     `indexes`: the views' FAISS indexes when the build already made them."""
@@ -227,10 +227,9 @@ def write_index(index_dir: Path, manifest: dict, contents: BuildContents,
         temporary.mkdir(parents=True)
         payload, descriptions = _serialize(contents, indexes or vector_indexes(contents.views))
         hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
-        manifest = sealed({"format_version": FORMAT_VERSION, "build_id": build_id, **manifest,
-                           "vector_indexes": descriptions, "files": hashes})
-        _write_bytes(temporary / "manifest.json",
-                     json.dumps(manifest, ensure_ascii=False, indent=2).encode())
+        manifest = replace(manifest, build_id=build_id, vector_indexes=descriptions,
+                           files=hashes)
+        _write_bytes(temporary / "manifest.json", manifest.to_json())
         os.rename(temporary, final)
         pointer = index_dir / f".{POINTER}.tmp"
         _write_bytes(pointer, final.name.encode())
@@ -289,38 +288,18 @@ def live_folder(index_dir: Path) -> Path:
     return folder
 
 
-MANIFEST_FIELDS = {"format_version": int, "build_id": str, "model": str,
-                   "model_fingerprint": str, "dimension": int, "corpus": dict,
-                   "chunk_count": int, "document_count": int, "section_count": int,
-                   "built_at": str, "files": dict}
-
-
-def read_manifest(index_dir: Path) -> dict:
-    """The live build's manifest, checked for shape, format version and its own checksum."""
+def read_manifest(index_dir: Path) -> Manifest:
+    """The live build's manifest, checked for shape, types, format version and checksum."""
     folder = live_folder(index_dir)
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        data = (folder / "manifest.json").read_bytes()
     except FileNotFoundError:
         raise IndexCorrupt(f"The index manifest {folder / 'manifest.json'} is missing.") \
             from None
-    except (OSError, ValueError) as error:
+    except OSError as error:
         raise IndexCorrupt(f"The index manifest in {folder} is unreadable or malformed.") \
             from error
-    if not isinstance(manifest, dict) or not all(
-            isinstance(manifest.get(name), kind) for name, kind in MANIFEST_FIELDS.items()):
-        raise IndexCorrupt(f"The index manifest in {folder} lacks required fields or has "
-                           "fields of the wrong type.")
-    if manifest["format_version"] != FORMAT_VERSION:
-        raise IndexCorrupt(f"The index in {folder} has format version "
-                           f"{manifest['format_version']!r}; this program reads "
-                           f"{FORMAT_VERSION}.")
-    if SEAL not in manifest:
-        raise IndexStale(f"The index in {folder} was built by an older version of "
-                         "alliance-qa (its manifest has no checksum).")
-    if not is_sealed(manifest):
-        raise IndexCorrupt(f"The index manifest in {folder} does not match its checksum "
-                           "(changed or damaged since the build).")
-    return manifest
+    return Manifest.from_json(data, str(folder))
 
 
 def _mismatch(folder: Path, name: str) -> IndexCorrupt:
@@ -332,17 +311,17 @@ def _unreadable(folder: Path, name: str, error: OSError) -> IndexCorrupt:
     return IndexCorrupt(f"The index file {folder / name} cannot be read ({error.strerror}).")
 
 
-def _read_verified(folder: Path, manifest: dict, name: str) -> bytes:
+def _read_verified(folder: Path, manifest: Manifest, name: str) -> bytes:
     try:
         data = (folder / name).read_bytes()
     except OSError as error:
         raise _unreadable(folder, name, error) from error
-    if sha256_bytes(data) != manifest["files"].get(name):
+    if sha256_bytes(data) != manifest.files.get(name):
         raise _mismatch(folder, name)
     return data
 
 
-def _read_vectors(folder: Path, manifest: dict, name: str) -> faiss.Index:
+def _read_vectors(folder: Path, manifest: Manifest, name: str) -> faiss.Index:
     """A verified FAISS file: in memory, or memory-mapped when larger than MMAP_BYTES (its
     hash is then computed in blocks, never holding the whole file)."""
     path = folder / name
@@ -353,7 +332,7 @@ def _read_vectors(folder: Path, manifest: dict, name: str) -> faiss.Index:
         digest = file_sha256(path)
     except OSError as error:
         raise _unreadable(folder, name, error) from error
-    if digest != manifest["files"].get(name):
+    if digest != manifest.files.get(name):
         raise _mismatch(folder, name)
     return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
 
@@ -385,15 +364,15 @@ def load_index(index_dir: Path) -> StoredIndex:
 def _load_live(index_dir: Path) -> StoredIndex:
     manifest = read_manifest(index_dir)
     folder = live_folder(index_dir)
-    if folder.name != f"build-{manifest['build_id']}":
+    if folder.name != f"build-{manifest.build_id}":
         raise IndexCorrupt(f"The manifest in {folder} belongs to another build.")
-    lacking = sorted(set(FILES) - manifest["files"].keys())
+    lacking = sorted(set(FILES) - manifest.files.keys())
     if lacking:
         raise IndexStale(f"The index in {folder} was built by another version of alliance-qa "
                          f"(it has no {', '.join(lacking)}).")
     raw = {name: _read_verified(folder, manifest, name)
            for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE)}
-    if RELATED in manifest["files"]:
+    if RELATED in manifest.files:
         raw[RELATED] = _read_verified(folder, manifest, RELATED)
     try:
         views = {view: _read_vectors(folder, manifest, f"{view}.faiss") for view in VIEWS}
@@ -412,11 +391,11 @@ def _load_live(index_dir: Path) -> StoredIndex:
     key_counts = {view: len(keys.get(view, [])) for view in VIEWS}
     expected_keys = {**expected, "tokens": len(chunks)}        # word pieces: one key a chunk
     if (counts != expected or key_counts != expected_keys
-            or len(chunks) != manifest["chunk_count"]
-            or any(index.d != manifest["dimension"] for index in views.values())
+            or len(chunks) != manifest.chunk_count
+            or any(index.d != manifest.dimension for index in views.values())
             or not _token_table_fits(token_table, len(chunks))):
         raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
-                           f"records, {manifest['chunk_count']} in the manifest, vectors "
+                           f"records, {manifest.chunk_count} in the manifest, vectors "
                            f"{counts}.")
     return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table,
                        related_words)
