@@ -7,6 +7,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from alliance_qa import formats
 from alliance_qa.config import Settings
 from alliance_qa.indexing import build_index
 from conftest import ROOT
@@ -175,6 +176,12 @@ def test_clear_chat_and_download(index_env):
     at.chat_input[0].set_value("").run()
     assert len(at.chat_message) == 4           # the empty question is answered gently
     assert "Type a question" in alerts(at.chat_message[3], "info")[0]
+    answer = at.session_state.messages[1]["answer"]
+    download = formats.transcript_markdown(        # what the download button is given
+        [m for m in at.session_state.messages if "error" not in m])
+    assert download.startswith("# alliance-qa conversation\n\n## Q: What is SOFA?")
+    assert f"**[1] {answer.hits[0].chunk.citation}**" in download
+    assert f"(`{answer.hits[0].chunk.id}`)" in download and "Type a question" not in download
     next(b for b in at.button if b.label == "Clear the chat").click().run()
     assert len(at.chat_message) == 0
 

@@ -56,8 +56,14 @@ def test_builds_are_deterministic(built, embedder, tmp_path):
     build_index(again, embedder)
     first, second = load_index(built.index_dir), load_index(again.index_dir)
     assert first.chunks == second.chunks
-    assert read_manifest(built.index_dir).files["chunks.jsonl"] == \
-        read_manifest(again.index_dir).files["chunks.jsonl"]
+    files = read_manifest(built.index_dir).files, read_manifest(again.index_dir).files
+    for name in ("chunks.jsonl", "documents.json", "embedding-keys.json", "tokens.npy",
+                 "related-words.json"):                   # made from the text: byte for byte
+        assert files[0][name] == files[1][name], name
+    for view in store.VIEWS:                              # made by the model: to rounding
+        assert np.allclose(store.matrix(first.views[view]).astype(np.float32),
+                           store.matrix(second.views[view]).astype(np.float32), atol=1e-5)
+    assert first.manifest.calibration == second.manifest.calibration
 
 
 def fresh_build(embedder, tmp_path, corpus):
