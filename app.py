@@ -206,17 +206,17 @@ def page() -> None:
     if cite and searcher:
         show_cited(searcher, cite)
 
-    if searcher and not st.session_state.messages:
+    # No length limit on the box: a longer paste is cut by the search, which says so.
+    typed = st.chat_input("Ask about the documents…", disabled=searcher is None)
+    question = typed if typed is not None else st.session_state.pop("pending", None)
+    if searcher and not st.session_state.messages and question is None:
         st.markdown("Ask a question about the documents. Each answer is the passages that "
                     "answer it best, with citations you can open and check.")
         st.caption("Try one of these:")
         for example in ui.example_questions(searcher.index.documents):
             if st.button(example, use_container_width=True):
                 st.session_state.pending = example
-
-    # No length limit on the box: a longer paste is cut by the search, which says so.
-    typed = st.chat_input("Ask about the documents…", disabled=searcher is None)
-    question = typed if typed is not None else st.session_state.pop("pending", None)
+                st.rerun()              # asked on a fresh run, where the examples are gone
     if question is not None and searcher:
         ask(searcher, options, question)
 

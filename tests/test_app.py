@@ -66,6 +66,7 @@ def test_new_user_sees_an_explanation_and_example_questions(index_env):
     example.click().run()
     assert not at.exception
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert not [b for b in at.button if b.label.endswith("?")]     # asked: examples gone
 
 
 def test_ask_shows_passage_cards_with_citations_and_highlights(index_env):
