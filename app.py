@@ -19,10 +19,12 @@ import streamlit as st
 from alliance_qa import formats, ui
 from alliance_qa.citations import find_section, resolve
 from alliance_qa.config import Settings
+from alliance_qa.corpus import read_source
 from alliance_qa.embedding import QueryEncoder
 from alliance_qa.errors import AllianceQAError
 from alliance_qa.indexing import build_index, corpus_changes, corpus_signature
 from alliance_qa.manifest import Manifest
+from alliance_qa.page_image import cited_page_png
 from alliance_qa.search import Searcher
 from alliance_qa.service import open_encoder, refuse_other_builds, refuse_other_model, stale_warning
 from alliance_qa.store import load_index, read_manifest
@@ -154,18 +156,37 @@ def sidebar(searcher: Searcher | None, manifest: Manifest | None, changes: list[
     return options
 
 
-def show_cited(searcher: Searcher, cite: str) -> None:
-    """The `?cite=` deep link: the cited paragraph, in its section."""
+def show_cited(searcher: Searcher, cite: str, marks: str | None) -> None:
+    """The `?cite=` deep link: the cited paragraph in its section (`hl=` marks the answering
+    sentences in it); a PDF's cited page, as an image with the passage marked."""
     found = resolve(searcher.index.documents, cite)
     if not found:
         say("error", f"The link cites “{cite[:120]}”, which names no paragraph or section "
                       "here. The documents may have changed; look the section up in the "
                       "sidebar.")
         return
+    emphasis = ui.emphasis_from(marks, found.text) if found.paragraph else None
     with st.container(border=True):
         st.markdown(f"**Cited: {ui.escape(found.label)}** — {ui.escape(found.document.title)}")
-        st.markdown(ui.section_html(found.section, found.paragraph), unsafe_allow_html=True)
+        pages = found.section.paragraph_pages(found.paragraph) if found.paragraph else None
+        if pages:
+            show_pages(found, pages, emphasis)
+        st.markdown(ui.section_html(found.section, found.paragraph, emphasis),
+                    unsafe_allow_html=True)
         st.code(found.id, language=None)
+
+
+def show_pages(found, pages: tuple[int, int], emphasis: tuple[int, int] | None) -> None:
+    """The pages a PDF passage stands on (at most three), rendered, the passage marked."""
+    try:
+        data = read_source(settings.corpus_dir, found.document.path, found.document.sha256)
+    except (OSError, ValueError) as error:
+        say("info", f"The page cannot be shown: {found.document.path} {error}.")
+        return
+    for number in range(pages[0], min(pages[1], pages[0] + 2) + 1):
+        image, marked = cited_page_png(data, number, found.text, emphasis)
+        st.image(image, caption=f"{found.document.title}, p. {number}"
+                 + ("" if marked else " (the passage could not be placed on the page)"))
 
 
 def show_answer(searcher: Searcher | None, answer) -> None:
@@ -204,7 +225,7 @@ def page() -> None:
 
     cite = st.query_params.get("cite")
     if cite and searcher:
-        show_cited(searcher, cite)
+        show_cited(searcher, cite, st.query_params.get("hl"))
 
     # No length limit on the box: a longer paste is cut by the search, which says so.
     typed = st.chat_input("Ask about the documents…", disabled=searcher is None)

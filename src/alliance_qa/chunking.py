@@ -31,10 +31,11 @@ class Chunk:
     part: int | None
     text: str
     sentences: tuple[tuple[int, int], ...]
+    pages: tuple[int, int] | None = None     # first and last page of its paragraph (PDF)
 
     @property
     def citation(self) -> str:
-        text = label(self.section_number, self.heading, self.paragraph)
+        text = label(self.section_number, self.heading, self.paragraph, self.pages)
         return text + (f" (part {self.part})" if self.part else "")
 
     @property
@@ -98,5 +99,5 @@ def chunk_documents(documents: list[Document],
                     chunks.append(Chunk(
                         citation_id(section, number, part_no), document.id, document.title,
                         section.slug, section.number, section.heading, path, number, part_no,
-                        text, tuple(sentence_spans(text))))
+                        text, tuple(sentence_spans(text)), section.paragraph_pages(number)))
     return chunks

@@ -54,10 +54,21 @@ def citation_id(section: Section, paragraph: int | None = None, part: int | None
     return f"{base}#p{paragraph}" + (f".{part}" if part else "")
 
 
-def label(number: str, heading: str, paragraph: int | None = None) -> str:
-    """'§1.2 Key provisions of the treaty, ¶2'; the introduction has no number."""
+def page_label(pages: tuple[int, int] | None) -> str:
+    """'p. 4', 'pp. 4–5'; '' for a document without pages."""
+    if not pages:
+        return ""
+    return f"p. {pages[0]}" if pages[0] == pages[1] else f"pp. {pages[0]}–{pages[1]}"
+
+
+def label(number: str, heading: str, paragraph: int | None = None,
+          pages: tuple[int, int] | None = None) -> str:
+    """'§1.2 Key provisions of the treaty, ¶2' ('…, p. 4 ¶2' in a PDF); the introduction has
+    no number."""
     text = f"§{number} {heading}" if number else heading
-    return text if paragraph is None else f"{text}, ¶{paragraph}"
+    if paragraph is None:
+        return text
+    return f"{text}, {page_label(pages)} ¶{paragraph}" if pages else f"{text}, ¶{paragraph}"
 
 
 def section_label(section: Section) -> str:
@@ -65,7 +76,8 @@ def section_label(section: Section) -> str:
 
 
 def citation_label(section: Section, paragraph: int | None = None) -> str:
-    return label(section.number, section.heading, paragraph)
+    pages = section.paragraph_pages(paragraph) if paragraph else None
+    return label(section.number, section.heading, paragraph, pages)
 
 
 def parse_citation_id(text: str) -> CitationRef | None:
@@ -116,4 +128,5 @@ def find_section(documents: list[Document], query: str) -> Resolved | None:
 
 
 _LABEL = re.compile(r"((?P<number>[0-9]+(\.[0-9]+)*) )?(?P<heading>.+?)"
-                    r"(, ¶(?P<paragraph>[0-9]+))?$")      # a label(), lowercased, § taken off
+                    r"(, (pp?\. [0-9]+(–[0-9]+)? )?¶(?P<paragraph>[0-9]+))?$")
+# a label(), lowercased, § taken off

@@ -6,8 +6,10 @@ rest is still read:
   or unpacked corpus must not expose other files the server can read), links to folders,
   and anything that is not a regular file (fifo, device, socket);
 - file names that are not valid UTF-8;
-- files over `MAX_FILE_BYTES` (checked before a byte is read), binary files, files without
-  paragraphs, files over `MAX_FILE_PARAGRAPHS`, and files past `MAX_CORPUS_PARAGRAPHS`.
+- files over `MAX_FILE_BYTES` (checked before a byte is read; text files over
+  `MAX_TEXT_BYTES`), binary text files, PDF, Word or web pages their reader cannot read
+  (encrypted, damaged, no text layer), files without paragraphs, files over
+  `MAX_FILE_PARAGRAPHS`, and files past `MAX_CORPUS_PARAGRAPHS`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .documents import Document, parse_document, slugify
+from .documents import Document, make_document, parse_document, slugify
+from .readers import READERS
 
-SUFFIXES = (".md", ".markdown", ".txt")
-MAX_FILE_BYTES = 20_000_000
+TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+SUFFIXES = TEXT_SUFFIXES + tuple(READERS)
+MAX_FILE_BYTES = 100_000_000         # a PDF of a thousand scanned-and-OCRed pages fits
+MAX_TEXT_BYTES = 20_000_000
 MAX_FILE_PARAGRAPHS = 20_000         # a 1,000-page book has about 10,000
 MAX_CORPUS_PARAGRAPHS = 1_000_000
 
@@ -71,8 +76,8 @@ def _examine(path: Path, root: Path) -> tuple[str, os.stat_result | None]:
 
 
 def scan_corpus(corpus_dir: Path) -> tuple[list[CorpusFile], list[CorpusWarning]]:
-    """Every readable .md/.markdown/.txt file below the folder (hidden ones excepted), sorted,
-    with its size and modification time; and a warning for each one refused. Folders are
+    """Every readable file with a suffix in SUFFIXES below the folder (hidden ones excepted),
+    sorted, with its size and modification time; and a warning for each one refused. Folders are
     walked without following links; a linked file is read only when it lies inside."""
     if not corpus_dir.is_dir():
         return [], []
@@ -100,6 +105,26 @@ def scan_corpus(corpus_dir: Path) -> tuple[list[CorpusFile], list[CorpusWarning]
             else:
                 files.append(CorpusFile(path, relative, status.st_size, status.st_mtime_ns))
     return sorted(files, key=lambda f: f.relative), sorted(warnings, key=lambda w: w.path)
+
+
+def read_source(corpus_dir: Path, relative: str, sha256: str) -> bytes:
+    """The bytes of an indexed document, for showing it: only a regular file inside the
+    corpus folder (by the same rules as the scan), and only while it is the file that was
+    indexed. Raises ValueError saying why not."""
+    path = corpus_dir / relative
+    root = corpus_dir.resolve()
+    if ".." in Path(relative).parts or Path(relative).is_absolute() or \
+            not path.resolve().is_relative_to(root):
+        raise ValueError("it is not inside the corpus folder")
+    why, status = _examine(path, root)
+    if status is None:
+        raise ValueError(why.removeprefix("skipped: "))
+    if status.st_size > MAX_FILE_BYTES:
+        raise ValueError(f"it is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError("it has changed since the index was built (rebuild the index)")
+    return data
 
 
 def decode(data: bytes) -> tuple[str, int]:
@@ -133,6 +158,16 @@ def _unique(base: str, relative: str, taken: set[str]) -> str:
     raise AssertionError("unreachable: a hash of a unique path")
 
 
+def _parse(data: bytes, relative: str, doc_id: str) -> tuple[Document, int]:
+    """(the document, how many bytes were not UTF-8); ValueError when it cannot be read."""
+    digest = hashlib.sha256(data).hexdigest()
+    reader = READERS.get(Path(relative).suffix.lower())
+    if reader:
+        return make_document(*reader(data, doc_id), relative, doc_id, digest), 0
+    text, replaced = decode(data)
+    return parse_document(text, relative, doc_id, digest), replaced
+
+
 def read_corpus(corpus_dir: Path) -> tuple[list[Document], list[CorpusWarning]]:
     """Read every document; a file that cannot be used becomes a warning, not an error."""
     files, refused = scan_corpus(corpus_dir)
@@ -149,23 +184,25 @@ def read_documents(files: list[CorpusFile], max_file_paragraphs: int = MAX_FILE_
         def skip(message: str, file: CorpusFile = file) -> None:
             warnings.append(CorpusWarning(file.relative, f"skipped: {message}"))
 
-        if file.size > MAX_FILE_BYTES:
-            skip(f"it is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+        suffix = Path(file.relative).suffix.lower()
+        limit = MAX_FILE_BYTES if suffix in READERS else MAX_TEXT_BYTES
+        too_large = f"it is larger than {limit // 1_000_000} MB"
+        if file.size > limit:
+            skip(too_large)
             continue
+        doc_id = _unique(document_id(file.relative), file.relative, taken)
         try:
             with open(file.path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-            if len(data) > MAX_FILE_BYTES:
-                raise ValueError(f"it is larger than {MAX_FILE_BYTES // 1_000_000} MB")
-            text, replaced = decode(data)
+                data = handle.read(limit + 1)
+            if len(data) > limit:
+                raise ValueError(too_large)
+            document, replaced = _parse(data, file.relative, doc_id)
         except OSError as error:
             skip(f"it cannot be read ({error.strerror or error})")
             continue
         except ValueError as error:
             skip(str(error))
             continue
-        doc_id = _unique(document_id(file.relative), file.relative, taken)
-        document = parse_document(text, file.relative, doc_id, hashlib.sha256(data).hexdigest())
         paragraphs = sum(len(s.paragraphs) for s in document.sections)
         if not paragraphs:
             skip("it has no paragraphs of text")

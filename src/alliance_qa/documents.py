@@ -1,4 +1,5 @@
-"""Documents → sections → numbered paragraphs, from Markdown or plain text.
+"""Documents → sections → numbered paragraphs: the values every reader produces, and the
+readers of Markdown and plain text (PDF, Word and web pages are read in `readers/`).
 
 Parsing takes a string and returns plain values; reading the corpus folder is `corpus.py`'s
 job. Citations (ids and labels) are made in `citations.py`, not here.
@@ -30,6 +31,11 @@ class Section:
     level: int             # 0 introduction, 1 top-level, 2 sub-section, ...
     parent: str | None     # slug of the enclosing section
     paragraphs: tuple[str, ...]
+    pages: tuple[tuple[int, int], ...] = ()   # each paragraph's first and last page (PDF)
+
+    def paragraph_pages(self, paragraph: int) -> tuple[int, int] | None:
+        """The pages a 1-based paragraph stands on; None for a document without pages."""
+        return self.pages[paragraph - 1] if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ def _verbatim(lines: list[str]) -> str:
     return "\n".join(lines).strip()
 
 
-class _Outline:
+class Outline:
     """Collects sections in reading order, numbering and nesting them by heading level."""
 
     def __init__(self, document: str):
@@ -102,6 +108,7 @@ class _Outline:
         self.slugs: set[str] = set()
         self.heading, self.level, self.number, self.parent = INTRODUCTION, 0, "", None
         self.paragraphs: list[str] = []
+        self.pages: list[tuple[int, int]] = []
 
     def _unique(self, slug: str) -> str:
         candidate, n = slug, 2
@@ -115,10 +122,11 @@ class _Outline:
         if not is_empty_intro:
             slug = self._unique(slugify(self.heading) if self.level else "introduction")
             self.sections.append(Section(self.document, slug, self.number, self.heading,
-                                         self.level, self.parent, tuple(self.paragraphs)))
+                                         self.level, self.parent, tuple(self.paragraphs),
+                                         tuple(self.pages)))
             if self.level:
                 self.stack.append((self.level, slug))
-        self.paragraphs = []
+        self.paragraphs, self.pages = [], []
 
     def heading_line(self, level: int, heading: str) -> None:
         self._close()
@@ -132,9 +140,12 @@ class _Outline:
         self.number = ".".join(map(str, self.counters))
         self.parent = self.stack[-1][1] if self.stack else None
 
-    def paragraph(self, text: str) -> None:
+    def paragraph(self, text: str, pages: tuple[int, int] | None = None) -> None:
+        """A paragraph of the current section; a paged document gives its pages."""
         if text:
             self.paragraphs.append(text)
+            if pages:
+                self.pages.append(pages)
 
     def finish(self) -> tuple[Section, ...]:
         self._close()
@@ -158,7 +169,7 @@ def parse_markdown(text: str, document: str) -> tuple[str | None, tuple[Section,
         lines[headings[0][0]] = ""
         levels = [lvl for lvl in levels if lvl > 1]
     rank = {lvl: r + 1 for r, lvl in enumerate(levels)}
-    outline = _Outline(document)
+    outline = Outline(document)
     paragraph: list[str] = []
     for line in lines:
         match = _ATX_HEADING.match(line)
@@ -190,7 +201,7 @@ def parse_plain_text(text: str, document: str) -> tuple[None, tuple[Section, ...
     lines = clean_text(text).split("\n")
     has_blank_lines = any(not line.strip() for line in lines[:-1]) if lines else False
     blocks = _blocks(lines) if has_blank_lines else [[line] for line in lines if line.strip()]
-    outline = _Outline(document)
+    outline = Outline(document)
     for i, block in enumerate(blocks):
         next_is_body = i + 1 < len(blocks) and not (
             len(blocks[i + 1]) == 1 and is_plain_heading(blocks[i + 1][0]))
@@ -204,7 +215,12 @@ def parse_plain_text(text: str, document: str) -> tuple[None, tuple[Section, ...
 def parse_document(text: str, relative_path: str, document_id: str, sha256: str) -> Document:
     """One file's text → Document; Markdown by suffix, else plain text."""
     parse = parse_markdown if relative_path.endswith((".md", ".markdown")) else parse_plain_text
-    title, sections = parse(text, document_id)
+    return make_document(*parse(text, document_id), relative_path, document_id, sha256)
+
+
+def make_document(title: str | None, sections: tuple[Section, ...], relative_path: str,
+                  document_id: str, sha256: str) -> Document:
+    """A reader's title and sections → Document, titled by its file name when untitled."""
     fallback = Path(relative_path).stem.replace("-", " ").replace("_", " ").strip()
     title = title or fallback or document_id
     # The text before the first heading is cited by the document's own title ("Apollo

@@ -23,7 +23,10 @@ def answer_json(answer: Answer) -> dict:
             "rank": h.rank, "score": h.score, "citation": h.chunk.citation, "id": h.chunk.id,
             "document": h.chunk.document, "document_title": h.chunk.document_title,
             "section": h.chunk.heading, "section_number": h.chunk.section_number,
-            "paragraph": h.chunk.paragraph, "text": h.chunk.text,
+            "paragraph": h.chunk.paragraph,
+            "page": h.chunk.pages[0] if h.chunk.pages else None,
+            "pages": list(h.chunk.pages) if h.chunk.pages else None,
+            "text": h.chunk.text,
             "highlights": [list(span) for span in h.highlights],
         } for h in answer.hits],
     }

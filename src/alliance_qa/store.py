@@ -338,14 +338,16 @@ def _read_vectors(folder: Path, manifest: Manifest, name: str) -> faiss.Index:
 
 
 def _document(data: dict) -> Document:
-    sections = tuple(Section(**{**s, "paragraphs": tuple(s["paragraphs"])})
+    sections = tuple(Section(**{**s, "paragraphs": tuple(s["paragraphs"]),
+                                "pages": tuple(map(tuple, s.get("pages", ())))})
                      for s in data["sections"])
     return Document(**{**data, "sections": sections})
 
 
 def _chunk(data: dict) -> Chunk:
     return Chunk(**{**data, "breadcrumb": tuple(data["breadcrumb"]),
-                    "sentences": tuple(tuple(span) for span in data["sentences"])})
+                    "sentences": tuple(tuple(span) for span in data["sentences"]),
+                    "pages": tuple(data["pages"]) if data.get("pages") else None})
 
 
 def load_index(index_dir: Path) -> StoredIndex:

@@ -11,7 +11,7 @@ import re
 from urllib.parse import quote
 
 from .chunking import Chunk
-from .citations import citation_id, citation_label
+from .citations import citation_id, citation_label, page_label
 from .documents import Document, Section
 from .search import Answer, Hit
 
@@ -115,11 +115,13 @@ def hit_card(hit: Hit, section: Section | None = None, low_confidence: bool = Fa
     fold = ""
     if section is not None:
         heading = escape(chunk.citation.split(",")[0])
+        emphasis = paragraph_span(section, chunk, hit.highlights)
+        where = "the page" if chunk.pages else "this passage"
         fold = (f'<details class="aqa-open"><summary>Open {heading}</summary>'
-                f"{section_html(section, chunk.paragraph)}"
+                f"{section_html(section, chunk.paragraph, emphasis)}"
                 f'<div class="aqa-id">Citation id <code>{escape(chunk.paragraph_id)}</code> · '
-                f'<a href="{share_link(chunk.paragraph_id)}" target="_self">link to this '
-                f"passage</a></div></details>")
+                f'<a href="{share_link(chunk.paragraph_id, emphasis)}" target="_self">link to '
+                f"{where}</a></div></details>")
     return (f'<div class="aqa-card{" low" if low_confidence else ""}">'
             f'<div class="aqa-head"><span class="aqa-rank">{hit.rank}</span>'
             f'<span class="aqa-cite">{escape(chunk.citation)}</span>{low}'
@@ -141,13 +143,28 @@ def answer_html(answer: Answer, sections: list[Section | None],
     return f'<div class="aqa-answer">{notice}{cards}</div>'
 
 
-def section_html(section: Section, cited_paragraph: int | None = None) -> str:
-    """A whole section, paragraph by paragraph, with the cited one marked."""
+def paragraph_span(section: Section, chunk: Chunk, highlights: tuple[tuple[int, int], ...]
+                   ) -> tuple[int, int] | None:
+    """The passage's highlighted sentences as one span of its whole paragraph's text."""
+    paragraph = section.paragraphs[chunk.paragraph - 1] if \
+        0 < chunk.paragraph <= len(section.paragraphs) else ""
+    offset = paragraph.find(chunk.text)
+    if offset < 0 or not highlights:
+        return None
+    return offset + min(a for a, _ in highlights), offset + max(b for _, b in highlights)
+
+
+def section_html(section: Section, cited_paragraph: int | None = None,
+                 emphasis: tuple[int, int] | None = None) -> str:
+    """A whole section, paragraph by paragraph (with its page in a PDF), the cited one
+    marked, and in it the `emphasis` span (the answering sentences)."""
     rows = []
     for number, paragraph in enumerate(section.paragraphs, start=1):
         cited = " cited" if number == cited_paragraph else ""
+        text = marked(paragraph, (emphasis,)) if cited and emphasis else escape(paragraph)
+        pages = page_label(section.paragraph_pages(number))
         rows.append(f'<div class="aqa-para{cited}" id="p{number}"><span class="aqa-num">'
-                    f"¶{number}</span>{escape(paragraph)}</div>")
+                    f"{pages + ' ' if pages else ''}¶{number}</span>{text}</div>")
     return "".join(rows) or '<div class="aqa-para"><em>This section has no text.</em></div>'
 
 
@@ -176,6 +193,17 @@ def example_questions(documents: list[Document], count: int = 3) -> list[str]:
     return [f"What do the documents say about “{heading}”?" for heading in chosen]
 
 
-def share_link(citation_id: str) -> str:
-    """A relative link that opens the app on this citation."""
-    return "?cite=" + quote(citation_id, safe="/")
+def share_link(citation_id: str, emphasis: tuple[int, int] | None = None) -> str:
+    """A relative link that opens the app on this citation (and marks the answering
+    sentences, a span of the paragraph's text)."""
+    link = "?cite=" + quote(citation_id, safe="/")
+    return link + (f"&amp;hl={emphasis[0]}-{emphasis[1]}" if emphasis else "")
+
+
+def emphasis_from(value: str | None, paragraph: str) -> tuple[int, int] | None:
+    """A link's `hl=START-END` as a span inside the paragraph; None for anything else."""
+    match = re.fullmatch(r"([0-9]{1,7})-([0-9]{1,7})", value or "")
+    if not match:
+        return None
+    start, end = int(match.group(1)), min(int(match.group(2)), len(paragraph))
+    return (start, end) if start < end else None
