@@ -48,6 +48,7 @@ class Line:
     y1: float            # top
     size: float
     weight: int
+    first_word: float    # width of its first word: would it have fitted on the line before?
 
 
 def open_pdf(data: bytes) -> pdfium.PdfDocument:
@@ -71,10 +72,12 @@ def page_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
         end = start + len(stripped) - 1
         boxes = [textpage.get_charbox(i, loose=True) for i in (start, (start + end) // 2, end)]
         sizes = sorted(pdfium_c.FPDFText_GetFontSize(textpage, i) for i in (start, end))
-        lines.append(Line(page, stripped, start, min(b[0] for b in boxes),
-                          min(b[1] for b in boxes), max(b[2] for b in boxes),
-                          max(b[3] for b in boxes), round(sizes[-1] * 2) / 2,
-                          pdfium_c.FPDFText_GetFontWeight(textpage, start)))
+        word_end = textpage.get_charbox(start + len(stripped.split()[0]) - 1, loose=True)
+        x0 = min(b[0] for b in boxes)
+        lines.append(Line(page, stripped, start, x0, min(b[1] for b in boxes),
+                          max(b[2] for b in boxes), max(b[3] for b in boxes),
+                          round(sizes[-1] * 2) / 2,
+                          pdfium_c.FPDFText_GetFontWeight(textpage, start), word_end[2] - x0))
     return lines
 
 
@@ -111,7 +114,7 @@ def _bookmarks(document: pdfium.PdfDocument) -> list[tuple[int, str, int, float 
             continue
         mode, position = destination.get_view()
         y = position[1] if mode == 1 and len(position) > 1 and position[1] else None
-        marks.append((bookmark.level, title, index, y))
+        marks.append((bookmark.level + 1, title, index, y))
     return marks
 
 
@@ -170,18 +173,33 @@ def _size_headings(lines: list[Line]) -> dict[tuple[int, int], tuple[int, str]]:
 
 
 def _title(lines: list[Line], headings: dict, metadata_title: str
-           ) -> tuple[str | None, tuple[int, int] | None]:
-    """(title, its line): the single largest line of the first page when it is larger than
-    any other; else the metadata's title, unless it is a file name."""
+           ) -> tuple[str | None, set[tuple[int, int]]]:
+    """(title, its lines): the largest lines of the first page, one after another, when no
+    other line is as large; else the metadata's title unless it is a file name, and the
+    first lines when they spell it."""
     first_page = [line for line in lines if line.page == lines[0].page]
-    top = max(first_page, key=lambda line: line.size)
-    if sum(line.size == top.size for line in lines) == 1 and (
-            top.page, top.start) in headings and len(top.text.split()) <= 20:
-        return top.text, (top.page, top.start)
+    size = max(line.size for line in first_page)
+    largest = [i for i, line in enumerate(lines) if line.size == size]
+    if largest == list(range(largest[0], largest[-1] + 1)) and len(largest) <= 3 and \
+            (lines[largest[0]].page, lines[largest[0]].start) in headings:
+        chosen = [lines[i] for i in largest]
+        text = " ".join(line.text for line in chosen)
+        if len(text.split()) <= 30:
+            return text, {(line.page, line.start) for line in chosen}
     junk = re.compile(r"(untitled|.*\.(docx?|pdf|tex|odt|indd|qxd)|microsoft word.*)",
                       re.IGNORECASE)
     title = re.sub(r"\s+", " ", metadata_title or "").strip()
-    return (title if title and not junk.fullmatch(title) else None), None
+    if not title or junk.fullmatch(title):
+        return None, set()
+    spelled, text = set(), ""
+    for line in lines[:3]:
+        text = f"{text} {line.text}".strip()
+        if not _norm(title).startswith(_norm(text)):
+            break
+        spelled.add((line.page, line.start))
+        if _norm(text) == _norm(title):
+            return title, spelled
+    return title, set()
 
 
 def join_lines(texts: list[str]) -> str:
@@ -220,24 +238,33 @@ def read_pdf(data: bytes, document: str) -> tuple[str | None, tuple[Section, ...
         lines = [line for page in pages for line in page]
         if not lines:               # nothing but running headers: no paragraphs
             return None, ()
-        headings = _match_bookmarks(_bookmarks(pdf), pages)
+        marked = _match_bookmarks(_bookmarks(pdf), pages)
         by_size = _size_headings(lines)
-        title, title_line = _title(lines, by_size,
-                                   clean_text(pdf.get_metadata_dict().get("Title", "")))
-        headings = {key: value for key, value in (headings or by_size).items()
-                    if key != title_line}
-        return title, _assemble(document, lines, headings, title_line)
+        title, title_lines = _title(lines, by_size,
+                                    clean_text(pdf.get_metadata_dict().get("Title", "")))
+        headings = {key: value for key, value in (marked or by_size).items()
+                    if key not in title_lines}
+        ranks = {level: r + 1 for r, level in enumerate(sorted({v[0] for v in headings.values()}))}
+        headings = {key: (ranks[level], text) for key, (level, text) in headings.items()}
+        return title, _assemble(document, lines, headings, not marked, title_lines)
     finally:
         pdf.close()
 
 
-def _assemble(document: str, lines: list[Line], headings: dict,
-              title_line: tuple[int, int] | None) -> tuple[Section, ...]:
+def _assemble(document: str, lines: list[Line], headings: dict, continued: bool,
+              skipped: set[tuple[int, int]]) -> tuple[Section, ...]:
+    """Lines → sections. A heading set over several lines is one heading: the lines after a
+    heading line in its type are its continuation (joined when `continued`, that is when the
+    headings are the lines themselves rather than bookmarks)."""
     outline = Outline(document)
     gap = _gap(lines)
     paragraph: list[Line] = []
+    heading: list = []                 # [level, text, line] of a heading not yet opened
 
     def close() -> None:
+        if heading:
+            outline.heading_line(heading[0], heading[1])
+            heading.clear()
         if paragraph:
             outline.paragraph(join_lines([line.text for line in paragraph]),
                               (paragraph[0].page, paragraph[-1].page))
@@ -245,13 +272,21 @@ def _assemble(document: str, lines: list[Line], headings: dict,
 
     for line in lines:
         key = (line.page, line.start)
+        if key in skipped:
+            continue
+        same_type = heading and (line.size, line.weight) == (heading[2].size, heading[2].weight)
+        if same_type and line.page == heading[2].page and (
+                key in headings if continued else key not in headings):
+            heading[1] += " " + line.text if continued else ""
+            heading[2] = line
+            continue
         if key in headings:
             close()
-            outline.heading_line(*headings[key])
+            heading[:] = [*headings[key], line]
             continue
-        if key == title_line:
-            continue
-        if paragraph and _starts_paragraph(paragraph[-1], line, lines, gap):
+        if heading:
+            close()
+        elif paragraph and _starts_paragraph(paragraph[-1], line, lines, gap):
             close()
         paragraph.append(line)
     close()
@@ -266,16 +301,18 @@ def _gap(lines: list[Line]) -> float:
 
 
 def _starts_paragraph(previous: Line, line: Line, lines: list[Line], gap: float) -> bool:
-    new_page_or_column = line.page != previous.page or line.y1 > previous.y1 + 1
-    if new_page_or_column:
-        return _ends_sentence(previous.text)
+    """Whether `line` begins a new paragraph after `previous`."""
+    column = [x.x1 for x in lines if x.page == previous.page and abs(x.x0 - previous.x0) < 40]
+    right = max(column) if column else previous.x1
+    # A line ended short of the column, or before a word that would have fitted on it,
+    # ended where its writer ended it.
+    short = previous.x1 < right - max(3 * previous.size, 0.1 * (right - previous.x0)) or \
+        previous.x1 + line.first_word + 0.5 * line.size < right
+    ended = short and _ends_sentence(previous.text)
+    if line.page != previous.page or line.y1 > previous.y1 + 1:    # a new page or column
+        return ended or (_ends_sentence(previous.text) and line.x0 > previous.x0 + line.size)
     if previous.y0 - line.y1 > gap + 0.4 * line.size:
         return True
-    if line.size != previous.size and abs(line.size - previous.size) > 0.5:
+    if abs(line.size - previous.size) > 0.5:
         return True
-    column = [x.x1 for x in lines if x.page == line.page and abs(x.x0 - previous.x0) < 40]
-    right = max(column) if column else previous.x1
-    short = previous.x1 < right - max(3 * previous.size, 0.1 * (right - previous.x0))
-    if short and _ends_sentence(previous.text):
-        return True
-    return line.x0 > previous.x0 + 0.8 * line.size and previous.x1 >= right - 3 * line.size
+    return ended or (line.x0 > previous.x0 + 0.8 * line.size and not short)

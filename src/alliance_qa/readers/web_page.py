@@ -2,7 +2,9 @@
 
 What is read is the page's main text: `<main>` (or the only `<article>`) when the page has
 one, else `<body>`; navigation, headers, footers, asides, forms, scripts, styles and hidden
-elements are left out. `h1`–`h6` are headings (a single `h1` is the title, as `#` is in
+elements are left out, as are elements whose class or id names them as page furniture (the
+patterns Mozilla's Readability uses: menu, sidebar, comments, tables of contents, "edit"
+links…) and short blocks that are mostly links (a list of links is navigation). `h1`–`h6` are headings (a single `h1` is the title, as `#` is in
 Markdown; else `<title>`); paragraphs, list items, quotations, definitions and table rows
 (cells joined by " | ") are paragraphs. Text is taken as a browser lays it out: runs of white
 space are one space, except in `<pre>`. Nothing of the markup is kept, so nothing of it can
@@ -20,6 +22,11 @@ from ..documents import Outline, Section, clean_text
 
 _LEFT_OUT = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside",
              "form", "iframe", "svg", "math", "button", "select", "textarea", "head", "object")
+_FURNITURE = re.compile(
+    r"(^|[-_ ])(ad|ads|banner|breadcrumbs?|combx|comments?|community|cookie|disqus|footer|gdpr|"
+    r"header|masthead|menu|mw-editsection|editsection|navbox|navbar|nav|noprint|pager|"
+    r"pagination|popup|related|share|sharing|shoutbox|sidebar|skip|social|sponsor|toc|"
+    r"catlinks|mw-jump|jump-to-nav|printfooter)($|[-_ ])", re.IGNORECASE)
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _PARAGRAPHS = {"p", "li", "blockquote", "pre", "dd", "dt", "figcaption", "caption",
                "address", "summary", "td", "th"}
@@ -36,10 +43,20 @@ def _spaced(text: str) -> str:
     return re.sub(r"\s+", " ", clean_text(text)).strip()
 
 
-def _hidden(element) -> bool:
+def _left_out(element) -> bool:
+    """Hidden, or named as page furniture by its class, id or role."""
     style = (element.get("style") or "").replace(" ", "").lower()
+    names = f"{element.get('class') or ''} {element.get('id') or ''}"
     return (element.get("hidden") is not None or element.get("aria-hidden") == "true"
-            or "display:none" in style)
+            or "display:none" in style or element.get("role") in ("navigation", "banner")
+            or bool(_FURNITURE.search(names)))
+
+
+def _mostly_links(element) -> bool:
+    """A short block whose text is mostly the text of its links: navigation."""
+    text = _spaced(element.text_content())
+    links = sum(len(_spaced(a.text_content())) for a in element.iter("a"))
+    return bool(text) and len(text.split()) <= 12 and links >= 0.6 * len(text)
 
 
 class _Reader:
@@ -68,7 +85,7 @@ class _Reader:
             cells = [_spaced(cell.text_content()) for cell in element
                      if isinstance(cell.tag, str) and cell.tag in ("td", "th")]
             row = " | ".join(cell for cell in cells if cell)
-            if row:
+            if row and not _mostly_links(element):
                 self.outline.paragraph(row)
             self.inline.append(element.tail or "")
             return
@@ -82,6 +99,9 @@ class _Reader:
         block = tag in _BLOCKS
         if block:
             self.flush()
+        if tag in _PARAGRAPHS and _mostly_links(element):
+            self.inline.append(element.tail or "")
+            return
         self.inline.append(element.text or "" if tag else "")
         for child in element:
             self.walk(child)
@@ -99,7 +119,8 @@ def read_html(data: bytes, document: str) -> tuple[str | None, tuple[Section, ..
     for element in list(root.iter()):
         tag = element.tag if isinstance(element.tag, str) else None
         if element.getparent() is not None and (
-                tag is None or tag.lower() in _LEFT_OUT or _hidden(element)):
+                tag is None or tag.lower() in _LEFT_OUT
+                or (tag not in ("body", "main", "article") and _left_out(element))):
             element.drop_tree()
     mains = root.findall(".//main") or (root.findall(".//article")
                                         if len(root.findall(".//article")) == 1 else [])
