@@ -4,9 +4,10 @@ What is read is the page's main text: `<main>` (or the only `<article>`) when th
 one, else `<body>`; navigation, headers, footers, asides, forms, scripts, styles and hidden
 elements are left out, as are elements whose class or id names them as page furniture (the
 patterns Mozilla's Readability uses: menu, sidebar, comments, tables of contents, "edit"
-links…) and short blocks that are mostly links (a list of links is navigation). `h1`–`h6` are headings (a single `h1` is the title, as `#` is in
-Markdown; else `<title>`); paragraphs, list items, quotations, definitions and table rows
-(cells joined by " | ") are paragraphs. Text is taken as a browser lays it out: runs of white
+links…) and short blocks that are mostly links (a list of links is navigation).
+`h1`–`h6` are headings (a single `h1` is the title, as `#` is in Markdown; else `<title>`);
+paragraphs, list items, quotations, definitions and table rows (cells joined by " | ") are
+paragraphs. Text is taken as a browser lays it out: runs of white
 space are one space, except in `<pre>`. Nothing of the markup is kept, so nothing of it can
 ever be rendered.
 """
