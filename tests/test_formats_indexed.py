@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
+import pypdfium2 as pdfium
 import pytest
-from conftest import CORPUS
-from document_writers import write_docx, write_html, write_pdf
 from streamlit.testing.v1 import AppTest
 
 from alliance_qa.config import Settings
+from alliance_qa.corpus import read_corpus
 from alliance_qa.documents import parse_markdown
 from alliance_qa.indexing import build_index
 from alliance_qa.search import Searcher
 from alliance_qa.store import load_index
+from conftest import CORPUS
+from document_writers import write_docx, write_html, write_pdf
 
 pytestmark = pytest.mark.full         # three more builds of the seed document
 QUESTIONS = [json.loads(line)["question"] for line in
@@ -89,3 +92,45 @@ def test_a_pdf_citation_opens_its_page_as_an_image_with_the_passage_marked(index
     text = "\n".join(m.value for m in at.markdown)
     assert f"Cited: {chunk.citation.replace(' (part', '').split(' (')[0]}" in text
     assert "<mark>" in text                     # the answering span, marked in the section
+
+
+def test_editing_one_paragraph_of_a_pdf_re_embeds_only_that_paragraph(tmp_path, embedder,
+                                                                      encoders):
+    title, sections = parse_markdown(next(CORPUS.glob("*.md")).read_text(), "seed")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", encoders_dir=encoders)
+    write_pdf(corpus / "report.pdf", title, sections)
+    first = build_index(settings, embedder)
+    first_chunks = load_index(settings.index_dir).chunks
+    edited = list(sections)
+    paragraphs = list(edited[5].paragraphs)
+    paragraphs[1] = "A rewritten paragraph about joint exercises held every spring."
+    edited[5] = replace(edited[5], paragraphs=tuple(paragraphs))
+    write_pdf(corpus / "report.pdf", title, tuple(edited))
+    second = build_index(settings, embedder)
+    assert second.changes == {"added": 0, "changed": 1, "removed": 0}
+    assert 0 < second.embedded <= 10 < second.reused
+    assert second.chunks == first.chunks
+    before_ids = {c.id for c in first_chunks}
+    assert {c.id for c in load_index(settings.index_dir).chunks} == before_ids   # ids kept
+
+
+def test_a_thousand_page_pdf_is_read_with_every_page_cited(tmp_path):
+    title, sections = parse_markdown(next(CORPUS.glob("*.md")).read_text(), "seed")
+    ten = write_pdf(tmp_path / "ten.pdf", title, sections)
+    source = pdfium.PdfDocument(ten)
+    book = pdfium.PdfDocument.new()
+    pages = len(source)
+    book.import_pages(source, list(range(pages)) * (1000 // pages + 1))
+    while len(book) > 1000:
+        book.del_page(len(book) - 1)
+    (tmp_path / "corpus").mkdir()
+    book.save(tmp_path / "corpus" / "book.pdf")
+    documents, warnings = read_corpus(tmp_path / "corpus")
+    assert not warnings
+    [book_document] = documents
+    cited = {page for s in book_document.sections for first, last in s.pages
+             for page in range(first, last + 1)}
+    assert cited == set(range(1, 1001))
+    assert sum(len(s.paragraphs) for s in book_document.sections) > 5000

@@ -258,6 +258,9 @@ def _assemble(document: str, lines: list[Line], headings: dict, continued: bool,
     headings are the lines themselves rather than bookmarks)."""
     outline = Outline(document)
     gap = _gap(lines)
+    on_page: dict[int, list[Line]] = {}
+    for line in lines:
+        on_page.setdefault(line.page, []).append(line)
     paragraph: list[Line] = []
     heading: list = []                 # [level, text, line] of a heading not yet opened
 
@@ -286,7 +289,8 @@ def _assemble(document: str, lines: list[Line], headings: dict, continued: bool,
             continue
         if heading:
             close()
-        elif paragraph and _starts_paragraph(paragraph[-1], line, lines, gap):
+        elif paragraph and _starts_paragraph(paragraph[-1], line, on_page[paragraph[-1].page],
+                                             gap):
             close()
         paragraph.append(line)
     close()
@@ -300,9 +304,10 @@ def _gap(lines: list[Line]) -> float:
     return max(statistics.median(gaps), 0.0) if gaps else 0.0
 
 
-def _starts_paragraph(previous: Line, line: Line, lines: list[Line], gap: float) -> bool:
-    """Whether `line` begins a new paragraph after `previous`."""
-    column = [x.x1 for x in lines if x.page == previous.page and abs(x.x0 - previous.x0) < 40]
+def _starts_paragraph(previous: Line, line: Line, page: list[Line], gap: float) -> bool:
+    """Whether `line` begins a new paragraph after `previous` (the lines of whose `page`
+    show where its column ends)."""
+    column = [x.x1 for x in page if abs(x.x0 - previous.x0) < 40]
     right = max(column) if column else previous.x1
     # A line ended short of the column, or before a word that would have fitted on it,
     # ended where its writer ended it.
