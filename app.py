@@ -16,9 +16,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from alliance_qa import formats, ui
+from alliance_qa import feedback, formats, ui
 from alliance_qa.citations import find_section, resolve
 from alliance_qa.config import Settings
+from alliance_qa.conversation import Conversation
 from alliance_qa.corpus import read_source
 from alliance_qa.embedding import QueryEncoder
 from alliance_qa.errors import AllianceQAError
@@ -200,13 +201,45 @@ def show_answer(searcher: Searcher | None, answer) -> None:
 
 
 def ask(searcher: Searcher, options: dict, question: str) -> None:
+    """Answer the question, read with the conversation so far when it leans on it."""
     st.session_state.messages.append({"role": "user", "content": question})
+    conversation = st.session_state.conversation
     try:
-        answer = searcher.search(question, k=options["k"], document=options["document"])
+        answer = searcher.search(question, k=options["k"], document=options["document"],
+                                 context=conversation.context)
     except AllianceQAError as error:     # an empty question, most often: said gently
         st.session_state.messages.append({"role": "assistant", "error": str(error)})
         return
-    st.session_state.messages.append({"role": "assistant", "answer": answer})
+    st.session_state.conversation = conversation.after(answer)
+    st.session_state.messages.append({"role": "assistant", "answer": answer,
+                                      "context": conversation.context})
+
+
+def record_choice(message: dict, key: str) -> None:
+    """Keep what the person said of an answer, in the server's feedback file."""
+    label = st.session_state.get(key)
+    if not label or message.get("chosen"):
+        return
+    hits = message["answer"].hits
+    chosen = (feedback.NONE_OF_THESE if label == NONE_LABEL
+              else hits[int(label.strip("[]")) - 1].chunk.paragraph_id)
+    feedback.record(settings.feedback, feedback.choice_for(message["answer"],
+                                                           message["context"], chosen))
+    message["chosen"] = label
+
+
+NONE_LABEL = "None of these"
+
+
+def ask_feedback(message: dict, number: int) -> None:
+    """Under an answer: which passage answered it, or none (only with a feedback file)."""
+    if message.get("chosen"):
+        st.caption(f"Recorded: {message['chosen']}. Thank you.")
+        return
+    key = f"feedback-{number}"
+    options = [f"[{hit.rank}]" for hit in message["answer"].hits] + [NONE_LABEL]
+    st.segmented_control("Which passage answered it?", options, key=key,
+                         on_change=record_choice, args=(message, key))
 
 
 def page() -> None:
@@ -214,6 +247,7 @@ def page() -> None:
     searcher, manifest, problem, changes = open_searcher()
     options = sidebar(searcher, manifest, changes)
     st.session_state.setdefault("messages", [])
+    st.session_state.setdefault("conversation", Conversation())
 
     if problem:
         say("error", problem)
@@ -241,7 +275,7 @@ def page() -> None:
     if question is not None and searcher:
         ask(searcher, options, question)
 
-    for message in st.session_state.messages:
+    for number, message in enumerate(st.session_state.messages):
         with st.chat_message(message["role"]):
             if message["role"] == "user":
                 st.markdown(ui.question_html(message["content"]), unsafe_allow_html=True)
@@ -249,11 +283,14 @@ def page() -> None:
                 say("info", message["error"])
             else:
                 show_answer(searcher, message["answer"])
+                if settings.feedback and message["answer"].hits:
+                    ask_feedback(message, number)
 
     if st.session_state.messages:
         left, right = st.columns(2)
         if left.button("Clear the chat"):
             st.session_state.messages = []
+            st.session_state.conversation = Conversation()
             st.rerun()
         right.download_button("Download the chat (Markdown)",
                               formats.transcript_markdown([m for m in st.session_state.messages

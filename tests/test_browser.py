@@ -9,6 +9,7 @@ from alliance_qa.browser import (
     ask_in_page,
     concurrent_sessions,
     running_app,
+    top_citation,
 )
 from alliance_qa.config import Settings
 from alliance_qa.indexing import build_index
@@ -117,3 +118,14 @@ def test_markup_in_a_corpus_file_is_shown_never_run(browser, embedder, tmp_path)
         page.wait_for_timeout(300)
         assert dialogs == []
         page.close()
+
+
+def test_a_three_turn_conversation_reads_the_follow_up_with_its_subject(page):
+    ask_in_page(page, "What is the Mutual Defense Treaty?", "Mutual Defense Treaty")
+    ask_in_page(page, "What were its main provisions?", "Read as a follow-up")
+    assert top_citation(page, 3).startswith("§1.2 Key provisions of the treaty")
+    ask_in_page(page, "What kinds of missiles does THAAD protect against?", "THAAD")
+    third = last_answer(page)
+    assert third.get_by_text("Read as a follow-up").count() == 0
+    assert top_citation(page, 5).startswith("§4.2 Deployment of Missile Defense systems")
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -78,6 +78,7 @@ def cmd_ask(args) -> int:
     """Answer a question with the best passages; with --json and no question, read stdin."""
     from dataclasses import replace
 
+    from .conversation import Conversation
     from .questions import EmptyQuestion
     settings = _settings(args)
     if args.question is None and not args.json:
@@ -86,9 +87,13 @@ def cmd_ask(args) -> int:
         return 2
     searcher = _searcher(settings)
     questions = [(args.question, ())] if args.question is not None else _stdin_questions()
+    conversation = Conversation()
     for question, notices in questions:
         try:
-            answer = searcher.search(question, k=args.k, document=args.doc)
+            answer = searcher.search(question, k=args.k, document=args.doc,
+                                     context=conversation.context)
+            if args.conversation:
+                conversation = conversation.after(answer)
         except EmptyQuestion as error:
             if args.json:
                 _emit({"question": question, "error": str(error), "notices": list(notices)})
@@ -150,10 +155,20 @@ def cmd_eval(args) -> int:
     configured index."""
     from dataclasses import replace
 
-    from .evaluation import EVAL_DIR, evaluate, find_suites, format_report, load_questions
+    from .evaluation import (
+        EVAL_DIR,
+        evaluate,
+        evaluate_conversations,
+        find_suites,
+        format_report,
+        load_conversations,
+        load_questions,
+    )
     settings = _settings(args)
+    if args.feedback:
+        return _eval_feedback(settings, Path(args.feedback), args.json)
     if args.questions:
-        runs = [("", settings, [Path(p) for p in args.questions])]
+        runs = [("", settings, [Path(p) for p in args.questions], None)]
     else:
         suites = [s for s in find_suites(Path(args.suites or EVAL_DIR))
                   if not args.suite or s.name in args.suite]
@@ -163,20 +178,45 @@ def cmd_eval(args) -> int:
                                      "sets (*.jsonl).")
         runs = [(s.name, replace(settings, corpus_dir=s.corpus.resolve(),
                                  index_dir=settings.index_dir / "eval" / s.name),
-                 list(s.question_sets)) for s in suites]
+                 list(s.question_sets), s.conversations) for s in suites]
     reports = {}
-    for name, suite_settings, paths in runs:
+    for name, suite_settings, paths, talks in runs:
         questions = load_questions(*paths)     # a bad file is reported before the model loads
+        conversations = load_conversations(talks) if talks else []
         if name:
             _fresh(suite_settings)
         searcher = _searcher(suite_settings, tuple(c for c in CHECKS if c not in args.without))
         reports[name] = evaluate(searcher, questions)
+        if conversations:
+            reports[name]["conversations"] = evaluate_conversations(searcher, conversations)
         if not args.json:
             print((f"== {name} ==\n" if name else "") + format_report(reports[name]) + "\n",
                   flush=True)
     if args.json:
         print(json.dumps(reports if len(reports) > 1 or "" not in reports else reports[""],
                          indent=1, default=str))
+    return 0
+
+
+def _eval_feedback(settings: Settings, path: Path, as_json: bool) -> int:
+    """The configured index scored on the choices recorded on the chat page."""
+    from . import feedback
+    choices = feedback.load(path)
+    searcher = _searcher(settings)
+    report = feedback.score(choices, [searcher.search(c.question, k=10, context=c.context)
+                                      for c in choices])
+    if as_json:
+        print(json.dumps(report, indent=1))
+        return 0
+    answered, refused = report["answered"], report["none_answered"]
+    print(f"{report['choices']} recorded choices.")
+    if answered["questions"]:
+        print(f"Answered by a passage ({answered['questions']}): that paragraph first "
+              f"{answered['hit1']:.3f}, in the top three {answered['hit3']:.3f}.")
+    if refused["questions"]:
+        print(f"Answered by none ({refused['questions']}): abstained now "
+              f"{refused['abstained_now']}, a refused passage still first "
+              f"{refused['refused_passage_first']}.")
     return 0
 
 
@@ -233,6 +273,9 @@ def parser() -> argparse.ArgumentParser:
                      help="how many passages (1-50, default 3)")
     ask.add_argument("--doc", help="search only this document id")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    ask.add_argument("--conversation", action="store_true",
+                     help="read standard input's lines as one conversation: a follow-up "
+                          "(\"What were its provisions?\") is read with the questions before")
     cite = add("cite", cmd_cite)
     cite.add_argument("id", help="a citation id, a section number like 1.2, or a heading")
     sections = add("sections", cmd_sections)
@@ -248,6 +291,9 @@ def parser() -> argparse.ArgumentParser:
                           choices=CHECKS, help=f"switch answer-type checks off: "
                                                f"{', '.join(CHECKS)}")
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--feedback", metavar="FILE",
+                          help="score the configured index on the choices recorded on the chat "
+                               "page (ALLIANCE_QA_FEEDBACK)")
     bench = add("bench", cmd_bench)
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--no-browser", action="store_true", help="skip the browser timings")

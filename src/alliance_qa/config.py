@@ -10,7 +10,8 @@ from pathlib import Path
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 ENVIRONMENT = {"corpus_dir": "ALLIANCE_QA_CORPUS", "index_dir": "ALLIANCE_QA_INDEX",
                "model": "ALLIANCE_QA_MODEL", "encoders_dir": "ALLIANCE_QA_ENCODERS",
-               "page_rebuilds": "ALLIANCE_QA_PAGE_REBUILDS"}
+               "page_rebuilds": "ALLIANCE_QA_PAGE_REBUILDS",
+               "feedback": "ALLIANCE_QA_FEEDBACK"}
 YES = ("1", "true", "yes", "on")
 
 
@@ -23,6 +24,7 @@ class Settings:
     top_k: int = 3
     max_question_chars: int = 1000
     page_rebuilds: bool = False      # any visitor may rebuild, even a fresh index
+    feedback: Path | None = None     # where the page records "this answered it"; None: off
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -32,7 +34,7 @@ class Settings:
         from_env = {field: env.get(name) for field, name in ENVIRONMENT.items()}
         chosen = {k: v for k, v in from_env.items() if v}
         chosen.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("corpus_dir", "index_dir", "encoders_dir"):
+        for key in ("corpus_dir", "index_dir", "encoders_dir", "feedback"):
             if key in chosen:
                 chosen[key] = Path(chosen[key]).expanduser().resolve()
         if isinstance(chosen.get("page_rebuilds"), str):
@@ -43,7 +45,8 @@ class Settings:
         """The environment variables that give another process these settings."""
         values = {"corpus_dir": self.corpus_dir, "index_dir": self.index_dir,
                   "model": self.model, "encoders_dir": self.encoders,
-                  "page_rebuilds": "1" if self.page_rebuilds else ""}
+                  "page_rebuilds": "1" if self.page_rebuilds else "",
+                  "feedback": self.feedback or ""}
         return {name: str(values[field]) for field, name in ENVIRONMENT.items()}
 
     @property

@@ -44,7 +44,8 @@ class BuildFailed(AllianceQAError):
 
 
 class CorpusEmpty(AllianceQAError):
-    fix = "Add .md or .txt documents to the corpus folder, then run `alliance-qa build`."
+    fix = ("Add documents (.md, .txt, .pdf, .docx, .html) to the corpus folder, then run "
+           "`alliance-qa build`.")
 
 
 class ModelUnavailable(AllianceQAError):

@@ -6,6 +6,9 @@ two baselines in the same run, on the same chunks: plain BM25 over paragraphs an
 dense retrieval (paragraphs, the same model). A passage counts as right when its section is
 a gold section, or, for a gold paragraph, when it is that paragraph. Each answer-type check
 is measured alone: what it catches that nothing else would, and what it wrongly abstains on.
+A suite's `conversations.jsonl` holds conversations (turns that may lean on the ones before),
+scored per turn: each follow-up as asked in the conversation, beside the same question
+written out in full and asked alone.
 """
 
 from __future__ import annotations
@@ -37,16 +40,69 @@ class Suite:
     name: str
     corpus: Path
     question_sets: tuple[Path, ...]
+    conversations: Path | None = None
+
+
+CONVERSATIONS = "conversations.jsonl"
 
 
 def find_suites(eval_dir: Path = EVAL_DIR) -> list[Suite]:
     """Every folder of `eval_dir` that holds a `corpus/` folder and question sets."""
     suites = []
     for folder in sorted(p for p in eval_dir.glob("*") if (p / "corpus").is_dir()):
-        sets = tuple(sorted(folder.glob("*.jsonl")))
+        sets = tuple(sorted(p for p in folder.glob("*.jsonl") if p.name != CONVERSATIONS))
         if sets:
-            suites.append(Suite(folder.name, folder / "corpus", sets))
+            talks = folder / CONVERSATIONS
+            suites.append(Suite(folder.name, folder / "corpus", sets,
+                                talks if talks.is_file() else None))
     return suites
+
+
+def load_conversations(path: Path) -> list[list[dict]]:
+    """Conversations: each line `{"id", "turns": [{"question", "gold", "kind", "full"?}]}`;
+    a follow-up's `full` is the same question written to stand alone."""
+    conversations = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            turns = json.loads(line)["turns"]
+            for turn in turns:
+                if not isinstance(turn["question"], str) or not isinstance(turn["gold"], list):
+                    raise TypeError
+        except (ValueError, KeyError, TypeError) as error:
+            raise QuestionSetInvalid(f"Line {path.name}:{number} is not a conversation.",
+                                     'Each line is {"id": …, "turns": [{"question": …, '
+                                     '"gold": [...]}, …]}.') from error
+        conversations.append(turns)
+    return conversations
+
+
+def evaluate_conversations(searcher: Searcher, conversations: list[list[dict]]) -> dict:
+    """hit@1 per kind of turn: as asked in the conversation, and asked alone (for a
+    follow-up, also written out in full); how many answerable turns were abstained."""
+    from .conversation import Conversation
+    documents = searcher.index.documents
+    rows: dict[str, list[tuple[bool, bool, bool, bool]]] = {}
+    for turns in conversations:
+        conversation = Conversation()
+        for turn in turns:
+            gold = resolve_gold([EvalQuestion("", "", turn["question"],
+                                              tuple(turn["gold"]))], documents)[0].gold
+            asked = searcher.search(turn["question"], k=1, context=conversation.context)
+            conversation = conversation.after(asked)
+            alone = searcher.search(turn["question"], k=1)
+            full = searcher.search(turn["full"], k=1) if turn.get("full") else alone
+
+            def right(answer, gold: tuple[str, ...] = gold) -> bool:
+                return bool(answer.hits) and place_of(answer.hits[0].chunk, gold) in gold
+
+            kind = "follow-up" if turn.get("full") else turn.get("kind", "standalone")
+            rows.setdefault(kind, []).append((right(asked), right(alone), right(full),
+                                              asked.abstained and bool(gold)))
+    return {kind: {"turns": len(r), "hit1": mean(x[0] for x in r),
+                   "hit1_alone": mean(x[1] for x in r), "hit1_written_out": mean(x[2] for x in r),
+                   "wrongly_abstained": sum(x[3] for x in r)} for kind, r in rows.items()}
 
 
 @dataclass(frozen=True)
@@ -320,6 +376,13 @@ def format_report(report: dict) -> str:
               "  " + ", ".join(f"{name}{'' if name in report['checks']['enabled'] else ' (off)'}"
                                f" +{e['gain']}/-{e['cost']}"
                                for name, e in report["checks"].items() if name != "enabled")]
+    if report.get("conversations"):
+        lines += ["", "conversations, per turn (hit@1 as asked in the conversation / the "
+                      "question alone / written out in full):"]
+        lines += [f"  {kind:15} {c['hit1']:.3f} / {c['hit1_alone']:.3f} / "
+                  f"{c['hit1_written_out']:.3f}   ({c['turns']} turns, "
+                  f"{c['wrongly_abstained']} answerable abstained)"
+                  for kind, c in report["conversations"].items()]
     if report["failures"]:
         lines += ["", "first passage from a wrong section:"]
         lines += [f"  [{f['kind']}] {f['question']} → {(f['first'] or '-').split('/')[-1]}"

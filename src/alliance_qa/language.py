@@ -107,3 +107,21 @@ ROLE_OR_PLACE = re.compile(
     r"admirals?|ambassadors?|leaders?|chairm[ae]n|kings?|queens?|emperors?|spokesm[ae]n|"
     r"cit(y|ies)|towns?|villages?|provinces?|capitals?|ports?|islands?|streets?)\b",
     re.IGNORECASE)
+
+# ---------------------------------------------------------------- a follow-up in a conversation
+
+# A message that leans on what was said before: a pronoun or a demonstrative with nothing in
+# the message to refer to ("What were its main provisions?", "Why does that matter?"), or a
+# fragment that continues the last question ("And in the 1980s?", "What about SOFA?",
+# "Why?", "Tell me more"). "That" counts where it stands for something, not where it opens a
+# clause ("the treaty that…"); "there" and "then" only at the end ("What happened then?"),
+# not in "Is there a…".
+REFERS_BACK = re.compile(
+    r"\b(it|its|itself|they|them|their|theirs|themselves|he|him|his|she|hers|this|these|"
+    r"those)\b|\b(there|then)(?=\s*[?.!]*$)|"
+    r"\bthat\b(?=\s*[?.!,]|\s*$|\s+(?!(the|a|an|is|was|are|were|will|would|can|could|has|have|"
+    r"had|it|they|he|she|we|you|i|there|this|these|those|which|who|did|does|do)\b)[a-z]+)|"
+    r"\b(which|the other|another) ones?\b", re.IGNORECASE)
+CONTINUES = re.compile(r"^(and|but|also|so|or|plus|what about|how about|what of|as for|"
+                       r"tell me more|more|go on|why|how so|how come|really|and then)\b",
+                       re.IGNORECASE)

@@ -46,6 +46,7 @@ class Question:
     overview: bool                              # asks what a whole document is about
     corrections: tuple[tuple[str, str], ...]    # (as typed, as read)
     notices: tuple[str, ...]
+    context: str = ""                           # the conversation it was read with, if any
 
     @property
     def checked(self) -> str:
@@ -123,11 +124,30 @@ def spelling_notice(changes: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     return (f"Read {read}.",)
 
 
-def read_question(prepared: Prepared, correct: Corrector) -> Question:
-    """A prepared message → the Question that search and abstention take."""
+def leans_on_context(asked: str) -> bool:
+    """Whether a message does not stand alone: it refers back ("its provisions", "why does
+    that matter"), continues the last question ("And in the 1980s?", "What about SOFA?"), or
+    has no word of its own to search ("Why?", "Tell me more")."""
+    words = re.findall(r"[^\W_]+(?:['’][^\W_]+)?", asked.lower())
+    return bool(en.REFERS_BACK.search(asked) or en.CONTINUES.match(asked)
+                or not any(w not in en.STOPWORDS for w in words))
+
+
+def read_question(prepared: Prepared, correct: Corrector, context: tuple[str, ...] = ()
+                  ) -> Question:
+    """A prepared message → the Question that search and abstention take. `context` is
+    what the conversation was about (the question that started the subject first); a
+    message that leans on it is searched with it, and asks what it asks: its own words are
+    the focus, and the answer-type checks read them alone."""
     corrected, corrections = correct(prepared.text)
     asked = without_chatter(corrected)
+    notices = prepared.notices + spelling_notice(corrections)
+    if context and leans_on_context(asked) and not asks_for_overview(asked):
+        before = " ".join(context)
+        notices += (f"Read as a follow-up to “{context[0]}”",)
+        return Question(prepared.text, asked, asked, f"{before} {as_a_question(asked)}",
+                        as_a_question(asked), False, corrections, notices, before)
     asking = asking_sentences(asked)
     return Question(prepared.text, asked, asking, as_a_question(asked),
                     as_a_question(asking) if asking else "", asks_for_overview(asked),
-                    corrections, prepared.notices + spelling_notice(corrections))
+                    corrections, notices)

@@ -73,6 +73,7 @@ class Answer:
     timings: tuple[tuple[str, float], ...] = ()    # (stage, seconds), for the benchmark
     searched: str = ""         # the question as searched: spelling and chat rewritten
     fired: tuple[str, ...] = ()    # every answer-type check that found something missing
+    context: str = ""          # what the conversation was about, when the question leaned on it
 
 
 @dataclass(frozen=True)
@@ -224,10 +225,12 @@ class Searcher:
 
     # ------------------------------------------------------------ the whole path
 
-    def search(self, question: str, k: int = 3, document: str | None = None) -> Answer:
-        """Answer a question with the k best passages (EmptyQuestion for blank input)."""
+    def search(self, question: str, k: int = 3, document: str | None = None,
+               context: tuple[str, ...] = ()) -> Answer:
+        """Answer a question with the k best passages (EmptyQuestion for blank input);
+        `context` is what a conversation was about, for a question that leans on it."""
         with self._blas.limit(limits=1, user_api="blas"):
-            return self._search(question, k, document)
+            return self._search(question, k, document, context)
 
     def read(self, text: str) -> Question:
         """A prepared message read once: spelling, chatter, asking sentences, overview."""
@@ -262,7 +265,8 @@ class Searcher:
             return [float(self.retrieve(q, encoding=None if q.focus else e).score.max(
                 initial=0.0)) for q, e in zip(read, encodings)]
 
-    def _search(self, question: str, k: int, document: str | None) -> Answer:
+    def _search(self, question: str, k: int, document: str | None,
+                context: tuple[str, ...]) -> Answer:
         prepared = prepare(question, self.max_question_chars)
         cited = self.cited(prepared.text)
         if cited:
@@ -272,7 +276,7 @@ class Searcher:
         started = time.perf_counter()
         if document is not None and document not in self.document_ids:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
-        read = read_question(prepared, self.speller.correct)
+        read = read_question(prepared, self.speller.correct, context)
         found = self.retrieve(read, document)
         encoded = started + found.encode_seconds
         pool, score = found.pool, found.score
@@ -293,7 +297,7 @@ class Searcher:
         timings = (("encode", encoded - started), ("search", time.perf_counter() - encoded))
         return Answer(prepared.text, hits, verdict.abstain, round(verdict.confidence, 4),
                       verdict.reason, notices, round(top_score, 4), timings, read.searched,
-                      verdict.fired)
+                      verdict.fired, read.context)
 
     def cited(self, text: str) -> tuple[Hit, ...]:
         """The chunks of a pasted citation id, as hits; () when the text is not one."""
