@@ -177,7 +177,8 @@ def test_eval_reports_the_product_well_above_both_baselines(index_env):
     # every question set of the suite is read, and each gets its own product figures
     assert set(report["product_by_set"]) == {
         p.name for p in (ROOT / "eval" / "alliance").glob("*.jsonl")
-        if "gold\": [\"" in p.read_text()}
+        if "gold\": [\"" in p.read_text() and p.name != "conversations.jsonl"}
+    assert report["conversations"]["follow-up"]["turns"] >= 60
     assert sum(s["count"] for s in report["product_by_set"].values()) == report["answerable"]
     product, bm25, dense = (report["systems"][name] for name in ("product", "bm25", "dense"))
     for metric in ("hit1", "hit3", "mrr"):

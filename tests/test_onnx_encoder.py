@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from alliance_qa.config import Settings
-from alliance_qa.evaluation import EVAL_DIR, load_questions
+from alliance_qa.evaluation import EVAL_DIR, find_suites, load_questions
 from alliance_qa.indexing import build_index, check_index, missing_export
 from alliance_qa.integrity import sealed
 from alliance_qa.onnx_encoder import (
@@ -28,7 +28,8 @@ from alliance_qa.onnx_encoder import (
 from alliance_qa.service import open_searcher
 from alliance_qa.store import read_manifest
 
-QUESTIONS = [q.question for q in load_questions(*sorted((EVAL_DIR / "alliance").glob("*.jsonl")))]
+ALLIANCE = next(s for s in find_suites(EVAL_DIR) if s.name == "alliance")
+QUESTIONS = [q.question for q in load_questions(*ALLIANCE.question_sets)]
 ODD = ["  thaad??  ", "Ｔｈｅ ＳＯＦＡ", "사드 배치", "é" * 3000, "what\u200bis\u00a0sofa"]
 
 
