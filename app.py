@@ -15,9 +15,10 @@ import traceback
 from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from alliance_qa import feedback, formats, ui
-from alliance_qa.citations import find_section, resolve
+from alliance_qa.citations import Resolved, find_section, resolve
 from alliance_qa.config import Settings
 from alliance_qa.conversation import Conversation
 from alliance_qa.corpus import read_source
@@ -26,7 +27,7 @@ from alliance_qa.errors import AllianceQAError
 from alliance_qa.indexing import build_index, corpus_changes, corpus_signature
 from alliance_qa.manifest import Manifest
 from alliance_qa.page_image import cited_page_png
-from alliance_qa.search import Searcher
+from alliance_qa.search import Answer, Searcher
 from alliance_qa.service import open_encoder, refuse_other_builds, refuse_other_model, stale_warning
 from alliance_qa.store import load_index, read_manifest
 
@@ -39,7 +40,7 @@ st.markdown(ui.STYLE, unsafe_allow_html=True)
 settings = Settings.from_env()
 
 
-def say(kind: str, text: str, where=st) -> None:
+def say(kind: str, text: str, where: DeltaGenerator = st) -> None:
     """A message box ("error", "warning", "info", "success") showing `text` as text: links,
     images and other Markdown in it (from a URL, a question or a document) never render.
     Streamlit's own boxes turn any URL-like text into a link, however it is escaped."""
@@ -177,7 +178,7 @@ def show_cited(searcher: Searcher, cite: str, marks: str | None) -> None:
         st.code(found.id, language=None)
 
 
-def show_pages(found, pages: tuple[int, int], emphasis: tuple[int, int] | None) -> None:
+def show_pages(found: Resolved, pages: tuple[int, int], emphasis: tuple[int, int] | None) -> None:
     """The pages a PDF passage stands on (at most three), rendered, the passage marked."""
     try:
         data = read_source(settings.corpus_dir, found.document.path, found.document.sha256)
@@ -190,7 +191,7 @@ def show_pages(found, pages: tuple[int, int], emphasis: tuple[int, int] | None) 
                  + ("" if marked else " (the passage could not be placed on the page)"))
 
 
-def show_answer(searcher: Searcher | None, answer) -> None:
+def show_answer(searcher: Searcher | None, answer: Answer) -> None:
     """Notices, then the whole answer as one block of HTML (fast to render, fully escaped)."""
     for notice in answer.notices:
         say("info", notice)

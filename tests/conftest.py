@@ -13,6 +13,7 @@ import pytest
 
 from alliance_qa.browser import CHROMIUM, chromium
 from alliance_qa.config import Settings
+from alliance_qa.corpus import read_corpus
 from alliance_qa.embedding import Embedder
 from alliance_qa.indexing import build_index
 from alliance_qa.search import Searcher
@@ -23,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # the user's to change.
 CORPUS = ROOT / "eval" / "alliance" / "corpus"
 DATA = Path(__file__).resolve().parent / "data"
+# Counts of the shipped document, read from it: tests about it never hard-code them.
+SHIPPED = read_corpus(CORPUS)[0]
+SHIPPED_SECTIONS = sum(len(d.sections) for d in SHIPPED)
+SHIPPED_PARAGRAPHS = sum(len(s.paragraphs) for d in SHIPPED for s in d.sections)
 
 
 @pytest.fixture(scope="session")

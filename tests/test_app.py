@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from alliance_qa import formats
 from alliance_qa.config import Settings
 from alliance_qa.indexing import build_index
-from conftest import ROOT
+from conftest import ROOT, SHIPPED_PARAGRAPHS, SHIPPED_SECTIONS
 
 APP = str(ROOT / "app.py")
 CITED = "us-rok-alliance-history/key-provisions-of-the-treaty#p2"
@@ -137,16 +137,17 @@ def test_citation_lookup_box_takes_ids_numbers_and_headings(index_env):
     assert "Nothing is cited as" in alerts(at.sidebar, "error")[0]
 
 
-def test_outline_lists_every_section(index_env):
+def test_outline_lists_every_section_of_the_shipped_document(index_env):
     at = start()
     outline = next(e for e in at.sidebar.expander if e.label == "Browse the outline")
-    assert "\n".join(m.value for m in outline.markdown).count('href="?cite=') == 17
+    links = "\n".join(m.value for m in outline.markdown).count('href="?cite=')
+    assert links == SHIPPED_SECTIONS
 
 
-def test_sidebar_shows_index_status(index_env):
+def test_sidebar_shows_the_shipped_document_s_index_status(index_env):
     at = start()
     status = "\n".join(m.value for m in at.sidebar.markdown)
-    assert "1 document(s), 17 sections, 55 passages" in status
+    assert f"1 document(s), {SHIPPED_SECTIONS} sections, {SHIPPED_PARAGRAPHS} passages" in status
     assert "Status: fresh" in status
     assert "questions run by onnxruntime" in status      # the build's export, not PyTorch
 

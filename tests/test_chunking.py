@@ -3,15 +3,15 @@ import pytest
 from alliance_qa.chunking import chunk_documents
 from alliance_qa.corpus import read_corpus
 from alliance_qa.documents import Document, parse_markdown
-from conftest import CORPUS
+from conftest import CORPUS, SHIPPED_PARAGRAPHS
 
 
-def test_one_chunk_per_paragraph_on_the_corpus(embedder):
+def test_the_shipped_document_is_one_chunk_per_paragraph(embedder):
     documents, _ = read_corpus(CORPUS)
     chunks = chunk_documents(documents, embedder.fits)
-    assert len(chunks) == 55
+    assert len(chunks) == SHIPPED_PARAGRAPHS
     assert all(c.part is None for c in chunks)
-    assert len({c.id for c in chunks}) == 55
+    assert len({c.id for c in chunks}) == SHIPPED_PARAGRAPHS
     for chunk in chunks:
         section = documents[0].section(chunk.section)
         assert section.paragraphs[chunk.paragraph - 1] == chunk.text

@@ -19,6 +19,7 @@ from alliance_qa.integrity import sealed
 from alliance_qa.manifest import FORMAT_VERSION
 from alliance_qa.service import open_searcher
 from alliance_qa.store import build_lock, live_folder, load_index, read_manifest
+from conftest import SHIPPED_PARAGRAPHS, SHIPPED_SECTIONS
 
 
 def test_manifest_says_what_the_index_was_built_from(built):
@@ -27,7 +28,8 @@ def test_manifest_says_what_the_index_was_built_from(built):
     assert manifest.model == built.model and len(manifest.model_fingerprint) == 64
     assert manifest.dimension == 384
     assert list(manifest.corpus) == ["us-rok-alliance-history.md"]
-    assert manifest.chunk_count == 55 and manifest.section_count == 17
+    assert manifest.chunk_count == SHIPPED_PARAGRAPHS
+    assert manifest.section_count == SHIPPED_SECTIONS
     assert {"faiss-cpu", "sentence-transformers", "torch"} <= manifest.versions.keys()
     assert manifest.acronyms == {"THAAD": "Terminal High Altitude Area Defense",
                                  "SOFA": "Status of Forces Agreement"}
@@ -40,7 +42,7 @@ def test_manifest_says_what_the_index_was_built_from(built):
 
 def test_load_gives_back_the_built_chunks(built):
     index = load_index(built.index_dir)
-    assert len(index.chunks) == 55 and index.views["text"].ntotal == 55
+    assert len(index.chunks) == index.views["text"].ntotal == SHIPPED_PARAGRAPHS
     assert index.views["sentences"].ntotal == sum(len(c.sentences) for c in index.chunks)
     # a row per word piece of each chunk's context text, [CLS] first, in chunk order
     table = index.token_table

@@ -26,6 +26,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -193,7 +194,7 @@ def script(character: str) -> str:
     return unicodedata.name(character, "").split(" ")[0]
 
 
-def scripts_of(texts) -> list[str]:
+def scripts_of(texts: Iterable[str]) -> list[str]:
     """Every writing system the texts' letters use (the build stores the corpus's)."""
     characters = set().union(*map(set, texts))
     return sorted({script(c) for c in characters if c.isalpha()} - {""})

@@ -16,11 +16,15 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import Settings
 from .embedding import Embedder
+
+if TYPE_CHECKING:
+    from .search import Searcher
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -36,7 +40,7 @@ def summary(name: str, seconds: list[float], unit: str = "ms") -> str:
             f"p95 {_quantile(values, 0.95):8.1f} {unit}   range {spread} {unit}   n={len(values)}")
 
 
-def query_latency(searcher, questions: list[str], repeats: int) -> list[str]:
+def query_latency(searcher: Searcher, questions: list[str], repeats: int) -> list[str]:
     """End to end (question in, passages with citations and highlights out), by stage."""
     from .formats import answer_json
     stages: dict[str, list[float]] = {"encode": [], "search": [], "format": [], "total": []}
@@ -59,7 +63,7 @@ def query_latency(searcher, questions: list[str], repeats: int) -> list[str]:
             summary("  formatting (JSON)", stages["format"])]
 
 
-def build_time(settings: Settings, embedder, repeats: int) -> str:
+def build_time(settings: Settings, embedder: Embedder, repeats: int) -> str:
     from .indexing import build_index
     times = []
     with tempfile.TemporaryDirectory() as folder:
@@ -113,7 +117,7 @@ def synthetic_vectors(count: int, dimension: int = 384, seed: int = 0) -> np.nda
     return vectors
 
 
-def embedding_throughput(embedder, texts: list[str], repeats: int) -> str:
+def embedding_throughput(embedder: Embedder, texts: list[str], repeats: int) -> str:
     batch = (texts * (512 // max(len(texts), 1) + 1))[:512]
     rates = []
     for _ in range(max(1, repeats // 2)):

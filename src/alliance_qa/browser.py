@@ -16,7 +16,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:       # Playwright is a test extra, imported where it is used
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = os.environ.get("ALLIANCE_QA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -40,7 +45,8 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def running_app(env: dict[str, str] | None = None, timeout: float = 60.0):
+def running_app(env: dict[str, str] | None = None, timeout: float = 60.0
+                ) -> Iterator[str]:
     """Start the app as a user would; yield its URL; stop it (and its children) after."""
     port = free_port()
     process = subprocess.Popen(
@@ -73,7 +79,7 @@ def running_app(env: dict[str, str] | None = None, timeout: float = 60.0):
 
 
 @contextlib.contextmanager
-def chromium():
+def chromium() -> Iterator[Browser]:
     """A headless Chromium browser from Playwright's sync API."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
@@ -90,13 +96,13 @@ _SHOWN = """([index, expect]) => {
 }"""
 
 
-def wait_for_message(page, index: int, expect: str, timeout_ms: int = 60_000) -> None:
+def wait_for_message(page: Page, index: int, expect: str, timeout_ms: int = 60_000) -> None:
     """Wait until chat message `index` shows `expect` (case-sensitive), checking every frame:
     Playwright's own locator waits back off to 500 ms between checks, too coarse to time."""
     page.wait_for_function(_SHOWN, arg=[index, expect], polling="raf", timeout=timeout_ms)
 
 
-def ask_in_page(page, question: str, expect: str, timeout_ms: int = 60_000) -> float:
+def ask_in_page(page: Page, question: str, expect: str, timeout_ms: int = 60_000) -> float:
     """Type a question, press Enter, and wait until the new answer shows `expect`
     (case-sensitive); seconds from Enter."""
     before = page.locator('[data-testid="stChatMessage"]').count()
@@ -110,18 +116,18 @@ def ask_in_page(page, question: str, expect: str, timeout_ms: int = 60_000) -> f
     return elapsed
 
 
-def wait_until_idle(page, timeout_ms: int = 60_000) -> None:
+def wait_until_idle(page: Page, timeout_ms: int = 60_000) -> None:
     """Wait for the script run to finish (Streamlit's "running" widget gone)."""
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
 
 
-def top_citation(page, message_index: int) -> str:
+def top_citation(page: Page, message_index: int) -> str:
     """The citation line of the first passage card of a chat message."""
     message = page.locator('[data-testid="stChatMessage"]').nth(message_index)
     return message.locator(".aqa-cite").first.inner_text()
 
 
-def concurrent_sessions(browser, url: str, questions: list[str], rounds: int = 3,
+def concurrent_sessions(browser: Browser, url: str, questions: list[str], rounds: int = 3,
                         timeout_ms: int = 60_000) -> tuple[list[list[str]], list[float], float]:
     """One browser session per question, all pressing Enter together, `rounds` times.
 

@@ -9,12 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .abstention import CHECKS
 from .config import Settings
 from .errors import AllianceQAError, QuestionSetInvalid
 from .formats import answer_json, format_answer
+
+if TYPE_CHECKING:       # the model and the index load only where a command needs them
+    from .documents import Document
+    from .search import Searcher
 
 EXAMPLES = """examples:
   alliance-qa build
@@ -27,11 +33,11 @@ EXAMPLES = """examples:
 """
 
 
-def _settings(args) -> Settings:
+def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(corpus_dir=args.corpus, index_dir=args.index, model=args.model)
 
 
-def _searcher(settings: Settings, checks: tuple[str, ...] = CHECKS):
+def _searcher(settings: Settings, checks: tuple[str, ...] = CHECKS) -> Searcher:
     """The searcher; a warning on stderr when the documents changed since the build."""
     from .service import open_searcher
     searcher, warning = open_searcher(settings, checks=checks)
@@ -42,7 +48,7 @@ def _searcher(settings: Settings, checks: tuple[str, ...] = CHECKS):
 
 # ------------------------------------------------------------------ commands
 
-def cmd_build(args) -> int:
+def cmd_build(args: argparse.Namespace) -> int:
     """Rebuild the index from the corpus (or, with --check, only say whether it is fresh)."""
     settings = _settings(args)
     from .indexing import build_index, check_index
@@ -65,7 +71,7 @@ def _emit(record: dict) -> None:
     sys.stdout.buffer.flush()
 
 
-def _stdin_questions():
+def _stdin_questions() -> Iterator[tuple[str, tuple[str, ...]]]:
     """Standard input's lines as (question, notices): bytes that are not UTF-8 read as �."""
     for line in sys.stdin.buffer:
         text = line.rstrip(b"\r\n").decode("utf-8", "replace")
@@ -74,7 +80,7 @@ def _stdin_questions():
                       "�.",) if bad else ())
 
 
-def cmd_ask(args) -> int:
+def cmd_ask(args: argparse.Namespace) -> int:
     """Answer a question with the best passages; with --json and no question, read stdin."""
     from dataclasses import replace
 
@@ -107,13 +113,13 @@ def cmd_ask(args) -> int:
     return 0
 
 
-def _documents(settings: Settings):
+def _documents(settings: Settings) -> list[Document]:
     """The documents as indexed: a citation from an answer always finds its text."""
     from .store import load_documents
     return load_documents(settings.index_dir)
 
 
-def cmd_cite(args) -> int:
+def cmd_cite(args: argparse.Namespace) -> int:
     """Print the cited paragraph (or section) with its heading and neighbouring paragraphs."""
     from .citations import find_section, resolve
     from .errors import CitationNotFound
@@ -131,7 +137,7 @@ def cmd_cite(args) -> int:
     return 0
 
 
-def cmd_sections(args) -> int:
+def cmd_sections(args: argparse.Namespace) -> int:
     """The outline of every document, with each section's citation id."""
     from .citations import citation_id, section_label
     documents = _documents(_settings(args))
@@ -149,7 +155,7 @@ def cmd_sections(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
+def cmd_eval(args: argparse.Namespace) -> int:
     """Retrieval and abstention quality, beside BM25 and dense baselines: on every suite in
     eval/ (each a corpus with its questions, on its own index), or with --questions on the
     configured index."""
@@ -233,7 +239,7 @@ def _fresh(settings: Settings) -> None:
         build_index(settings)
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, build time, start-up time and memory, as medians of repeated runs."""
     from .bench import run_benchmark
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else None
@@ -255,7 +261,8 @@ def parser() -> argparse.ArgumentParser:
                                         "(default: the bundled all-MiniLM-L6-v2)")
     commands = root.add_subparsers(dest="command", required=True)
 
-    def add(name, handler, **kwargs):
+    def add(name: str, handler: Callable[[argparse.Namespace], int],
+            **kwargs: Any) -> argparse.ArgumentParser:
         command = commands.add_parser(name, parents=[common], help=handler.__doc__,
                                       description=handler.__doc__, **kwargs)
         command.set_defaults(handler=handler)

@@ -27,7 +27,7 @@ class Settings:
     feedback: Path | None = None     # where the page records "this answered it"; None: off
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, overridden by ALLIANCE_QA_* variables, overridden by non-None keywords."""
         env = os.environ if environ is None else environ
         settings = cls()

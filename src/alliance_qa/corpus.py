@@ -220,7 +220,9 @@ def read_documents(files: list[CorpusFile], max_file_paragraphs: int = MAX_FILE_
         if replaced:
             warnings.append(CorpusWarning(file.relative, f"{replaced} byte sequence(s) that are "
                                           "not UTF-8 were read as �; save it as UTF-8"))
-        empty = [s.heading for s in document.sections if not s.paragraphs]
+        parents = {s.parent for s in document.sections}
+        empty = [s.heading for s in document.sections
+                 if not s.paragraphs and s.slug not in parents]    # a parent's text is below
         if empty:
             warnings.append(CorpusWarning(file.relative, f"{len(empty)} heading(s) with no "
                                           "text: " + ", ".join(repr(h) for h in empty[:3])))

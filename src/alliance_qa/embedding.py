@@ -186,7 +186,7 @@ def _token_vectors(output: dict) -> TokenVectors:
     return unit_token_vectors(output["input_ids"][:length], output["token_embeddings"][:length])
 
 
-def unit_token_vectors(ids, vectors) -> TokenVectors:
+def unit_token_vectors(ids: list[np.ndarray], vectors: list[np.ndarray]) -> TokenVectors:
     """TokenVectors from a text's piece ids and the model's output vectors for them."""
     vectors = np.asarray(vectors, dtype=np.float32)
     vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

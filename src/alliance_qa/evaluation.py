@@ -24,11 +24,12 @@ from statistics import mean
 import numpy as np
 
 from .abstention import CHECKS
+from .chunking import Chunk
 from .citations import citation_id, find_section
 from .errors import QuestionSetInvalid
 from .keyword import KeywordIndex
 from .language import STOPWORDS
-from .search import Searcher
+from .search import Answer, Searcher
 
 EVAL_DIR = Path("eval")       # the evaluation suites, relative to the working folder
 
@@ -94,7 +95,7 @@ def evaluate_conversations(searcher: Searcher, conversations: list[list[dict]]) 
             alone = searcher.search(turn["question"], k=1)
             full = searcher.search(turn["full"], k=1) if turn.get("full") else alone
 
-            def right(answer, gold: tuple[str, ...] = gold) -> bool:
+            def right(answer: Answer, gold: tuple[str, ...] = gold) -> bool:
                 return bool(answer.hits) and place_of(answer.hits[0].chunk, gold) in gold
 
             kind = "follow-up" if turn.get("full") else turn.get("kind", "standalone")
@@ -175,7 +176,7 @@ def first_right_rank(places: list[str], gold: tuple[str, ...]) -> int | None:
     return next((r for r, s in enumerate(distinct) if s in gold), None)
 
 
-def place_of(chunk, gold: tuple[str, ...]) -> str:
+def place_of(chunk: Chunk, gold: tuple[str, ...]) -> str:
     """What a passage is judged by: its paragraph for paragraph-level gold, else its section."""
     return chunk.paragraph_id if any("#p" in g for g in gold) else section_of(chunk)
 
@@ -192,7 +193,7 @@ def score_rankings(questions: list[EvalQuestion], rankings: list[list[str]]) -> 
                   {k: round(mean(v), 3) for k, v in kinds.items()})
 
 
-def section_of(chunk) -> str:
+def section_of(chunk: Chunk) -> str:
     return f"{chunk.document}/{chunk.section}"
 
 

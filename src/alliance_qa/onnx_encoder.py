@@ -173,11 +173,11 @@ def _write_export(embedder: Embedder, folder: Path) -> None:
                                        padding=True, return_tensors="pt")
 
     class LastHiddenState(torch.nn.Module):       # the exporter wants tensors, not dicts
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             self.model = transformer.auto_model
 
-        def forward(self, *tensors):
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
             return self.model(**dict(zip(inputs, tensors))).last_hidden_state
 
     axes = {name: {0: "batch", 1: "tokens"} for name in [*inputs, "last_hidden_state"]}

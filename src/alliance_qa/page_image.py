@@ -78,7 +78,8 @@ def cited_page_png(data: bytes, page: int, paragraph: str,
         overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
         draw = ImageDraw.Draw(overlay)
 
-        def mark(x0: float, y0: float, x1: float, y1: float, colour) -> None:
+        def mark(x0: float, y0: float, x1: float, y1: float,
+                 colour: tuple[int, int, int, int]) -> None:
             draw.rectangle((x0 * scale, (height - y1) * scale, x1 * scale,
                             (height - y0) * scale), fill=colour)
 

@@ -27,6 +27,7 @@ import re
 import shutil
 import stat
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -89,7 +90,7 @@ class BuildContents:
 # ---------------------------------------------------------------- writing
 
 @contextlib.contextmanager
-def build_lock(index_dir: Path):
+def build_lock(index_dir: Path) -> Iterator[None]:
     """Hold the index folder's build lock; a second build is refused, not queued."""
     try:
         index_dir.mkdir(parents=True, exist_ok=True)

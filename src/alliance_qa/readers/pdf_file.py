@@ -122,7 +122,8 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
-def _match_bookmarks(marks, pages: list[list[Line]]) -> dict[tuple[int, int], tuple[int, str]]:
+def _match_bookmarks(marks: list[tuple[int, str, int, float | None]], pages: list[list[Line]]
+                     ) -> dict[tuple[int, int], tuple[int, str]]:
     """(page, start) of the line where each bookmark's heading stands → (level, title); a
     bookmark whose title is on no line is placed at the first line below its position.
     Bookmarks whose titles are mostly on no line do not describe this text: {}."""

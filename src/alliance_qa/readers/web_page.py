@@ -18,6 +18,7 @@ import re
 
 import lxml.etree
 import lxml.html
+from lxml.html import HtmlElement
 
 from ..documents import Outline, Section, clean_text
 
@@ -44,7 +45,7 @@ def _spaced(text: str) -> str:
     return re.sub(r"\s+", " ", clean_text(text)).strip()
 
 
-def _left_out(element) -> bool:
+def _left_out(element: HtmlElement) -> bool:
     """Hidden, or named as page furniture by its class, id or role."""
     style = (element.get("style") or "").replace(" ", "").lower()
     names = f"{element.get('class') or ''} {element.get('id') or ''}"
@@ -53,7 +54,7 @@ def _left_out(element) -> bool:
             or bool(_FURNITURE.search(names)))
 
 
-def _mostly_links(element) -> bool:
+def _mostly_links(element: HtmlElement) -> bool:
     """A short block whose text is mostly the text of its links: navigation."""
     text = _spaced(element.text_content())
     links = sum(len(_spaced(a.text_content())) for a in element.iter("a"))
@@ -72,7 +73,7 @@ class _Reader:
         if text:
             self.outline.paragraph(text)
 
-    def walk(self, element) -> None:
+    def walk(self, element: HtmlElement) -> None:
         tag = element.tag if isinstance(element.tag, str) else ""
         if tag in _HEADINGS:
             self.flush()
