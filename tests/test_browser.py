@@ -1,5 +1,6 @@
 """The main user path in a real browser: `streamlit run app.py` and headless Chromium."""
 
+import re
 import shutil
 
 import pytest
@@ -12,8 +13,10 @@ from alliance_qa.browser import (
     top_citation,
 )
 from alliance_qa.config import Settings
+from alliance_qa.documents import parse_markdown
 from alliance_qa.indexing import build_index
-from conftest import BROWSER_TESTS, ROOT
+from conftest import BROWSER_TESTS, CORPUS, ROOT
+from document_writers import write_pdf
 
 pytestmark = BROWSER_TESTS
 ARTIFACTS = ROOT / "test-artifacts"
@@ -27,6 +30,15 @@ def app_url(built, tmp_path_factory):
                       "ALLIANCE_QA_ENCODERS": str(built.encoders)}) as url:
         yield url
 
+
+
+@pytest.fixture
+def seed_pdf_corpus(tmp_path):
+    """The shipped document as a PDF with bookmarks, alone in a corpus folder."""
+    title, sections = parse_markdown(next(CORPUS.glob("*.md")).read_text(), "seed")
+    (tmp_path / "corpus").mkdir()
+    write_pdf(tmp_path / "corpus" / "us-rok-alliance-history.pdf", title, sections)
+    return tmp_path / "corpus"
 
 
 @pytest.fixture
@@ -129,3 +141,28 @@ def test_a_three_turn_conversation_reads_the_follow_up_with_its_subject(page):
     assert third.get_by_text("Read as a follow-up").count() == 0
     assert top_citation(page, 5).startswith("§4.2 Deployment of Missile Defense systems")
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_pdf_answer_cites_its_page_and_opens_it_marked(browser, embedder, seed_pdf_corpus):
+    settings = Settings(corpus_dir=seed_pdf_corpus, index_dir=seed_pdf_corpus.parent / "index")
+    build_index(settings, embedder)
+    with running_app(settings.as_env()) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.locator(CHAT_BOX).wait_for(timeout=90_000)
+        ask_in_page(page, "What are the key provisions of the treaty?", "Key provisions")
+        citation = top_citation(page, 1)
+        assert re.fullmatch(r"§1\.2 Key provisions of the treaty, pp?\. [0-9–]+ ¶\d", citation)
+        answer = last_answer(page)
+        answer.get_by_text("Open §1.2 Key provisions of the treaty").first.click()
+        answer.get_by_text("link to the page").first.click()
+        image = page.locator('[data-testid="stImage"] img').first
+        image.wait_for(timeout=90_000)
+        assert image.evaluate("img => img.naturalWidth") > 500
+        caption = page.locator('[data-testid="stImage"]').first.inner_text()
+        assert re.search(r", p\. \d+$", caption.strip())
+        assert "hl=" in page.url and page.locator(".aqa-para.cited mark").count() == 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "pdf-citation-page.png"), full_page=True)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.close()
