@@ -53,7 +53,7 @@ def test_each_format_gives_the_same_first_citation_as_the_markdown(suffix, index
         want, got = searcher.search(question, k=1), other.search(question, k=1)
         same += (want.hits[0].chunk.section, want.hits[0].chunk.paragraph) == (
             got.hits[0].chunk.section, got.hits[0].chunk.paragraph)
-    assert same >= 0.97 * len(QUESTIONS), f"{same} of {len(QUESTIONS)}"
+    assert same == len(QUESTIONS), f"{same} of {len(QUESTIONS)}"
 
 
 def test_ask_json_gives_the_page_of_a_pdf_passage(indexed):

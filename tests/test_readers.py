@@ -163,6 +163,7 @@ def test_bad_files_are_named_warnings_and_the_rest_is_read(seed_pdf, tmp_path):
     shutil.copy(REAL / "libreoffice-writer-password.pdf", corpus / "locked.pdf")
     _scanned_pdf(corpus / "scan.pdf")
     (corpus / "broken.docx").write_bytes(b"PK\x03\x04 not really a zip")
+    shutil.copy(REAL / "shp-inline-shape-access.docx", corpus / "pictures.docx")
     (corpus / "hostile.html").write_text(
         "<html><body><script>alert('x')</script><form><input value='secret'></form>"
         "<p onclick='evil()'>A <b>real</b> paragraph &lt;b&gt;kept as text&lt;/b&gt;.</p>"
@@ -173,6 +174,7 @@ def test_bad_files_are_named_warnings_and_the_rest_is_read(seed_pdf, tmp_path):
     assert said["scan.pdf"] == "skipped: it has no text layer (a scan?); OCR is not supported"
     assert said["not-a.pdf"].startswith("skipped: it is not a readable PDF")
     assert said["broken.docx"].startswith("skipped: it is not a readable Word document")
+    assert said["pictures.docx"] == "skipped: it has no paragraphs of text"
     assert "truncated.pdf" in said or "truncated" in [d.id for d in documents]
     by_id = {d.id: d for d in documents}
     assert len(by_id["good"].sections) == SHIPPED_SECTIONS
