@@ -59,6 +59,15 @@ def built(tmp_path_factory, embedder, encoders) -> Settings:
     return settings
 
 
+@pytest.fixture
+def page_index(built, tmp_path, monkeypatch) -> Path:
+    """A private copy of the session's index, which the page (AppTest) is pointed at."""
+    target = tmp_path / "app-index"
+    shutil.copytree(built.index_dir, target)
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(target))
+    return target
+
+
 @pytest.fixture(scope="session")
 def searcher(built, embedder) -> Searcher:
     return Searcher(load_index(built.index_dir), embedder)

@@ -2,7 +2,6 @@
 
 import html
 import re
-import shutil
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,14 +13,6 @@ from conftest import ROOT, SHIPPED_PARAGRAPHS, SHIPPED_SECTIONS
 
 APP = str(ROOT / "app.py")
 CITED = "us-rok-alliance-history/key-provisions-of-the-treaty#p2"
-
-
-@pytest.fixture
-def index_env(built, tmp_path, monkeypatch):
-    target = tmp_path / "app-index"
-    shutil.copytree(built.index_dir, target)
-    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(target))
-    return target
 
 
 def serve_corpus(corpus, index_dir, embedder, monkeypatch) -> Settings:
@@ -56,7 +47,7 @@ def assistant_html(at) -> str:
                      for m in message.markdown)
 
 
-def test_new_user_sees_an_explanation_and_example_questions(index_env):
+def test_new_user_sees_an_explanation_and_example_questions(page_index):
     at = start()
     assert not at.exception
     assert "Ask a question about the documents" in all_markdown(at)
@@ -69,7 +60,7 @@ def test_new_user_sees_an_explanation_and_example_questions(index_env):
     assert not [b for b in at.button if b.label.endswith("?")]     # asked: examples gone
 
 
-def test_ask_shows_passage_cards_with_citations_and_highlights(index_env):
+def test_ask_shows_passage_cards_with_citations_and_highlights(page_index):
     at = start()
     at.chat_input[0].set_value("What are the key provisions of the treaty?").run()
     assert not at.exception
@@ -80,7 +71,7 @@ def test_ask_shows_passage_cards_with_citations_and_highlights(index_env):
     assert "<summary>Open §1.2 Key provisions of the treaty</summary>" in shown
 
 
-def test_a_misspelt_question_is_answered_and_says_how_it_was_read(index_env):
+def test_a_misspelt_question_is_answered_and_says_how_it_was_read(page_index):
     at = start()
     at.chat_input[0].set_value("What are the key provisons of the treaty?").run()
     assert not at.exception
@@ -89,7 +80,7 @@ def test_a_misspelt_question_is_answered_and_says_how_it_was_read(index_env):
     assert ">What are the key provisons of the treaty?<" in at.chat_message[0].markdown[0].value
 
 
-def test_each_citation_opens_its_section_with_the_paragraph_marked(index_env):
+def test_each_citation_opens_its_section_with_the_paragraph_marked(page_index):
     at = start()
     at.chat_input[0].set_value("What are the key provisions of the treaty?").run()
     html_text = assistant_html(at)
@@ -101,7 +92,7 @@ def test_each_citation_opens_its_section_with_the_paragraph_marked(index_env):
     assert 'href="?cite=us-rok-alliance-history/key-provisions-of-the-treaty%23p' in fold
 
 
-def test_off_topic_question_says_so_first_then_low_confidence_passages(index_env):
+def test_off_topic_question_says_so_first_then_low_confidence_passages(page_index):
     at = start()
     at.chat_input[0].set_value("How do I bake sourdough bread?").run()
     shown = assistant_html(at)
@@ -109,7 +100,7 @@ def test_off_topic_question_says_so_first_then_low_confidence_passages(index_env
     assert shown.count("aqa-low\">low confidence<") == 3
 
 
-def test_cite_deep_link_shows_the_paragraph(index_env):
+def test_cite_deep_link_shows_the_paragraph(page_index):
     at = start(cite=CITED)
     assert not at.exception
     text = all_markdown(at)
@@ -120,13 +111,13 @@ def test_cite_deep_link_shows_the_paragraph(index_env):
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "us-rok-alliance-history/nope#p1",
                                  "<script>alert(1)</script>"])
-def test_bad_deep_links_are_refused_in_words(index_env, bad):
+def test_bad_deep_links_are_refused_in_words(page_index, bad):
     at = start(cite=bad)
     assert not at.exception
     assert "names no paragraph or section" in alerts(at, "error")[0]
 
 
-def test_citation_lookup_box_takes_ids_numbers_and_headings(index_env):
+def test_citation_lookup_box_takes_ids_numbers_and_headings(page_index):
     at = start()
     box = at.sidebar.text_input[0]
     box.set_value("1.2").run()
@@ -137,14 +128,14 @@ def test_citation_lookup_box_takes_ids_numbers_and_headings(index_env):
     assert "Nothing is cited as" in alerts(at.sidebar, "error")[0]
 
 
-def test_outline_lists_every_section_of_the_shipped_document(index_env):
+def test_outline_lists_every_section_of_the_shipped_document(page_index):
     at = start()
     outline = next(e for e in at.sidebar.expander if e.label == "Browse the outline")
     links = "\n".join(m.value for m in outline.markdown).count('href="?cite=')
     assert links == SHIPPED_SECTIONS
 
 
-def test_sidebar_shows_the_shipped_document_s_index_status(index_env):
+def test_sidebar_shows_the_shipped_document_s_index_status(page_index):
     at = start()
     status = "\n".join(m.value for m in at.sidebar.markdown)
     assert f"1 document(s), {SHIPPED_SECTIONS} sections, {SHIPPED_PARAGRAPHS} passages" in status
@@ -172,7 +163,7 @@ def test_rebuild_from_the_sidebar_makes_a_missing_index(tmp_path, monkeypatch):
     assert "Status: fresh" in "\n".join(m.value for m in at.sidebar.markdown)
 
 
-def test_clear_chat_and_download(index_env):
+def test_clear_chat_and_download(page_index):
     at = start()
     at.chat_input[0].set_value("What is SOFA?").run()
     at.chat_input[0].set_value("").run()
@@ -192,7 +183,7 @@ def test_clear_chat_and_download(index_env):
     "<script>alert(1)</script>", "[click](javascript:alert(1)) ![x](http://x/y.png)",
     "$\\frac{1}{2}$ **bold** <b>html</b>",
 ])
-def test_markup_in_questions_is_shown_as_text(index_env, question):
+def test_markup_in_questions_is_shown_as_text(page_index, question):
     at = start()
     at.chat_input[0].set_value(question).run()
     assert not at.exception
@@ -219,7 +210,7 @@ def test_a_rebuild_while_serving_takes_effect_on_the_next_question(embedder, cor
     assert "2 document(s)" in "\n".join(m.value for m in at.sidebar.markdown)
 
 
-def test_a_failed_rebuild_is_explained_and_the_old_index_keeps_serving(index_env, tmp_path,
+def test_a_failed_rebuild_is_explained_and_the_old_index_keeps_serving(page_index, tmp_path,
                                                                        monkeypatch):
     at = start()
     empty = tmp_path / "emptied"

@@ -4,7 +4,6 @@ conversation evaluation; choices recorded on the page and scored by `eval --feed
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -17,15 +16,6 @@ from alliance_qa.questions import leans_on_context
 from conftest import CORPUS, ROOT
 
 PROVISIONS = "us-rok-alliance-history/key-provisions-of-the-treaty"
-
-
-@pytest.fixture
-def index_env(built, tmp_path, monkeypatch):
-    """The session's index, copied, served to the page."""
-    target = tmp_path / "app-index"
-    shutil.copytree(built.index_dir, target)
-    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(target))
-    return target
 
 
 @pytest.mark.unit
@@ -96,7 +86,7 @@ def test_follow_ups_score_close_to_the_same_questions_written_out(searcher):
         assert scores[kind]["hit1"] == scores[kind]["hit1_alone"]
 
 
-def test_the_page_reads_a_follow_up_and_records_which_passage_answered(index_env, tmp_path,
+def test_the_page_reads_a_follow_up_and_records_which_passage_answered(page_index, tmp_path,
                                                                        monkeypatch, built):
     record = tmp_path / "feedback.jsonl"
     monkeypatch.setenv("ALLIANCE_QA_FEEDBACK", str(record))
@@ -119,14 +109,14 @@ def test_the_page_reads_a_follow_up_and_records_which_passage_answered(index_env
     assert "Recorded: [1]. Thank you." in [c.value for c in at.caption]
     result = subprocess.run([sys.executable, "-m", "alliance_qa", "eval", "--feedback",
                              str(record), "--json"], capture_output=True, text=True,
-                            env={**built.as_env(), "ALLIANCE_QA_INDEX": str(index_env),
+                            env={**built.as_env(), "ALLIANCE_QA_INDEX": str(page_index),
                                  "PATH": ""}, timeout=180)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["answered"] == {"questions": 1, "hit1": 1.0, "hit3": 1.0}
 
 
-def test_without_a_feedback_file_nothing_is_asked_or_written(index_env, tmp_path):
+def test_without_a_feedback_file_nothing_is_asked_or_written(page_index, tmp_path):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.chat_input[0].set_value("What is the Mutual Defense Treaty?").run()
     assert not at.exception and not at.get("button_group")
