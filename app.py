@@ -186,7 +186,11 @@ def show_pages(found: Resolved, pages: tuple[int, int], emphasis: tuple[int, int
         say("info", f"The page cannot be shown: {found.document.path} {error}.")
         return
     for number in range(pages[0], min(pages[1], pages[0] + 2) + 1):
-        image, marked = cited_page_png(data, number, found.text, emphasis)
+        try:
+            image, marked = cited_page_png(data, number, found.text, emphasis)
+        except (ValueError, IndexError, RuntimeError) as error:   # PdfiumError is a RuntimeError
+            say("info", f"Page {number} of {found.document.path} cannot be shown ({error}).")
+            return
         st.image(image, caption=f"{found.document.title}, p. {number}"
                  + ("" if marked else " (the passage could not be placed on the page)"))
 
@@ -224,9 +228,13 @@ def record_choice(message: dict, key: str) -> None:
     hits = message["answer"].hits
     chosen = (feedback.NONE_OF_THESE if label == NONE_LABEL
               else hits[int(label.strip("[]")) - 1].chunk.paragraph_id)
-    feedback.record(settings.feedback, feedback.choice_for(message["answer"],
-                                                           message["context"], chosen))
-    message["chosen"] = label
+    try:
+        feedback.record(settings.feedback, feedback.choice_for(message["answer"],
+                                                               message["context"], chosen))
+        message["chosen"] = f"Recorded: {label}. Thank you."
+    except OSError as error:
+        message["chosen"] = (f"Not recorded: the feedback file cannot be written "
+                             f"({error.strerror or error}).")
 
 
 NONE_LABEL = "None of these"
@@ -235,7 +243,7 @@ NONE_LABEL = "None of these"
 def ask_feedback(message: dict, number: int) -> None:
     """Under an answer: which passage answered it, or none (only with a feedback file)."""
     if message.get("chosen"):
-        st.caption(f"Recorded: {message['chosen']}. Thank you.")
+        st.caption(message["chosen"])
         return
     key = f"feedback-{number}"
     options = [f"[{hit.rank}]" for hit in message["answer"].hits] + [NONE_LABEL]

@@ -121,3 +121,15 @@ def test_without_a_feedback_file_nothing_is_asked_or_written(page_index, tmp_pat
     at.chat_input[0].set_value("What is the Mutual Defense Treaty?").run()
     assert not at.exception and not at.get("button_group")
     assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_a_feedback_file_that_cannot_be_written_is_said_and_nothing_breaks(page_index,
+                                                                          tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("ALLIANCE_QA_FEEDBACK", str(tmp_path))     # a folder, not a file
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.chat_input[0].set_value("What is the Mutual Defense Treaty?").run()
+    at.get("button_group")[0].set_value("None of these").run()
+    assert not at.exception
+    assert any(c.value.startswith("Not recorded: the feedback file cannot be written")
+               for c in at.caption)

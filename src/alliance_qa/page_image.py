@@ -17,6 +17,7 @@ from .readers.pdf_file import Line, join_lines, open_pdf, page_lines
 
 PASSAGE = (255, 221, 87, 90)        # translucent yellow over the passage's lines
 SENTENCE = (255, 140, 0, 110)       # and orange over the answering sentence
+MAX_PIXELS = 2000
 
 
 def _run(lines: list[Line], paragraph: str) -> tuple[list[Line], int]:
@@ -71,6 +72,8 @@ def cited_page_png(data: bytes, page: int, paragraph: str,
     pdf = open_pdf(data)
     try:
         pdf_page = pdf[page - 1]
+        # A page drawn at most MAX_PIXELS wide or tall, however large the PDF says it is.
+        scale = min(scale, MAX_PIXELS / max(pdf_page.get_width(), pdf_page.get_height(), 1))
         textpage = pdf_page.get_textpage()
         run, start = _run(page_lines(textpage, page), paragraph)
         image = pdf_page.render(scale=scale).to_pil().convert("RGBA")
