@@ -99,6 +99,7 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What abstention decided: whether to abstain, how confident, and why."""
     abstain: bool
     confidence: float             # estimated probability that the documents answer it
     reason: str                   # why it abstains, in words ("" when it does not)
@@ -128,6 +129,7 @@ def _counted(question: str) -> list[str]:
 
 
 def missing_time(question: str, best_sentences: list[str]) -> str:
+    """Why a question asking when finds no time in its best sentences; "" if it does."""
     if en.ASKS_TIME.search(question) and not en.TIME_EXPRESSION.search(" ".join(best_sentences)):
         return ("The sentences that best answer it give no date or time, so the documents do "
                 "not seem to say when.")
@@ -135,6 +137,7 @@ def missing_time(question: str, best_sentences: list[str]) -> str:
 
 
 def missing_quantity(question: str, best_sentences: list[str]) -> str:
+    """Why a question asking how many or how much finds no figure; "" if it does."""
     if en.ASKS_QUANTITY.search(question) and not _quantities(" ".join(best_sentences),
                                                              _counted(question)):
         return ("The sentences that best answer it give no figure for that, so the documents "
@@ -157,6 +160,7 @@ def _mentions(number: str, passages: str) -> bool:
 
 
 def missing_number(question: str, passages: list[str]) -> str:
+    """Why a number written in the question is in none of the passages; "" if it is."""
     joined = " ".join(passages)
     decades = [m.group(0) for m in en.DECADE.finditer(question)]
     numbers = decades + en.NUMBER.findall(en.DECADE.sub(" ", question))
@@ -168,6 +172,7 @@ def missing_number(question: str, passages: list[str]) -> str:
 
 
 def missing_role(question: str, passages: list[str]) -> str:
+    """Why the role or place a question asks about is named in none of the passages."""
     if not en.ASKS_ENTITY.search(question):
         return ""
     known = _stems(" ".join(passages))

@@ -33,6 +33,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def summary(name: str, seconds: list[float], unit: str = "ms") -> str:
+    """One line: a named measurement's median, p95, range and count."""
     scale = 1000 if unit == "ms" else 1
     values = [s * scale for s in seconds]
     spread = f"{min(values):.1f}–{max(values):.1f}"
@@ -64,6 +65,7 @@ def query_latency(searcher: Searcher, questions: list[str], repeats: int) -> lis
 
 
 def build_time(settings: Settings, embedder: Embedder, repeats: int) -> str:
+    """Median time of a whole build, the model loaded and its export kept."""
     from .indexing import build_index
     times = []
     with tempfile.TemporaryDirectory() as folder:
@@ -118,6 +120,7 @@ def synthetic_vectors(count: int, dimension: int = 384, seed: int = 0) -> np.nda
 
 
 def embedding_throughput(embedder: Embedder, texts: list[str], repeats: int) -> str:
+    """Texts embedded per second by sentence-transformers, in batches."""
     batch = (texts * (512 // max(len(texts), 1) + 1))[:512]
     rates = []
     for _ in range(max(1, repeats // 2)):
@@ -228,6 +231,7 @@ def corpus_questions(settings: Settings, count: int = 60) -> list[str]:
 
 def run_benchmark(settings: Settings, repeats: int = 5, browser: bool = True,
                   scale: list[int] | None = None, plot: Path | None = None) -> str:
+    """Every measurement, as lines of text."""
     from .service import open_searcher
     lines = [f"alliance-qa benchmark — {os.cpu_count()} cores, python {sys.version.split()[0]}"]
     searcher, _ = open_searcher(settings)

@@ -33,6 +33,7 @@ CHAT_BOX = '[data-testid="stChatInput"] textarea'
 
 
 def free_port() -> int:
+    """A TCP port nothing listens on, for a server of our own."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

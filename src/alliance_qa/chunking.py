@@ -35,11 +35,13 @@ class Chunk:
 
     @property
     def citation(self) -> str:
+        """The label a person reads: '§1.2 Key provisions of the treaty, ¶2 (part 1)'."""
         text = label(self.section_number, self.heading, self.paragraph, self.pages)
         return text + (f" (part {self.part})" if self.part else "")
 
     @property
     def paragraph_id(self) -> str:
+        """The id of the whole paragraph, without a part."""
         return self.id.split(".")[0] if self.part else self.id
 
     def context_text(self) -> str:
@@ -48,6 +50,7 @@ class Chunk:
 
 
 def breadcrumb(document: Document, section: Section) -> tuple[str, ...]:
+    """The headings from the top-level section down to this one."""
     by_slug = {s.slug: s for s in document.sections}
     path, current = [], section
     while current is not None:

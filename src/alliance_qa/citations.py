@@ -18,6 +18,7 @@ ID_PATTERN = re.compile(r"^(?P<document>[a-z0-9]+(?:[-/][a-z0-9]+)*)"
 
 @dataclass(frozen=True)
 class CitationRef:
+    """A parsed citation id: document, section, and optionally paragraph and part."""
     document: str
     section: str
     paragraph: int | None = None   # 1-based; None cites the whole section
@@ -34,20 +35,24 @@ class Resolved:
 
     @property
     def text(self) -> str:
+        """The paragraph's text, or the whole section's."""
         if self.paragraph is None:
             return "\n\n".join(self.section.paragraphs)
         return self.section.paragraphs[self.paragraph - 1]
 
     @property
     def id(self) -> str:
+        """The citation id of what was resolved."""
         return citation_id(self.section, self.paragraph)
 
     @property
     def label(self) -> str:
+        """The label of what was resolved, as answers show it."""
         return citation_label(self.section, self.paragraph)
 
 
 def citation_id(section: Section, paragraph: int | None = None, part: int | None = None) -> str:
+    """'<document>/<section>#p<paragraph>[.<part>]', or the section's id alone."""
     base = f"{section.document}/{section.slug}"
     if paragraph is None:
         return base
@@ -72,10 +77,12 @@ def label(number: str, heading: str, paragraph: int | None = None,
 
 
 def section_label(section: Section) -> str:
+    """A section's label without a paragraph: '§1.2 Key provisions of the treaty'."""
     return label(section.number, section.heading)
 
 
 def citation_label(section: Section, paragraph: int | None = None) -> str:
+    """A paragraph's label, with its pages in a PDF."""
     pages = section.paragraph_pages(paragraph) if paragraph else None
     return label(section.number, section.heading, paragraph, pages)
 

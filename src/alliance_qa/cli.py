@@ -251,6 +251,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ wiring
 
 def parser() -> argparse.ArgumentParser:
+    """The `alliance-qa` command and its subcommands."""
     root = argparse.ArgumentParser(prog="alliance-qa", description=__doc__.split("\n")[0],
                                    epilog=EXAMPLES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -312,6 +313,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; errors a user can fix are one line on standard error, exit 1."""
     for stream in (sys.stdout, sys.stderr):   # a narrow locale never costs a traceback
         stream.reconfigure(errors="backslashreplace")
     args = parser().parse_args(argv)

@@ -17,6 +17,7 @@ YES = ("1", "true", "yes", "on")
 
 @dataclass(frozen=True)
 class Settings:
+    """Where the corpus, the index and the model are, and the page's options."""
     corpus_dir: Path = field(default_factory=lambda: Path.cwd() / "corpus")
     index_dir: Path = field(default_factory=lambda: Path.cwd() / "index")
     model: str = BUNDLED_MODEL
@@ -51,4 +52,5 @@ class Settings:
 
     @property
     def encoders(self) -> Path:
+        """The folder of the model's ONNX exports."""
         return self.encoders_dir or self.index_dir / "encoders"

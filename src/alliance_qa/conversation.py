@@ -17,6 +17,7 @@ from .search import Answer
 
 @dataclass(frozen=True)
 class Conversation:
+    """The subject of a conversation and its last exchange."""
     subject: str = ""       # the question that started the current subject, as searched
     last: str = ""          # the question just asked, in its own words
     cited: str = ""         # the heading of the passage that answered it

@@ -35,6 +35,7 @@ MAX_CORPUS_PARAGRAPHS = 1_000_000
 
 @dataclass(frozen=True)
 class CorpusFile:
+    """A file of the corpus to read, with what `stat` said of it."""
     path: Path            # where it is read from (a link inside the corpus, resolved)
     relative: str         # relative to the corpus folder, with "/" separators
     size: int
@@ -43,6 +44,7 @@ class CorpusFile:
 
 @dataclass(frozen=True)
 class CorpusWarning:
+    """A file that was skipped or read with a problem, and why."""
     path: str
     message: str
 

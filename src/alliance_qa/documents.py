@@ -40,6 +40,7 @@ class Section:
 
 @dataclass(frozen=True)
 class Document:
+    """A file of the corpus, read: its id, title, path, hash and sections."""
     id: str
     title: str
     path: str              # relative to the corpus folder, with "/" separators
@@ -47,6 +48,7 @@ class Document:
     sections: tuple[Section, ...]
 
     def section(self, slug: str) -> Section | None:
+        """The section with this slug, or None."""
         return next((s for s in self.sections if s.slug == slug), None)
 
 
@@ -129,6 +131,7 @@ class Outline:
         self.paragraphs, self.pages = [], []
 
     def heading_line(self, level: int, heading: str) -> None:
+        """A heading at `level` (1 is top): closes the section before, opens a new one."""
         self._close()
         while self.stack and self.stack[-1][0] >= level:
             self.stack.pop()
@@ -148,6 +151,7 @@ class Outline:
                 self.pages.append(pages)
 
     def finish(self) -> tuple[Section, ...]:
+        """The sections, in reading order."""
         self._close()
         return tuple(self.sections)
 

@@ -76,6 +76,7 @@ class TokenVectors:
 
 @dataclass(frozen=True)
 class QueryEncoding:
+    """A question's vector and its word pieces, as the model gave them."""
     vector: np.ndarray       # the text's unit vector
     tokens: TokenVectors
 
@@ -87,13 +88,17 @@ class QueryEncoder(Protocol):
     fingerprint: str
     runtime: str
 
-    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length vectors of the texts, one row each."""
 
-    def encode_query(self, text: str) -> QueryEncoding: ...
+    def encode_query(self, text: str) -> QueryEncoding:
+        """A question's vector and word pieces."""
 
-    def dictionary(self) -> frozenset[str]: ...
+    def dictionary(self) -> frozenset[str]:
+        """The whole words of the model's vocabulary."""
 
-    def words(self, ids: np.ndarray) -> list[str]: ...
+    def words(self, ids: np.ndarray) -> list[str]:
+        """The word pieces of these vocabulary ids."""
 
 
 class Embedder:
@@ -126,6 +131,7 @@ class Embedder:
 
     def encode(self, texts: list[str], batch_size: int = 32,
                progress: bool = False) -> np.ndarray:
+        """Unit-length float32 vectors of the texts, one row each."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
@@ -154,6 +160,7 @@ class Embedder:
 
     @staticmethod
     def whole_words(vocabulary: Iterable[str]) -> frozenset[str]:
+        """The vocabulary's entries that are whole words (not pieces or special tokens)."""
         return frozenset(filter(None, map(whole_word, vocabulary)))
 
     def words(self, ids: np.ndarray) -> list[str]:

@@ -23,45 +23,55 @@ REBUILD = "Run `alliance-qa build` to rebuild the index."
 
 
 class IndexMissing(AllianceQAError):
+    """There is no index yet."""
     fix = REBUILD
 
 
 class IndexStale(AllianceQAError):
+    """The index was built from other documents or by another version."""
     fix = REBUILD
 
 
 class IndexCorrupt(AllianceQAError):
+    """An index file is damaged or missing."""
     fix = REBUILD
 
 
 class BuildLocked(AllianceQAError):
+    """Another build holds the index folder."""
     fix = "Wait for it to finish, then try again."
 
 
 class BuildFailed(AllianceQAError):
+    """A build stopped; the previous index is kept."""
     fix = ("The previous index, if any, is unchanged; fix the cause and run `alliance-qa build` "
            "again.")
 
 
 class CorpusEmpty(AllianceQAError):
+    """The corpus folder holds nothing to index."""
     fix = ("Add documents (.md, .txt, .pdf, .docx, .html) to the corpus folder, then run "
            "`alliance-qa build`.")
 
 
 class ModelUnavailable(AllianceQAError):
+    """The model cannot be loaded."""
     fix = ("Set ALLIANCE_QA_MODEL (or --model) to a sentence-transformers model folder or a "
            "name already in the local cache, or unset it to use the bundled all-MiniLM-L6-v2.")
 
 
 class CitationNotFound(AllianceQAError):
+    """A citation id names no paragraph or section."""
     fix = "Run `alliance-qa sections` to list the valid citation ids."
 
 
 class UnknownDocument(AllianceQAError):
+    """A document id the index does not hold."""
     fix = "Run `alliance-qa sections` to list the document ids."
 
 
 class QuestionSetInvalid(AllianceQAError):
+    """A question set, conversation set or feedback file that cannot be read."""
     fix = ('Each line of a question set is a JSON object with "question" and "gold" (a list '
            'of section ids, empty when the documents do not answer it), and optionally "id" '
            'and "kind".')

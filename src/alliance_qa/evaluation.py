@@ -108,6 +108,7 @@ def evaluate_conversations(searcher: Searcher, conversations: list[list[dict]]) 
 
 @dataclass(frozen=True)
 class EvalQuestion:
+    """A question with its gold places (empty when the documents do not answer it)."""
     id: str
     kind: str
     question: str
@@ -117,6 +118,7 @@ class EvalQuestion:
 
 @dataclass
 class Scores:
+    """hit@1, hit@3 and MRR over a set of questions, and hit@1 by kind."""
     hit1: float
     hit3: float
     mrr: float
@@ -182,6 +184,7 @@ def place_of(chunk: Chunk, gold: tuple[str, ...]) -> str:
 
 
 def score_rankings(questions: list[EvalQuestion], rankings: list[list[str]]) -> Scores:
+    """Scores of rankings (each a list of places, best first) against the gold places."""
     ranks, kinds = [], {}
     for q, sections in zip(questions, rankings):
         r = first_right_rank(sections, q.gold)
@@ -194,6 +197,7 @@ def score_rankings(questions: list[EvalQuestion], rankings: list[list[str]]) -> 
 
 
 def section_of(chunk: Chunk) -> str:
+    """The id of a chunk's section."""
     return f"{chunk.document}/{chunk.section}"
 
 
@@ -265,6 +269,7 @@ def robustness(searcher: Searcher, questions: list[EvalQuestion], depth: int
 
 
 def abstention_scores(questions: list[EvalQuestion], abstained: list[bool]) -> dict:
+    """Recall, precision and false abstention, and recall by kind of question."""
     unanswerable = [a for q, a in zip(questions, abstained) if not q.gold]
     answerable = [a for q, a in zip(questions, abstained) if q.gold]
     abstentions = sum(abstained)
@@ -349,6 +354,7 @@ def evaluate(searcher: Searcher, questions: list[EvalQuestion], depth: int = 10)
 
 
 def format_report(report: dict) -> str:
+    """A report as the text `alliance-qa eval` prints."""
     lines = [f"{report['questions']} questions, {report['answerable']} answerable", "",
              f"{'system':10} {'hit@1':>6} {'hit@3':>6} {'MRR':>6}   hit@1 by kind"]
     for name, s in report["systems"].items():

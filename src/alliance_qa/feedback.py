@@ -25,6 +25,7 @@ FILE_FIX = ('Give the file the chat page writes when started with ALLIANCE_QA_FE
 
 @dataclass(frozen=True)
 class Choice:
+    """What a person said of one answer."""
     question: str
     context: tuple[str, ...]     # the conversation the question was read with
     shown: tuple[str, ...]       # paragraph ids of the passages shown, in rank order
@@ -32,6 +33,7 @@ class Choice:
 
 
 def choice_for(answer: Answer, context: tuple[str, ...], chosen: str) -> Choice:
+    """The choice made under an answer, with the passages it showed."""
     return Choice(answer.question, context, tuple(h.chunk.paragraph_id for h in answer.hits),
                   chosen)
 
@@ -51,6 +53,7 @@ def record(path: Path, choice: Choice) -> None:
 
 
 def load(path: Path) -> list[Choice]:
+    """The recorded choices of a feedback file."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:

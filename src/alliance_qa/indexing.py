@@ -81,6 +81,7 @@ VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
 
 @dataclass(frozen=True)
 class BuildSummary:
+    """What a build did, as the command prints it."""
     documents: int
     sections: int
     chunks: int
@@ -118,6 +119,7 @@ def view_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> dict[str, list
 
 
 def text_key(text: str) -> str:
+    """The key under which a text's vector is kept for reuse."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -229,6 +231,7 @@ def _report(on_progress: Progress, stage: str, fraction: float) -> None:
 
 
 def library_versions() -> dict[str, str]:
+    """The versions of the libraries a build depends on."""
     versions = {"python": platform.python_version(), "alliance-qa": __version__}
     for package in ("faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy",
                     "bm25s"):

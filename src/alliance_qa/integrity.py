@@ -10,6 +10,7 @@ SEAL = "checksum"
 
 
 def sha256_bytes(data: bytes) -> str:
+    """SHA-256 of bytes, in hex."""
     return hashlib.sha256(data).hexdigest()
 
 

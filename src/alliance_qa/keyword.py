@@ -40,6 +40,7 @@ class KeywordIndex:
         self.related = related or {}
 
     def stem(self, word: str) -> str:
+        """A word's Snowball stem."""
         return self._stemmer.stemWord(word)
 
     def tokenize(self, texts: list[str], stem: bool = True) -> list[list[str]]:

@@ -18,6 +18,7 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Manifest:
+    """What a build records about itself (see the module's docstring)."""
     model: str                     # the configured name ("bundled:…", a path, a cache name)
     model_fingerprint: str         # SHA-256 over the model's files
     dimension: int

@@ -92,9 +92,11 @@ class OnnxEncoder:
                              unit_token_vectors(encoding.ids, hidden))
 
     def dictionary(self) -> frozenset[str]:
+        """The whole words of the model's vocabulary."""
         return Embedder.whole_words(self.tokenizer.get_vocab())
 
     def words(self, ids: np.ndarray) -> list[str]:
+        """The word pieces of these vocabulary ids."""
         return [self.tokenizer.id_to_token(int(i)) or "" for i in ids]
 
 

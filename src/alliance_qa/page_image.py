@@ -102,10 +102,3 @@ def cited_page_png(data: bytes, page: int, paragraph: str,
     Image.alpha_composite(image, overlay).convert("RGB").save(output, "PNG", optimize=False)
     return output.getvalue(), bool(run)
 
-
-def page_count(data: bytes) -> int:
-    document = pdfium.PdfDocument(data)
-    try:
-        return len(document)
-    finally:
-        document.close()

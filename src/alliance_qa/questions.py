@@ -22,11 +22,13 @@ from .sentences import message_sentences
 
 
 class EmptyQuestion(AllianceQAError):
+    """A message with nothing to search in it."""
     fix = "Type a question about the documents."
 
 
 @dataclass(frozen=True)
 class Prepared:
+    """A message cleaned and cut to length, with what was changed."""
     text: str                   # cleaned and cut
     notices: tuple[str, ...]    # what was changed, in words
 

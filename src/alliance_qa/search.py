@@ -41,6 +41,7 @@ OVERVIEW_NOTICE = "That asks what the documents are about as a whole: here is ho
 
 @dataclass(frozen=True)
 class Weights:
+    """How much each kind of evidence counts in the fused score."""
     context: float = 0.5
     text: float = 1.0
     sentence: float = 0.5
@@ -54,6 +55,7 @@ class Weights:
 
 @dataclass(frozen=True)
 class Hit:
+    """One passage of an answer: its rank, score, chunk and highlighted sentences."""
     rank: int
     score: float
     chunk: Chunk
@@ -63,6 +65,7 @@ class Hit:
 
 @dataclass(frozen=True)
 class Answer:
+    """The passages that answer a question, or the reason the documents do not."""
     question: str
     hits: tuple[Hit, ...]
     abstained: bool
@@ -156,6 +159,7 @@ class Searcher:
         return pool if len(pool) else np.flatnonzero(allowed)
 
     def sentence_scores(self, query: np.ndarray, chunk: int) -> np.ndarray:
+        """Each of the chunk's sentences' cosine with the question."""
         start, end = self.sentence_start[chunk], self.sentence_start[chunk + 1]
         return self.sentence_vectors[start:end] @ query
 

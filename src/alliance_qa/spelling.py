@@ -37,6 +37,7 @@ SIMILAR_ENOUGH = 0.8      # …and still be this like a corpus word (difflib's r
 
 
 class Speller:
+    """Reads misspelt question words as the words meant (corpus words first)."""
     def __init__(self, corpus_texts: Iterable[str], also_known: Collection[str] = ()):
         self.corpus = Counter(w.lower() for text in corpus_texts for w in _WORD.findall(text))
         self._long_corpus_words = sorted(w for w in self.corpus if len(w) >= LONG - 1)
@@ -51,6 +52,7 @@ class Speller:
         return SpellChecker(language="en", distance=1)
 
     def known(self, word: str) -> bool:
+        """Whether the corpus, the model or the English word list has the word."""
         return (word in self.corpus or word in self._also_known
                 or self._stemmer.stemWord(word) in self._corpus_stems
                 or word in self._english.word_frequency.dictionary)

@@ -72,6 +72,7 @@ class StoredIndex:
 
     @property
     def build_id(self) -> str:
+        """The name of the build folder this index was loaded from."""
         return self.manifest.build_id
 
 

@@ -36,6 +36,7 @@ class TokenMatcher:
         self.chunk_count = chunk_count
 
     def idf(self, ids: np.ndarray) -> np.ndarray:
+        """Inverse document frequency of word pieces in the corpus."""
         df = np.zeros(len(ids))
         known = ids < len(self.document_frequency)
         df[known] = self.document_frequency[ids[known]]

@@ -95,6 +95,7 @@ def marked(text: str, spans: tuple[tuple[int, int], ...]) -> str:
 
 
 def relevance_meter(similarity: float) -> str:
+    """A small bar showing how close a passage comes to the question."""
     percent = max(0, min(100, round(similarity * 100)))
     return (f'<span class="aqa-meter" title="how close this passage comes to the question">'
             f'relevance {similarity:.2f}<span class="aqa-bar"><span style="width:{percent}%">'
@@ -102,6 +103,7 @@ def relevance_meter(similarity: float) -> str:
 
 
 def breadcrumb_text(chunk: Chunk, show_document: bool) -> str:
+    """The heading path of a passage, with its document's title when several are indexed."""
     parts = ([chunk.document_title] if show_document else []) + list(chunk.breadcrumb)
     return " › ".join(parts)
 

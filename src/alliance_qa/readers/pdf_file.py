@@ -39,6 +39,7 @@ class UnreadablePdf(ValueError):
 
 @dataclass(frozen=True)
 class Line:
+    """One line of a PDF page as PDFium gives it, with its box and type."""
     page: int            # 1-based
     text: str
     start: int           # index of its first character in the page's text
@@ -52,6 +53,7 @@ class Line:
 
 
 def open_pdf(data: bytes) -> pdfium.PdfDocument:
+    """The PDF of these bytes; UnreadablePdf when it is encrypted or damaged."""
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as error:
@@ -220,6 +222,7 @@ def _ends_sentence(text: str) -> bool:
 
 
 def read_pdf(data: bytes, document: str) -> tuple[str | None, tuple[Section, ...]]:
+    """A PDF's bytes → (title or None, sections with each paragraph's pages)."""
     pdf = open_pdf(data)
     try:
         if len(pdf) > MAX_PAGES:

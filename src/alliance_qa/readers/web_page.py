@@ -113,6 +113,7 @@ class _Reader:
 
 
 def read_html(data: bytes, document: str) -> tuple[str | None, tuple[Section, ...]]:
+    """A web page's bytes → (title or None, sections)."""
     try:
         root = lxml.html.document_fromstring(data)
     except (lxml.etree.ParserError, ValueError) as error:

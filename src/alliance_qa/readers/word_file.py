@@ -70,6 +70,7 @@ def _row_texts(table: Table) -> list[str]:
 
 
 def read_docx(data: bytes, document: str) -> tuple[str | None, tuple[Section, ...]]:
+    """A Word file's bytes → (title or None, sections)."""
     word = _open(data)
     outline = Outline(document)
     title = None
