@@ -269,7 +269,12 @@ def page() -> None:
     cite = st.query_params.get("cite")
     if cite and searcher:
         show_cited(searcher, cite, st.query_params.get("hl"))
+    chat(searcher, options)
 
+
+@st.fragment
+def chat(searcher: Searcher | None, options: dict) -> None:
+    """The conversation: a question reruns only this part of the page, not the sidebar."""
     # No length limit on the box: a longer paste is cut by the search, which says so.
     typed = st.chat_input("Ask about the documents…", disabled=searcher is None)
     question = typed if typed is not None else st.session_state.pop("pending", None)
