@@ -2,7 +2,8 @@
 
 A thin layer of widgets over the `alliance_qa` package: the model and the index load once
 per server process (`st.cache_resource`, keyed by the live build, so a rebuild takes effect
-on the next question); messages live in the session; every text is shown escaped, in message
+on the next question); messages and the conversation live in the session, and a question
+reruns only the chat (a fragment), not the sidebar; every text is shown escaped, in message
 boxes too. A page requested under a name that is not this machine's is refused (DNS
 rebinding) unless the server listens on a network on purpose.
 """
