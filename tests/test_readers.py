@@ -24,7 +24,8 @@ from alliance_qa.readers import READERS
 from conftest import CORPUS, DATA, SHIPPED_SECTIONS
 from document_writers import write_docx, write_html, write_pdf
 
-pytestmark = pytest.mark.unit
+# The tests that write PDFs, Word files and pages with real writers (about a second each)
+# run in the default tier; those that read the files in tests/data/real/ are unit tests.
 REAL = DATA / "real"
 SEED = next(CORPUS.glob("*.md"))
 
@@ -115,6 +116,7 @@ REAL_FILES = {
 }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", REAL_FILES)
 def test_real_world_files_read_without_loss(name):
     title, count, heading, passage = REAL_FILES[name]
@@ -126,6 +128,7 @@ def test_real_world_files_read_without_loss(name):
     assert any(passage in p for s in sections for p in s.paragraphs)
 
 
+@pytest.mark.unit
 def test_real_pdfs_join_words_broken_at_line_ends_and_drop_page_numbers():
     _, sections = READERS[".pdf"]((REAL / "multicolumn.pdf").read_bytes(), "real")
     text = "\n".join(p for s in sections for p in s.paragraphs)
@@ -136,6 +139,7 @@ def test_real_pdfs_join_words_broken_at_line_ends_and_drop_page_numbers():
     assert not any(p.strip().isdigit() for p in paragraphs)
 
 
+@pytest.mark.unit
 def test_web_pages_leave_out_navigation_scripts_forms_and_edit_links():
     _, sections = READERS[".html"]((REAL / "wikipedia-mozilla.html").read_bytes(), "real")
     text = "\n".join([s.heading for s in sections] + [p for s in sections for p in s.paragraphs])
@@ -209,6 +213,7 @@ def test_a_cited_pdf_page_is_an_image_with_the_passage_and_sentence_marked(seed_
     assert other is False
 
 
+@pytest.mark.unit
 def test_the_source_is_served_only_from_inside_the_corpus_and_only_unchanged(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
