@@ -21,6 +21,7 @@ from alliance_qa.corpus import read_corpus, read_source
 from alliance_qa.documents import parse_markdown
 from alliance_qa.page_image import cited_page_png
 from alliance_qa.readers import READERS
+from alliance_qa.readers.pdf_file import _PAGE_NUMBER
 from conftest import CORPUS, DATA, SHIPPED_SECTIONS
 from document_writers import write_docx, write_html, write_pdf
 
@@ -228,3 +229,11 @@ def test_the_source_is_served_only_from_inside_the_corpus_and_only_unchanged(tmp
     (corpus / "a.pdf").write_bytes(b"%PDF two")
     with pytest.raises(ValueError, match="changed since the index was built"):
         read_source(corpus, "a.pdf", digest)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("line", "furniture"), [
+    ("7", True), ("xii", True), ("Page 3 of 10", True), ("- 4 -", True),
+    ("Civil", False), ("Ill", False), ("2024 budget", False)])
+def test_page_numbers_are_told_from_words(line, furniture):
+    assert bool(_PAGE_NUMBER.fullmatch(line)) is furniture

@@ -29,8 +29,9 @@ from ..documents import Outline, Section, clean_text
 MAX_PAGES = 5_000
 _SENTENCE_END = (".", "!", "?", ":", ";", "\"", "”", "’", ")", "]")
 _BREAK_MARKS = ("-", "\u00ad", "\x02", "\ufffe")       # a word cut at a line's end
-_PAGE_NUMBER = re.compile(r"(page\s+)?[0-9ivxlc]+(\s*(/|of)\s*[0-9]+)?|[-–—]\s*[0-9]+\s*[-–—]",
-                          re.IGNORECASE)
+_ROMAN = r"(?=[ivxlc])c{0,3}(x[cl]|l?x{0,3})(i[xv]|v?i{0,3})"     # i … cccxcix, not "civil"
+_PAGE_NUMBER = re.compile(rf"(page\s+)?([0-9]+|{_ROMAN})(\s*(/|of)\s*[0-9]+)?|"
+                          r"[-–—]\s*[0-9]+\s*[-–—]", re.IGNORECASE)
 
 
 class UnreadablePdf(ValueError):
