@@ -88,9 +88,15 @@ def _blocks(lines: list[str]) -> list[list[str]]:
     return blocks
 
 
+def one_line(text: str) -> str:
+    """Text with every run of white space made one space, trimmed: how a heading or a title
+    is kept, whichever reader found it."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
 def _join(lines: list[str]) -> str:
     """A heading's words on one line."""
-    return re.sub(r"\s+", " ", " ".join(lines)).strip()
+    return one_line(" ".join(lines))
 
 
 def _verbatim(lines: list[str]) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from ..documents import Outline, Section, clean_text
+from ..documents import Outline, Section, clean_text, one_line
 
 MAX_PAGES = 5_000
 _SENTENCE_END = (".", "!", "?", ":", ";", "\"", "”", "’", ")", "]")
@@ -85,7 +85,7 @@ def page_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
 
 
 def _key(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[0-9]+", "#", text)).strip().casefold()
+    return one_line(re.sub(r"[0-9]+", "#", text)).casefold()
 
 
 def _furniture(pages: list[list[Line]], gap: float) -> set[tuple[int, int]]:
@@ -112,7 +112,7 @@ def _bookmarks(document: pdfium.PdfDocument) -> list[tuple[int, str, int, float 
     for bookmark in document.get_toc(max_depth=8):
         destination = bookmark.get_dest()
         index = destination.get_index() if destination else None
-        title = re.sub(r"\s+", " ", bookmark.get_title() or "").strip()
+        title = one_line(bookmark.get_title() or "")
         if index is None or not title or not 0 <= index < len(document):
             continue
         mode, position = destination.get_view()
@@ -122,7 +122,7 @@ def _bookmarks(document: pdfium.PdfDocument) -> list[tuple[int, str, int, float 
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
+    return one_line(text).casefold()
 
 
 def _match_bookmarks(marks: list[tuple[int, str, int, float | None]], pages: list[list[Line]]
@@ -192,7 +192,7 @@ def _title(lines: list[Line], headings: dict, metadata_title: str
             return text, {(line.page, line.start) for line in chosen}
     junk = re.compile(r"(untitled|.*\.(docx?|pdf|tex|odt|indd|qxd)|microsoft word.*)",
                       re.IGNORECASE)
-    title = re.sub(r"\s+", " ", metadata_title or "").strip()
+    title = one_line(metadata_title or "")
     if not title or junk.fullmatch(title):
         return None, set()
     spelled, text = set(), ""

@@ -20,7 +20,7 @@ import lxml.etree
 import lxml.html
 from lxml.html import HtmlElement
 
-from ..documents import Outline, Section, clean_text
+from ..documents import Outline, Section, clean_text, one_line
 
 _LEFT_OUT = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside",
              "form", "iframe", "svg", "math", "button", "select", "textarea", "head", "object")
@@ -42,7 +42,7 @@ class UnreadablePage(ValueError):
 
 
 def _spaced(text: str) -> str:
-    return re.sub(r"\s+", " ", clean_text(text)).strip()
+    return one_line(clean_text(text))
 
 
 def _left_out(element: HtmlElement) -> bool:

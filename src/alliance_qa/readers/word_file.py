@@ -16,7 +16,7 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from ..documents import Outline, Section, clean_text
+from ..documents import Outline, Section, clean_text, one_line
 
 MAX_UNPACKED_BYTES = 200_000_000        # a "zip bomb" is refused before it is unpacked
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
@@ -84,9 +84,9 @@ def read_docx(data: bytes, document: str) -> tuple[str | None, tuple[Section, ..
             continue
         level = _level(block)
         if _is_title(block) and title is None:
-            title = re.sub(r"\s+", " ", text)
+            title = one_line(text)
         elif level is not None:
-            outline.heading_line(level, re.sub(r"\s+", " ", text))
+            outline.heading_line(level, one_line(text))
         else:
             outline.paragraph(text)
     title = title or clean_text(word.core_properties.title or "").strip() or None
