@@ -4,6 +4,7 @@ against a plain loop over the stored piece vectors of the real index."""
 import numpy as np
 
 from alliance_qa.acronyms import expand
+from alliance_qa.language import STOPWORDS
 
 
 def encode(searcher, question):
@@ -33,19 +34,30 @@ def test_scores_equal_a_plain_loop_over_each_chunks_pieces(searcher):
     encoding, _, weights = encode(searcher, "Which accord governs American service members?")
     pool = np.array([40, 3, 5, 4, 17, 0, 54, 1])      # any order, runs and single chunks
     scores = searcher.tokens.match(encoding.tokens, weights, pool)
-    rows, table = searcher.tokens.vectors, searcher.index.token_table
+    table = searcher.index.token_table
+    rows = searcher.index.tokens.rows(0, len(table))
     for chunk, score in zip(pool, scores):
         mine = rows[table[:, 0] == chunk]
         best = (encoding.tokens.vectors @ mine.T).max(axis=1)
         assert np.isclose(score, weights @ best, atol=1e-5)
 
 
-def test_the_stored_pieces_are_those_of_the_chunks_context_text(searcher, embedder):
+def test_the_stored_pieces_are_the_content_pieces_of_the_chunks_context_text(searcher,
+                                                                              embedder):
     chunk = 7
     text = expand(searcher.chunks[chunk].context_text(), searcher.acronyms)
-    fresh = embedder.encode_tokens([text])[0]
+    _, (fresh,) = embedder.encode_with_pieces([text])
     table = searcher.index.token_table
-    assert np.array_equal(fresh.ids, table[table[:, 0] == chunk, 1])
+    stored = table[table[:, 0] == chunk, 1]
+    words = embedder.words(fresh.ids)
+    assert list(stored) == [i for i, w in zip(fresh.ids, words)
+                            if w.strip("#").isalnum() and w not in STOPWORDS]
+    # and each stored row is close to the vector the model gives that piece in context
+    rows = np.flatnonzero(table[:, 0] == chunk)
+    decoded = searcher.index.tokens.rows(rows[0], rows[-1] + 1)
+    original = fresh.vectors[[i for i, w in enumerate(words)
+                              if w.strip("#").isalnum() and w not in STOPWORDS]]
+    assert np.median(np.sum(decoded * original, axis=1)) > 0.95
 
 
 def test_word_matching_finds_a_passage_that_shares_no_exact_question_word(searcher):
@@ -58,18 +70,18 @@ def test_word_matching_finds_a_passage_that_shares_no_exact_question_word(search
     assert "Status of Forces Agreement" in best.text
 
 
-def test_word_pieces_are_stored_as_float16_and_score_alike_widened_or_not(searcher,
-                                                                          monkeypatch):
-    import alliance_qa.token_match as token_match
-    from alliance_qa.store import matrix
-    stored = matrix(searcher.index.views["tokens"])
-    assert stored.dtype == np.float16                       # half the bytes on disk
-    monkeypatch.setattr(token_match, "WIDEN_BELOW_BYTES", 0)   # as for a large index
-    kept = token_match.TokenMatcher(stored, searcher.index.token_table, len(searcher.chunks))
-    assert kept.vectors.dtype == np.float16 and searcher.tokens.vectors.dtype == np.float32
+def test_rows_decoded_once_at_load_or_per_question_score_alike(searcher, monkeypatch):
+    import alliance_qa.token_codes as token_codes
+    from alliance_qa.token_match import TokenMatcher
+    stored = searcher.index.tokens
+    monkeypatch.setattr(token_codes, "DECODE_ALL_BELOW_BYTES", 0)    # as for a large index
+    per_question = token_codes.TokenCodes(stored.ids, stored.pieces, stored.centroids,
+                                          stored.residuals, stored.trained_rows)
+    assert per_question._decoded is None and stored._decoded is not None
+    kept = TokenMatcher(per_question, searcher.index.token_table, len(searcher.chunks))
     pool = np.arange(len(searcher.chunks))
     for question in ("Which accord governs American service members?", "burden sharing"):
         encoding, _, weights = encode(searcher, question)
         assert np.allclose(kept.match(encoding.tokens, weights, pool),
                            searcher.tokens.match(encoding.tokens, weights, pool),
-                           atol=1e-5)
+                           atol=1e-6)

@@ -138,14 +138,17 @@ class Embedder:
                                     convert_to_numpy=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def encode_tokens(self, texts: list[str], batch_size: int = 32,
-                      progress: bool = False) -> list[TokenVectors]:
-        """Each text's word-piece vectors (contextual, unit length), special tokens included."""
+    def encode_with_pieces(self, texts: list[str], batch_size: int = 32,
+                           progress: bool = False) -> tuple[np.ndarray, list[TokenVectors]]:
+        """Each text's unit vector and its word-piece vectors (contextual, unit length,
+        special tokens included), from one forward pass."""
         if not texts:
-            return []
+            return np.zeros((0, self.dimension), dtype=np.float32), []
         outputs = self.model.encode(texts, batch_size=batch_size, output_value=None,
                                     show_progress_bar=progress)
-        return [_token_vectors(output) for output in outputs]
+        vectors = np.stack([np.asarray(o["sentence_embedding"], np.float32) for o in outputs])
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors, [_token_vectors(output) for output in outputs]
 
     def encode_query(self, text: str) -> QueryEncoding:
         """The text's vector and its word-piece vectors, from one forward pass."""

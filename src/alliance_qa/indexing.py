@@ -32,6 +32,7 @@ from .manifest import Manifest
 from .onnx_encoder import OnnxEncoder, export
 from .related_words import related_words
 from .store import (
+    TOKENS,
     BuildContents,
     StoredIndex,
     assemble,
@@ -43,6 +44,8 @@ from .store import (
     vector_indexes,
     write_index,
 )
+from .token_codes import TokenCodes
+from .token_match import content_pieces
 
 
 def build_recipe(package: Path = Path(__file__).parent, start: str = "indexing") -> str:
@@ -123,18 +126,17 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def reusable_vectors(previous: StoredIndex | None,
-                     fingerprint: str) -> dict[str, dict[str, np.ndarray]]:
+def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str, dict]:
     """{view: {text key: vector}} from the previous build, if it used the same model; for
-    "tokens", {text key: TokenVectors} (a text has a row per word piece)."""
+    "tokens", {text key: (piece ids, codes)} (a text has a row per content word piece)."""
     if previous is None or previous.manifest.model_fingerprint != fingerprint:
         return {}
     cache = {view: dict(zip(previous.keys[view], matrix(previous.views[view])))
-             for view in previous.views if view != "tokens"}
-    rows, table = matrix(previous.views["tokens"]), previous.token_table
+             for view in previous.views}
+    codes, table = previous.tokens.codes, previous.token_table
     starts = token_starts(table, len(previous.chunks))
-    cache["tokens"] = {key: TokenVectors(table[a:b, 1], rows[a:b])
-                       for key, a, b in zip(previous.keys["tokens"], starts, starts[1:])}
+    cache[TOKENS] = {key: (table[a:b, 1], codes[a:b])
+                     for key, a, b in zip(previous.keys[TOKENS], starts, starts[1:])}
     return cache
 
 
@@ -142,7 +144,8 @@ def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool
                 on_progress: Progress = None,
                 cache: dict[str, dict[str, np.ndarray]] | None = None
                 ) -> tuple[dict[str, np.ndarray], dict[str, list[str]], int]:
-    """The embedding stage: each view's texts → unit vectors, reusing cached ones.
+    """The embedding stage for the views without word pieces ("text", "sentences"): each
+    view's texts → unit vectors, reusing cached ones.
 
     Returns the vectors, each row's text key, and how many texts were embedded anew.
     """
@@ -153,7 +156,7 @@ def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool
         missing = [i for i, k in enumerate(keys[view]) if k not in known]
         _report(on_progress, f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
                              f"({len(texts) - len(missing)} unchanged)…",
-                0.1 + 0.75 * done / len(inputs))
+                0.4 + 0.45 * done / len(inputs))
         fresh = embedder.encode([texts[i] for i in missing], progress=progress)
         rows = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
         for i, k in enumerate(keys[view]):
@@ -164,33 +167,77 @@ def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool
     return vectors, keys, embedded
 
 
-def embed_tokens(embedder: Embedder, texts: list[str], progress: bool = False,
-                 on_progress: Progress = None, cache: dict[str, TokenVectors] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """The word-piece stage: each text's piece vectors, stacked in text order, with the
-    (text number, vocabulary id) of each row, each text's key, and how many texts were
-    embedded anew."""
+@dataclass(frozen=True)
+class Pieces:
+    """The context view and the word pieces, from one forward pass over the context texts."""
+
+    vectors: np.ndarray          # the context view: a unit vector per text
+    codes: TokenCodes            # the content word pieces of every text, in text order
+    table: np.ndarray            # int32 (text number, vocabulary id) per row of `codes`
+    keys: list[str]              # each text's key
+    embedded: int                # texts embedded anew
+
+
+def embed_with_pieces(embedder: Embedder, texts: list[str], progress: bool = False,
+                      on_progress: Progress = None, cache: dict[str, dict] | None = None,
+                      previous: TokenCodes | None = None) -> Pieces:
+    """The context view and the word pieces of the same texts, from one forward pass each.
+
+    Rows of unchanged texts keep their codes, and new rows are coded with the previous
+    build's codebooks, until the rows outgrow twice what those were learned on: then every
+    text is embedded and the codebooks are learned anew (token_codes.py).
+    """
     keys = [text_key(t) for t in texts]
-    known = cache or {}
-    missing = [i for i, k in enumerate(keys) if k not in known]
-    _report(on_progress, f"Embedding the word pieces of {len(missing)} of {len(texts)} "
-                         f"paragraphs ({len(texts) - len(missing)} unchanged)…", 0.85)
-    fresh = dict(zip(missing, embedder.encode_tokens([texts[i] for i in missing],
-                                                     progress=progress)))
-    blocks = [fresh[i] if i in fresh else known[k] for i, k in enumerate(keys)]
-    vectors = np.concatenate([b.vectors for b in blocks]).astype(np.float32, copy=False)
-    table = np.column_stack([np.repeat(np.arange(len(blocks)), [len(b.ids) for b in blocks]),
-                             np.concatenate([b.ids for b in blocks])]).astype(np.int32)
-    return vectors, table, keys, len(missing)
+    known_vectors = (cache or {}).get("context", {})
+    known_codes = (cache or {}).get(TOKENS, {}) if previous is not None else {}
+    kept = [i for i, k in enumerate(keys) if k in known_vectors and k in known_codes]
+    missing = sorted(set(range(len(texts))) - set(kept))
+    _report(on_progress, f"Embedding {len(missing)} of {len(texts)} paragraphs with their "
+                         f"headings, word by word ({len(kept)} unchanged)…", 0.1)
+    fresh_vectors, fresh = _embed_pieces(embedder, [texts[i] for i in missing], progress)
+    rows = (sum(len(known_codes[keys[i]][0]) for i in kept)
+            + sum(len(pieces.ids) for pieces in fresh))
+    if kept and rows > 2 * previous.trained_rows:
+        _report(on_progress, "The corpus has outgrown its word-piece codebooks: embedding "
+                             "every paragraph to learn them anew…", 0.25)
+        return embed_with_pieces(embedder, texts, progress, on_progress)
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    vectors[missing] = fresh_vectors
+    for i in kept:
+        vectors[i] = known_vectors[keys[i]]
+    by_text = dict(zip(missing, fresh))
+    ids_of = [by_text[i].ids if i in by_text else known_codes[keys[i]][0]
+              for i in range(len(texts))]
+    ids = np.concatenate(ids_of).astype(np.int32)
+    table = np.column_stack([np.repeat(np.arange(len(texts)), list(map(len, ids_of))),
+                             ids]).astype(np.int32)
+    new_vectors = np.concatenate([p.vectors for p in fresh] or
+                                 [np.zeros((0, embedder.dimension), np.float32)])
+    new_ids = np.concatenate([p.ids for p in fresh] or [np.zeros(0, np.int32)])
+    if not kept:
+        return Pieces(vectors, TokenCodes.learn(new_vectors, new_ids), table, keys,
+                      len(missing))
+    new_codes, centroids = previous.encode(new_vectors, new_ids)
+    coded = dict(zip(missing, np.split(new_codes, np.cumsum([len(p.ids) for p in fresh])[:-1])))
+    codes = np.concatenate([coded[i] if i in coded else known_codes[keys[i]][1]
+                            for i in range(len(texts))])
+    return Pieces(vectors, TokenCodes.assemble(previous, ids, codes, centroids), table, keys,
+                  len(missing))
+
+
+def _embed_pieces(embedder: Embedder, texts: list[str], progress: bool
+                  ) -> tuple[np.ndarray, list[TokenVectors]]:
+    """The texts' vectors, and each text's content word pieces (token_match.content_pieces)."""
+    vectors, pieces = embedder.encode_with_pieces(texts, progress=progress)
+    return vectors, [content_pieces(p, embedder.words(p.ids)) for p in pieces]
 
 
 def estimate_seconds(embedder: Embedder, inputs: dict[str, list[str]],
                      cache: dict[str, dict]) -> float:
     """How long embedding the texts not in `cache` will take: a sample of them timed, scaled
-    by characters (each paragraph is read twice more, alone and for its word pieces)."""
+    by characters."""
     to_embed = [t for view, texts in inputs.items() for t in texts
                 if text_key(t) not in cache.get(view, {})]
-    to_embed += [t for t in inputs["context"] if text_key(t) not in cache.get("tokens", {})]
     if not to_embed:
         return 0.0
     sample = to_embed[:: max(1, len(to_embed) // 16)][:16]
@@ -272,9 +319,13 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         if estimate:
             _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
                                  "machine…", 0.05)
-        views, keys, embedded = embed_views(embedder, inputs, progress, on_progress, cache)
-        views["tokens"], token_table, keys["tokens"], pieces_embedded = embed_tokens(
-            embedder, inputs["context"], progress, on_progress, cache.get("tokens"))
+        pieces = embed_with_pieces(embedder, inputs["context"], progress, on_progress, cache,
+                                   previous.tokens if cache else None)
+        views, keys, embedded = embed_views(
+            embedder, {v: inputs[v] for v in ("text", "sentences")}, progress, on_progress,
+            cache)
+        views, keys = {"context": pieces.vectors, **views}, {
+            "context": pieces.keys, TOKENS: pieces.keys, **keys}
         _report(on_progress, "Finding the corpus words near the words it lacks…", 0.87)
         related = corpus_related_words(embedder, keyword_texts(chunks, acronyms))
         _report(on_progress, "Exporting the model for questions (once per model)…", 0.88)
@@ -290,7 +341,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             scripts=scripts_of(inputs["context"]), related_words=len(related),
             slow_questions=slow_questions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             build_seconds=round(seconds, 3), versions=library_versions())
-        contents = BuildContents(documents, chunks, views, keys, token_table, related)
+        contents = BuildContents(documents, chunks, views, keys, pieces.table, pieces.codes,
+                                 related)
         indexes = vector_indexes(views)
         _report(on_progress, "Calibrating abstention on questions about other subjects…", 0.89)
         calibration = calibrate(assemble(manifest, contents, indexes), embedder)
@@ -298,8 +350,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         _report(on_progress, "Writing the index…", 0.9)
         folder = write_index(settings.index_dir, manifest, contents, indexes)
         _report(on_progress, "Done.", 1.0)
-    texts = sum(map(len, inputs.values())) + len(inputs["context"])   # + word-piece view
-    embedded += pieces_embedded
+    texts = sum(map(len, inputs.values()))
+    embedded += pieces.embedded
     return BuildSummary(len(documents), manifest.section_count, len(chunks),
                         manifest.sentence_count, time.perf_counter() - start, str(folder),
                         [str(w) for w in warnings], embedded, texts - embedded,
@@ -311,7 +363,7 @@ def calibrate(index: StoredIndex, embedder: Embedder) -> Calibration:
     this index: where its scores stand decides when the documents do not answer."""
     from .search import Searcher
     searcher = Searcher(index, embedder, calibration=UNCALIBRATED)
-    return Calibration.fit(searcher.probe(reference_questions(), embedder.encode_tokens))
+    return Calibration.fit(searcher.probe(reference_questions(), embedder.encode_with_pieces))
 
 
 def corpus_related_words(embedder: Embedder, texts: list[str]) -> dict:

@@ -115,8 +115,7 @@ class Searcher:
         self.opening = np.array([openings.get(c.document) == c.section for c in self.chunks])
         sections = [f"{c.document}/{c.section}" for c in self.chunks]
         _, self.section_of = np.unique(sections, return_inverse=True)
-        self.tokens = TokenMatcher(matrix(index.views["tokens"]), index.token_table,
-                                   len(self.chunks))
+        self.tokens = TokenMatcher(index.tokens, index.token_table, len(self.chunks))
         texts = keyword_texts(self.chunks, self.acronyms)
         self.keyword = KeywordIndex(texts, related=index.related_words)
         self.speller = Speller(texts, also_known=embedder.dictionary())
@@ -256,15 +255,17 @@ class Searcher:
         score, similarity = self.fuse(query, bm25[pool], pool, words)
         return Retrieval(query, pool, score, similarity, encoded)
 
-    def probe(self, questions: list[str], encode_tokens: Callable[[list[str]], list]
+    def probe(self, questions: list[str],
+              encode_with_pieces: Callable[[list[str]], tuple[np.ndarray, list]]
               ) -> list[float]:
         """Each question's top fused score: what the build's calibration measures on
-        questions about other subjects. The questions are encoded in batches (`encode_tokens`:
-        the build model's word-piece vectors of many texts), not one forward pass each."""
+        questions about other subjects. The questions are encoded in batches
+        (`encode_with_pieces`: the build model's vectors and word-piece vectors of many
+        texts), not one forward pass each."""
         read = [self.read(text) for text in questions]
         texts = [expand(q.searched, self.acronyms) for q in read]
-        encodings = [QueryEncoding(vector, tokens) for vector, tokens in
-                     zip(self.embedder.encode(texts), encode_tokens(texts))]
+        encodings = [QueryEncoding(vector, tokens)
+                     for vector, tokens in zip(*encode_with_pieces(texts))]
         with self._blas.limit(limits=1, user_api="blas"):
             return [float(self.retrieve(q, encoding=None if q.focus else e).score.max(
                 initial=0.0)) for q, e in zip(read, encodings)]

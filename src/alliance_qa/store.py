@@ -3,10 +3,12 @@
 Layout: `index/CURRENT` names the live build folder (`index/build-…/`), which holds
 `manifest.json`, `chunks.jsonl`, `documents.json` and one FAISS inner-product index per view
 of the text (`context.faiss` and `text.faiss`: a unit vector per chunk; `sentences.faiss`: a
-unit vector per sentence of each chunk, in chunk order; `tokens.faiss`: a float16 unit vector
-per word piece of each chunk's context text, in chunk order, with `tokens.npy` giving each
-row's chunk number and vocabulary id), `embedding-keys.json`: for each view, the SHA-256
-of the exact text embedded for each row (for `tokens`, for each chunk), so the next build can
+unit vector per sentence of each chunk, in chunk order), the word pieces (token_codes.py:
+`tokens.faiss`, FAISS's product-quantized code of each content word piece of each chunk's
+context text, in chunk order, `token-centroids.npz`, each word piece's corpus centroid, and
+`tokens.npy`, each row's chunk number and vocabulary id), `embedding-keys.json`: for each
+view, the SHA-256 of the exact text embedded for each row (for `tokens`, for each chunk), so
+the next build can
 reuse every vector whose text and model are unchanged, and `related-words.json`: the corpus
 words each word the corpus lacks stands for (related_words.py).
 A build is written to a hidden temporary folder, then made live by atomically replacing
@@ -39,18 +41,21 @@ from .documents import Document, Section
 from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from .integrity import file_sha256, sha256_bytes
 from .manifest import Manifest
+from .token_codes import TokenCodes
 
 POINTER = "CURRENT"
 LOCK = ".build.lock"
 KEYS = "embedding-keys.json"
-VIEWS = ("context", "text", "sentences", "tokens")
+VIEWS = ("context", "text", "sentences")
+TOKENS = "tokens"                   # the word pieces: one key a chunk, rows in token_codes
 TOKEN_TABLE = "tokens.npy"
+TOKEN_CENTROIDS = "token-centroids.npz"
 RELATED = "related-words.json"
-FILES = ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, *(f"{v}.faiss" for v in VIEWS))
+FILES = ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, TOKEN_CENTROIDS,
+         f"{TOKENS}.faiss", *(f"{v}.faiss" for v in VIEWS))
 # RELATED is read when present: an index from before it still loads (its recipe makes it
 # stale), so the rebuild can reuse its vectors.
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
-HALF_PRECISION = ("tokens",)        # stored as float16: most of an index's bytes
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 MMAP_BYTES = 256 * 2**20            # larger vector files are memory-mapped, not read in
@@ -65,9 +70,10 @@ class StoredIndex:
     manifest: Manifest
     documents: list[Document]
     chunks: list[Chunk]
-    views: dict[str, faiss.Index]     # VIEWS → index; "sentences", "tokens" in chunk order
-    keys: dict[str, list[str]]        # VIEWS → SHA-256 of the text embedded per row (chunk)
-    token_table: np.ndarray           # int32 (chunk number, vocabulary id) per "tokens" row
+    views: dict[str, faiss.Index]     # VIEWS → index; "sentences" in chunk order
+    keys: dict[str, list[str]]        # VIEWS, TOKENS → SHA-256 of the text embedded per row
+    token_table: np.ndarray           # int32 (chunk number, vocabulary id) per word-piece row
+    tokens: TokenCodes                # the word-piece rows, in the table's order
     related_words: dict               # word the corpus lacks → [[corpus stem, weight], …]
 
     @property
@@ -83,8 +89,9 @@ class BuildContents:
     documents: list[Document]
     chunks: list[Chunk]
     views: dict[str, np.ndarray]      # VIEWS → float32 unit rows
-    keys: dict[str, list[str]]        # VIEWS → SHA-256 of the text embedded per row (chunk)
-    token_table: np.ndarray           # int32 (chunk number, vocabulary id) per "tokens" row
+    keys: dict[str, list[str]]        # VIEWS, TOKENS → SHA-256 of the text embedded per row
+    token_table: np.ndarray           # int32 (chunk number, vocabulary id) per word-piece row
+    tokens: TokenCodes                # the word-piece rows, in the table's order
     related_words: dict               # word the corpus lacks → [(corpus stem, weight), …]
 
 
@@ -152,15 +159,6 @@ def recall_at_10(index: faiss.Index, vectors: np.ndarray, sample: int = 500,
     return round(float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found)])), 4)
 
 
-def half_precision_index(vectors: np.ndarray) -> tuple[faiss.Index, dict]:
-    """Vectors kept as float16 (FAISS's scalar quantizer): half the bytes of float32, with
-    cosines off by at most ~1e-3; for views that are read by row, not searched."""
-    index = faiss.IndexScalarQuantizer(vectors.shape[1], faiss.ScalarQuantizer.QT_fp16,
-                                       faiss.METRIC_INNER_PRODUCT)
-    index.add(vectors)
-    return index, {"type": "IndexScalarQuantizer (float16)", "vectors": len(vectors)}
-
-
 def matrix(index: faiss.Index) -> np.ndarray:
     """All vectors of an index as one array: a view of FAISS's own memory (no copy,
     memory-mapped pages included) where the vectors are stored flat (float32) or as float16,
@@ -185,13 +183,25 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    return buffer.getvalue()
+
+
 def vector_indexes(views: dict[str, np.ndarray]) -> dict[str, tuple[faiss.Index, dict]]:
-    """Each view's FAISS index, with its description for the manifest. "sentences" and
-    "tokens" are only read row by row, never searched: stored flat (exact), the word pieces
-    in float16."""
-    return {name: half_precision_index(views[name]) if name in HALF_PRECISION else
-            vector_index(views[name], EXACT_LIMIT if name in SEARCHED else len(views[name]))
+    """Each view's FAISS index, with its description for the manifest. "sentences" is only
+    read row by row, never searched: stored flat (exact)."""
+    return {name: vector_index(views[name], EXACT_LIMIT if name in SEARCHED
+                               else len(views[name]))
             for name in VIEWS}
+
+
+def token_description(tokens: TokenCodes) -> dict:
+    """The word-piece rows as the manifest describes them."""
+    pq = tokens.residuals.pq
+    return {"type": f"word-piece centroids + IndexPQ residuals ({pq.M} × {pq.nbits} bits)",
+            "vectors": len(tokens), "trained_rows": tokens.trained_rows}
 
 
 def assemble(manifest: Manifest, contents: BuildContents,
@@ -199,7 +209,7 @@ def assemble(manifest: Manifest, contents: BuildContents,
     """A build as it will be loaded, in memory before it is written (the build measures it)."""
     return StoredIndex(Path(), manifest, contents.documents, contents.chunks,
                        {name: index for name, (index, _) in indexes.items()}, contents.keys,
-                       contents.token_table, contents.related_words)
+                       contents.token_table, contents.tokens, contents.related_words)
 
 
 def _serialize(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
@@ -210,12 +220,16 @@ def _serialize(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, di
         KEYS: json.dumps(contents.keys).encode(),
         **{f"{name}.faiss": faiss.serialize_index(index).tobytes()
            for name, (index, _) in indexes.items()},
+        f"{TOKENS}.faiss": faiss.serialize_index(contents.tokens.residuals).tobytes(),
         TOKEN_TABLE: _npy_bytes(np.ascontiguousarray(contents.token_table, dtype=np.int32)),
+        TOKEN_CENTROIDS: _npz_bytes(pieces=contents.tokens.pieces,
+                                    centroids=contents.tokens.centroids),
         RELATED: json.dumps(contents.related_words, ensure_ascii=False, sort_keys=True).encode(),
         "chunks.jsonl": ("\n".join(lines) + "\n").encode(),
         "documents.json": json.dumps([asdict(d) for d in contents.documents], ensure_ascii=False,
                                      indent=1).encode(),
-    }, {name: info for name, (_, info) in indexes.items()}
+    }, {**{name: info for name, (_, info) in indexes.items()},
+        TOKENS: token_description(contents.tokens)}
 
 
 def write_index(index_dir: Path, manifest: Manifest, contents: BuildContents,
@@ -375,33 +389,43 @@ def _load_live(index_dir: Path) -> StoredIndex:
         raise IndexStale(f"The index in {folder} was built by another version of alliance-qa "
                          f"(it has no {', '.join(lacking)}).")
     raw = {name: _read_verified(folder, manifest, name)
-           for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE)}
+           for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, TOKEN_CENTROIDS)}
     if RELATED in manifest.files:
         raw[RELATED] = _read_verified(folder, manifest, RELATED)
     try:
-        views = {view: _read_vectors(folder, manifest, f"{view}.faiss") for view in VIEWS}
+        views = {view: _read_vectors(folder, manifest, f"{view}.faiss")
+                 for view in (*VIEWS, TOKENS)}
         chunks = [_chunk(json.loads(line)) for line in raw["chunks.jsonl"].decode().splitlines()
                   if line.strip()]
         documents = [_document(d) for d in json.loads(raw["documents.json"])]
         keys = json.loads(raw[KEYS])
         token_table = np.load(io.BytesIO(raw[TOKEN_TABLE]), allow_pickle=False)
+        with np.load(io.BytesIO(raw[TOKEN_CENTROIDS]), allow_pickle=False) as stored:
+            pieces, centroids = stored["pieces"], stored["centroids"]
         related_words = _related(json.loads(raw.get(RELATED, b"{}")))
+        residuals = views.pop(TOKENS)
+        trained = int(manifest.vector_indexes.get(TOKENS, {}).get("trained_rows", 0))
     except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise IndexCorrupt(f"The index in {folder} cannot be decoded "
                            f"({type(error).__name__}).") from error
     expected = {"context": len(chunks), "text": len(chunks),
-                "sentences": sum(len(c.sentences) for c in chunks), "tokens": len(token_table)}
-    counts = {view: index.ntotal for view, index in views.items()}
-    key_counts = {view: len(keys.get(view, [])) for view in VIEWS}
-    expected_keys = {**expected, "tokens": len(chunks)}        # word pieces: one key a chunk
+                "sentences": sum(len(c.sentences) for c in chunks), TOKENS: len(token_table)}
+    counts = {**{view: index.ntotal for view, index in views.items()},
+              TOKENS: residuals.ntotal}
+    key_counts = {view: len(keys.get(view, [])) for view in (*VIEWS, TOKENS)}
+    expected_keys = {**expected, TOKENS: len(chunks)}        # word pieces: one key a chunk
     if (counts != expected or key_counts != expected_keys
             or len(chunks) != manifest.chunk_count
-            or any(index.d != manifest.dimension for index in views.values())
-            or not _token_table_fits(token_table, len(chunks))):
+            or any(index.d != manifest.dimension for index in [*views.values(), residuals])
+            or not isinstance(residuals, faiss.IndexPQ)
+            or not _token_table_fits(token_table, len(chunks))
+            or not _centroids_fit(pieces, centroids, token_table, manifest.dimension)):
         raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
                            f"records, {manifest.chunk_count} in the manifest, vectors "
                            f"{counts}.")
-    return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table,
+    tokens = TokenCodes(np.ascontiguousarray(token_table[:, 1]), pieces, centroids, residuals,
+                        trained)
+    return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table, tokens,
                        related_words)
 
 
@@ -427,6 +451,14 @@ def _related(data: dict) -> dict:
 def token_starts(table: np.ndarray, chunk_count: int) -> np.ndarray:
     """Where each chunk's rows of the "tokens" view begin, then where the last one ends."""
     return np.searchsorted(table[:, 0], np.arange(chunk_count + 1))
+
+
+def _centroids_fit(pieces: np.ndarray, centroids: np.ndarray, table: np.ndarray,
+                   dimension: int) -> bool:
+    """Sorted piece ids, a float16 row for each, and every id the table uses among them."""
+    return (centroids.dtype == np.float16 and centroids.shape == (len(pieces), dimension)
+            and pieces.dtype == np.int32 and pieces.ndim == 1
+            and bool(np.all(np.diff(pieces) > 0)) and bool(np.isin(table[:, 1], pieces).all()))
 
 
 def _token_table_fits(table: np.ndarray, chunk_count: int) -> bool:

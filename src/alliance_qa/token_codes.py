@@ -1,0 +1,145 @@
+"""Word-piece vectors in 36 bytes each: the piece's corpus centroid plus a quantized residual.
+
+Word-level matching (token_match.py) needs a vector for every content word piece of every
+passage, as the model read it in context: ~90 per paragraph, 768 bytes each in float16, which
+made the index ~130 KB a paragraph. Stored the way ColBERTv2 (Santhanam et al., 2022) stores
+its token vectors, a vector is a centroid plus a product-quantized residual. The centroid
+needs no clustering here: it is the mean of that word piece's own vectors across the corpus
+("treaty" as the corpus uses it), learned at build time and kept once per piece. A row keeps
+only its residual from it, product-quantized by FAISS: 32 one-byte codes for a
+384-dimensional model, plus its 4-byte piece id, which the index stores anyway. Measured on
+both evaluation corpora, hit@1 is unchanged (docs/method.md has the table).
+
+The codebooks are learned from the build's own vectors. A later build encodes the rows of
+new or edited paragraphs with the same codebooks and keeps every other row's code as it was;
+once the corpus has grown to twice the rows the codebooks were learned on, the next build
+learns them anew (and so embeds every paragraph again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+DIMENSIONS_PER_CODE = 12        # a 384-dimensional vector → 32 codes of one byte
+TRAINING_ROWS = 256 * 256       # what FAISS's k-means would sample anyway
+DECODE_ALL_BELOW_BYTES = 256 * 2**20    # smaller indexes are decoded once, at load
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return (rows / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def subvectors(dimension: int) -> int:
+    """How many codes a row gets: the largest divisor of `dimension` that leaves each code
+    at least 12 dimensions (32 for 384, 64 for 768)."""
+    wanted = max(1, dimension // DIMENSIONS_PER_CODE)
+    return max(m for m in range(1, wanted + 1) if dimension % m == 0)
+
+
+@dataclass
+class TokenCodes:
+    """The word-piece rows of an index: `ids` (the vocabulary id of each row), `pieces`
+    (the sorted ids that have a centroid), `centroids` (float16, one row per piece) and
+    `residuals` (FAISS IndexPQ holding each row's code)."""
+
+    ids: np.ndarray
+    pieces: np.ndarray
+    centroids: np.ndarray
+    residuals: faiss.IndexPQ
+    trained_rows: int             # how many rows the codebooks were learned from
+
+    def __post_init__(self) -> None:
+        self._centroid_of = np.searchsorted(self.pieces, self.ids)   # row → centroid row
+        self._decoded = None
+        if len(self) * self.centroids.shape[1] * 4 <= DECODE_ALL_BELOW_BYTES:
+            self._decoded = self._decode(0, len(self))
+
+    def __len__(self) -> int:
+        return int(self.residuals.ntotal)
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Each row's code bytes (a view of FAISS's memory, memory-mapped pages included)."""
+        size = self.residuals.code_size
+        if not len(self):
+            return np.zeros((0, size), np.uint8)
+        return faiss.rev_swig_ptr(self.residuals.codes.data(), len(self) * size).reshape(
+            len(self), size)
+
+    def rows(self, low: int, high: int) -> np.ndarray:
+        """Rows low…high−1 as float32 unit vectors."""
+        if self._decoded is not None:
+            return self._decoded[low:high]
+        return self._decode(low, high)
+
+    def _decode(self, low: int, high: int) -> np.ndarray:
+        residual = self.residuals.pq.decode(np.ascontiguousarray(self.codes[low:high]))
+        centroids = self.centroids[self._centroid_of[low:high]].astype(np.float32)
+        return _unit(centroids + residual)
+
+    # ------------------------------------------------------------ making them
+
+    @classmethod
+    def learn(cls, vectors: np.ndarray, ids: np.ndarray, seed: int = 0) -> TokenCodes:
+        """Learn the centroids and codebooks from a build's rows, and encode them."""
+        dimension = vectors.shape[1]
+        pieces, centroids = _centroids(vectors, ids, np.zeros(0, np.int32),
+                                       np.zeros((0, dimension), np.float16))
+        residual = vectors - centroids[np.searchsorted(pieces, ids)].astype(np.float32)
+        rows = len(vectors)
+        bits = int(min(8, max(1, np.log2(max(rows, 2)))))     # k-means needs 2**bits rows
+        index = faiss.IndexPQ(dimension, subvectors(dimension), bits,
+                              faiss.METRIC_INNER_PRODUCT)
+        index.pq.cp.min_points_per_centroid = 1     # a small corpus trains on what it has
+        index.pq.cp.seed = seed
+        sample = np.random.default_rng(seed).permutation(rows)[:TRAINING_ROWS]
+        index.train(np.ascontiguousarray(residual[np.sort(sample)]) if rows > 1 else
+                    np.repeat(residual, 2, axis=0))
+        index.add(np.ascontiguousarray(residual))
+        return cls(np.asarray(ids, np.int32), pieces, centroids, index, rows)
+
+    def encode(self, vectors: np.ndarray, ids: np.ndarray
+               ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """New rows' codes with these codebooks, and the centroids (pieces, rows) extended
+        by the pieces not seen before (their centroid is their own rows' mean)."""
+        pieces, centroids = _centroids(vectors, ids, self.pieces, self.centroids)
+        residual = vectors - centroids[np.searchsorted(pieces, ids)].astype(np.float32)
+        codes = self.residuals.pq.compute_codes(np.ascontiguousarray(residual))
+        return codes, (pieces, centroids)
+
+    @classmethod
+    def assemble(cls, like: TokenCodes, ids: np.ndarray, codes: np.ndarray,
+                 centroids: tuple[np.ndarray, np.ndarray]) -> TokenCodes:
+        """Rows from codes made with `like`'s codebooks (kept and new rows, in order)."""
+        index = faiss.IndexPQ(like.centroids.shape[1], like.residuals.pq.M,
+                              like.residuals.pq.nbits, faiss.METRIC_INNER_PRODUCT)
+        faiss.copy_array_to_vector(faiss.vector_to_array(like.residuals.pq.centroids),
+                                   index.pq.centroids)
+        index.is_trained = True
+        if len(codes):
+            faiss.copy_array_to_vector(np.ascontiguousarray(codes, np.uint8).ravel(),
+                                       index.codes)
+            index.ntotal = len(codes)
+        pieces, rows = centroids
+        return cls(np.asarray(ids, np.int32), pieces, rows, index, like.trained_rows)
+
+
+def _centroids(vectors: np.ndarray, ids: np.ndarray, known_pieces: np.ndarray,
+               known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The known centroids (sorted piece ids, float16 rows) extended by the unit mean
+    vector of each piece of `ids` they lack."""
+    if not len(ids):
+        return known_pieces, known
+    order = np.argsort(ids, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(ids[order]) != 0])
+    seen = ids[order][starts]
+    new = ~np.isin(seen, known_pieces)
+    sums = np.add.reduceat(vectors[order], starts, axis=0)[new]
+    pieces = np.concatenate([known_pieces, seen[new]]).astype(np.int32)
+    rows = np.concatenate([known, _unit(sums).astype(np.float16)])
+    order = np.argsort(pieces, kind="stable")
+    return pieces[order], rows[order]
