@@ -16,11 +16,18 @@ def test_faiss_search_equals_a_brute_force_dot_product(searcher, embedder):
     query = embedder.encode(["What did the treaty provide?"])[0]
     for view, matrix in (("text", searcher.text_vectors), ("context", searcher.context_vectors)):
         scores, ids = searcher.index.views[view].search(query[None, :], 10)
-        brute = matrix @ query
+        brute = matrix[:] @ query
         order = np.argsort(-brute)[:10]
         assert np.allclose(scores[0], brute[order], atol=1e-5)
         assert set(ids[0][:5]) == set(order[:5]) or np.allclose(brute[ids[0][:5]],
                                                                  brute[order[:5]], atol=1e-5)
+
+
+def test_best_sentences_of_a_pool_equal_each_chunks_own_best(searcher, embedder):
+    query = embedder.encode(["What did the treaty provide?"])[0]
+    pool = np.array([40, 3, 5, 4, 17, 0, 54, 1])
+    best = searcher.best_sentences(query, pool)
+    assert np.allclose(best, [searcher.sentence_scores(query, c).max() for c in pool])
 
 
 @pytest.mark.parametrize("question, section", [

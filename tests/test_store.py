@@ -312,9 +312,9 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
     incremental, rebuilt = load_index(settings.index_dir), load_index(full.index_dir)
     assert incremental.chunks == rebuilt.chunks and incremental.keys == rebuilt.keys
     assert np.array_equal(incremental.token_table, rebuilt.token_table)
-    for view in store.VIEWS:
+    for view in store.VIEWS:       # one byte a dimension, the ranges learned per build
         assert np.allclose(store.matrix(incremental.views[view]),
-                           store.matrix(rebuilt.views[view]), atol=1e-5)
+                           store.matrix(rebuilt.views[view]), atol=0.01)
     # the word pieces: the unchanged rows keep their codes, the changed chunk's rows are coded
     # with the first build's codebooks; the full build learned its own, as close
     assert incremental.tokens.trained_rows == len(before.tokens)
@@ -342,9 +342,9 @@ def test_above_the_size_limit_searched_views_use_hnsw_with_recall_recorded(
     build_index(settings, embedder)
     manifest = read_manifest(settings.index_dir)
     for view in ("text", "context"):
-        assert manifest.vector_indexes[view]["type"].startswith("IndexHNSWFlat")
+        assert manifest.vector_indexes[view]["type"].startswith("IndexHNSWSQ")
         assert 0.9 <= manifest.vector_indexes[view]["recall_at_10"] <= 1.0
-    assert manifest.vector_indexes["sentences"]["type"] == "IndexFlatIP (exact)"
+    assert manifest.vector_indexes["sentences"]["type"] == "IndexScalarQuantizer (8-bit, exact)"
     from alliance_qa.search import Searcher, Weights
     approximate = Searcher(load_index(settings.index_dir), embedder, Weights(candidates=10))
     exact = Searcher(searcher.index, embedder, Weights(candidates=10))
@@ -385,3 +385,15 @@ def test_the_recipe_changes_with_any_module_a_build_runs_and_only_those(tmp_path
         (package / module).write_text(source)
     (package / "data" / "reference-questions.txt").write_text("What is a moth?\n")
     assert indexing.build_recipe(package) != before
+
+
+def test_vectors_decoded_as_asked_equal_those_decoded_at_load(built, monkeypatch):
+    index = load_index(built.index_dir)
+    at_load = store.Rows(index.views["sentences"])
+    monkeypatch.setattr(store, "DECODE_ALL_BELOW_BYTES", 0)      # as for a large index
+    as_asked = store.Rows(index.views["sentences"])
+    assert at_load._all is not None and as_asked._all is None
+    for rows in (slice(3, 9), np.array([7, 0, 130]), [5], 12):
+        assert np.allclose(at_load[rows], as_asked[rows], atol=1e-6)
+    # one byte a dimension: within rounding of the model's own vectors
+    assert store.matrix(index.views["sentences"]).shape == (len(at_load), 384)

@@ -33,7 +33,7 @@ from .errors import UnknownDocument
 from .keyword import KeywordIndex, keyword_texts
 from .questions import Question, prepare, read_question
 from .spelling import Speller
-from .store import StoredIndex, matrix
+from .store import Rows, StoredIndex
 from .token_match import TokenMatcher
 
 OVERVIEW_NOTICE = "That asks what the documents are about as a whole: here is how they open."
@@ -106,9 +106,9 @@ class Searcher:
         self.document_ids = {d.id for d in index.documents}
         self.acronyms = index.manifest.acronyms
         self.scripts = frozenset(index.manifest.scripts)   # the corpus's letters
-        self.text_vectors = matrix(index.views["text"])
-        self.context_vectors = matrix(index.views["context"])
-        self.sentence_vectors = matrix(index.views["sentences"])
+        self.text_vectors = Rows(index.views["text"])
+        self.context_vectors = Rows(index.views["context"])
+        self.sentence_vectors = Rows(index.views["sentences"])
         counts = np.array([len(c.sentences) for c in self.chunks], dtype=np.int64)
         self.sentence_start = np.concatenate([[0], np.cumsum(counts)])
         openings = {d.id: d.sections[0].slug for d in index.documents if d.sections}
@@ -162,6 +162,18 @@ class Searcher:
         start, end = self.sentence_start[chunk], self.sentence_start[chunk + 1]
         return self.sentence_vectors[start:end] @ query
 
+    def best_sentences(self, query: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        """Each pooled chunk's best sentence cosine (-1 for a chunk without sentences);
+        the pool's sentence rows are read at once."""
+        starts, ends = self.sentence_start[pool], self.sentence_start[pool + 1]
+        counts = ends - starts
+        rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        cosines = self.sentence_vectors[rows] @ query if len(rows) else np.zeros(0)
+        best = np.full(len(pool), -1.0)
+        has = counts > 0
+        best[has] = np.maximum.reduceat(cosines, (np.cumsum(counts) - counts)[has])
+        return best
+
     def fuse(self, query: np.ndarray, bm25: np.ndarray, pool: np.ndarray,
              words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fused scores of the pooled chunks, and each one's best cosine (its evidence);
@@ -169,8 +181,7 @@ class Searcher:
         w = self.weights
         text_cos = self.text_vectors[pool] @ query
         context_cos = self.context_vectors[pool] @ query
-        best_sentence = np.array([self.sentence_scores(query, i).max(initial=-1.0)
-                                  for i in pool])
+        best_sentence = self.best_sentences(query, pool)
         keyword = bm25 / (bm25.max(initial=0.0) + w.keyword_saturation)
         score = (w.context * context_cos + w.text * text_cos + w.sentence * best_sentence
                  + w.words * words + w.keyword * keyword)
