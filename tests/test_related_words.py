@@ -40,7 +40,7 @@ def test_the_built_index_relates_words_of_other_wordings_to_the_corpus_words(bui
 def test_keyword_search_counts_related_words_only_for_words_the_corpus_lacks():
     texts = ["American troops stayed on the peninsula.", "The treaty was signed in 1953."]
     related = {"soldiers": [("troop", 0.69)], "treaty": [("peninsula", 0.9)]}
-    plain, expanded = KeywordIndex(texts), KeywordIndex(texts, related)
+    plain, expanded = KeywordIndex.from_texts(texts), KeywordIndex.from_texts(texts, related)
     assert not plain.scores("soldiers").any()
     with_related = expanded.scores("soldiers")
     assert with_related[0] > 0 and with_related[1] == 0

@@ -217,8 +217,8 @@ def test_capitalized_names_and_acronyms_are_never_rewritten(searcher, question):
 
 @pytest.mark.unit
 def test_a_word_whose_other_form_the_corpus_has_is_left_alone():
-    from alliance_qa.spelling import Speller
-    speller = Speller(["Upregulation of the gene was measured."])
+    from alliance_qa.spelling import Speller, corpus_words
+    speller = Speller(corpus_words(["Upregulation of the gene was measured."]))
     assert speller.correction("upregulated") is None            # not "unrelated"
     assert speller.correction("upregulaton") == "upregulation"
 

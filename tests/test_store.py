@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alliance_qa import store
+from alliance_qa import keyword, store
 from alliance_qa.config import Settings
 from alliance_qa.errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from alliance_qa.indexing import build_index, check_index
@@ -37,7 +37,8 @@ def test_manifest_says_what_the_index_was_built_from(built):
                                    "tokens.faiss", "tokens.npy", "token-centroids.npz",
                                    "chunks.jsonl",
                                    "documents.json", "embedding-keys.json",
-                                   "related-words.json"}
+                                   "related-words.json", "corpus-words.json",
+                                   *keyword.FILES}
     assert manifest.related_words > 1000       # words the corpus lacks, with neighbours
 
 
@@ -397,3 +398,16 @@ def test_vectors_decoded_as_asked_equal_those_decoded_at_load(built, monkeypatch
         assert np.allclose(at_load[rows], as_asked[rows], atol=1e-6)
     # one byte a dimension: within rounding of the model's own vectors
     assert store.matrix(index.views["sentences"]).shape == (len(at_load), 384)
+
+
+def test_the_stored_keyword_index_scores_as_one_built_from_the_chunks(built):
+    from alliance_qa.keyword import KeywordIndex, keyword_texts
+    from alliance_qa.spelling import corpus_words
+    index = load_index(built.index_dir)
+    texts = keyword_texts(index.chunks, index.manifest.acronyms)
+    fresh = KeywordIndex.from_texts(texts, index.related_words)
+    assert type(index.keyword._bm25.scores["data"]) is np.memmap     # read as pages are needed
+    for question in ("burden sharing costs", "What is THAAD?", "soldiers in Beijing"):
+        assert np.allclose(index.keyword.scores(question), fresh.scores(question))
+        assert index.keyword.scores(question).any()
+    assert index.words == corpus_words(texts)

@@ -204,7 +204,7 @@ def section_of(chunk: Chunk) -> str:
 def baseline_rankings(searcher: Searcher, questions: list[EvalQuestion]) -> dict[str, list]:
     """Plain BM25 and plain dense over the same paragraphs, no expansion or fusion."""
     chunks = searcher.chunks
-    keyword = KeywordIndex([c.text for c in chunks])
+    keyword = KeywordIndex.from_texts([c.text for c in chunks])
     vectors = searcher.embedder.encode([c.text for c in chunks])
     queries = searcher.embedder.encode([q.question for q in questions])
     bm25, dense = [], []

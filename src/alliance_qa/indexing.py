@@ -31,6 +31,7 @@ from .keyword import KeywordIndex, keyword_texts
 from .manifest import Manifest
 from .onnx_encoder import OnnxEncoder, export
 from .related_words import related_words
+from .spelling import corpus_words
 from .store import (
     TOKENS,
     BuildContents,
@@ -327,7 +328,9 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         views, keys = {"context": pieces.vectors, **views}, {
             "context": pieces.keys, TOKENS: pieces.keys, **keys}
         _report(on_progress, "Finding the corpus words near the words it lacks…", 0.87)
-        related = corpus_related_words(embedder, keyword_texts(chunks, acronyms))
+        searched = keyword_texts(chunks, acronyms)
+        keyword = KeywordIndex.from_texts(searched)
+        related = corpus_related_words(embedder, keyword)
         _report(on_progress, "Exporting the model for questions (once per model)…", 0.88)
         slow_questions = export(embedder, settings.encoders, question_samples(inputs))
         seconds = time.perf_counter() - start
@@ -342,7 +345,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             slow_questions=slow_questions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             build_seconds=round(seconds, 3), versions=library_versions())
         contents = BuildContents(documents, chunks, views, keys, pieces.table, pieces.codes,
-                                 related)
+                                 related, keyword.with_related(related),
+                                 corpus_words(searched))
         indexes = vector_indexes(views)
         _report(on_progress, "Calibrating abstention on questions about other subjects…", 0.89)
         calibration = calibrate(assemble(manifest, contents, indexes), embedder)
@@ -366,13 +370,12 @@ def calibrate(index: StoredIndex, embedder: Embedder) -> Calibration:
     return Calibration.fit(searcher.probe(reference_questions(), embedder.encode_with_pieces))
 
 
-def corpus_related_words(embedder: Embedder, texts: list[str]) -> dict:
-    """The related-words table for keyword search over `texts`; empty for a model without
-    input word embeddings."""
+def corpus_related_words(embedder: Embedder, keyword: KeywordIndex) -> dict:
+    """The related-words table for a keyword index; empty for a model without input word
+    embeddings."""
     vocabulary = embedder.word_vectors()
     if vocabulary is None:
         return {}
-    keyword = KeywordIndex(texts)
     return related_words(*vocabulary, keyword.vocabulary, keyword.stem)
 
 

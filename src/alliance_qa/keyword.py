@@ -5,9 +5,14 @@ spelling.py.)
 
 bm25s's own English list keeps question words ("how", "what", "why"), so every "How …"
 question would match every passage containing "how"; our list (stopwords.py) drops them too.
+The build saves the index with bm25s's own format, and serving memory-maps it, so a start
+never tokenizes the corpus again.
 """
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import bm25s
 import numpy as np
@@ -27,17 +32,54 @@ def keyword_texts(chunks: list[Chunk], acronyms: dict[str, str]) -> list[str]:
     return [expand(" ".join(c.breadcrumb) + ". " + c.text, acronyms) for c in chunks]
 
 
+# The saved index's files, as bm25s names them (its `save` and `load` arguments), prefixed.
+SAVED = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy",
+         "indptr": "indptr.csc.index.npy", "vocab": "vocab.index.json",
+         "params": "params.index.json"}
+FILE_PREFIX = "bm25-"
+FILES = tuple(FILE_PREFIX + name for name in SAVED.values())
+
+
 class KeywordIndex:
     """BM25 over a list of texts; `scores` gives one float per text."""
 
-    def __init__(self, texts: list[str], related: Related | None = None):
+    def __init__(self, bm25: bm25s.BM25, related: Related | None = None):
         self._stemmer = Stemmer.Stemmer("english")
-        self._bm25 = bm25s.BM25()
-        tokens = self.tokenize(texts)
-        # bm25s cannot index an empty vocabulary; a single placeholder token keeps it valid.
-        self._bm25.index([t or ["\x00"] for t in tokens], show_progress=False)
-        self.vocabulary = set(self._bm25.vocab_dict)
+        self._bm25 = bm25
+        self.vocabulary = set(bm25.vocab_dict)
         self.related = related or {}
+
+    @classmethod
+    def from_texts(cls, texts: list[str], related: Related | None = None) -> KeywordIndex:
+        """Index the texts."""
+        bm25 = bm25s.BM25()
+        tokens = tokenize(texts, Stemmer.Stemmer("english"))
+        # bm25s cannot index an empty vocabulary; a single placeholder token keeps it valid.
+        bm25.index([t or ["\x00"] for t in tokens], show_progress=False)
+        return cls(bm25, related)
+
+    def with_related(self, related: Related) -> KeywordIndex:
+        """The same index, a word the corpus lacks counted as these related words."""
+        return KeywordIndex(self._bm25, related)
+
+    def files(self) -> dict[str, bytes]:
+        """The index as bm25s saves it: file name → bytes."""
+        names = {f"{part}_name": FILE_PREFIX + name for part, name in SAVED.items()}
+        with tempfile.TemporaryDirectory() as folder:
+            self._bm25.save(folder, show_progress=False, **names)
+            return {name: (Path(folder) / name).read_bytes() for name in FILES}
+
+    @classmethod
+    def load(cls, folder: Path, related: Related | None = None) -> KeywordIndex:
+        """An index saved by `files` into `folder`, its arrays memory-mapped."""
+        names = {f"{part}_name": FILE_PREFIX + name for part, name in SAVED.items()}
+        return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False, **names),
+                   related)
+
+    @property
+    def documents(self) -> int:
+        """How many texts are indexed."""
+        return int(self._bm25.scores["num_docs"])
 
     def stem(self, word: str) -> str:
         """A word's Snowball stem."""
@@ -45,9 +87,7 @@ class KeywordIndex:
 
     def tokenize(self, texts: list[str], stem: bool = True) -> list[list[str]]:
         """Lowercased words without function words; stemmed unless `stem` is False."""
-        return bm25s.tokenize(texts, stopwords=_STOPWORD_LIST,
-                              stemmer=self._stemmer if stem else None,
-                              return_ids=False, show_progress=False)
+        return tokenize(texts, self._stemmer if stem else None)
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 of every text for the question; a word the corpus lacks counts as its
@@ -58,10 +98,16 @@ class KeywordIndex:
             pairs = [(token, 1.0)] if token in self.vocabulary else self.related.get(word, [])
             for token, weight in pairs:
                 weighted[token] = weighted.get(token, 0.0) + weight
-        scores = np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
+        scores = np.zeros(self.documents, dtype=np.float32)
         for weight, tokens in _by_weight(weighted).items():
             scores += weight * self._bm25.get_scores(tokens).astype(np.float32)
         return scores
+
+
+def tokenize(texts: list[str], stemmer: Stemmer.Stemmer | None) -> list[list[str]]:
+    """Lowercased words without function words, stemmed by `stemmer` when given."""
+    return bm25s.tokenize(texts, stopwords=_STOPWORD_LIST, stemmer=stemmer, return_ids=False,
+                          show_progress=False)
 
 
 def _by_weight(weighted: dict[str, float]) -> dict[float, list[str]]:

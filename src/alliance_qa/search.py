@@ -30,7 +30,6 @@ from .chunking import Chunk
 from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
-from .keyword import KeywordIndex, keyword_texts
 from .questions import Question, prepare, read_question
 from .spelling import Speller
 from .store import Rows, StoredIndex
@@ -116,9 +115,8 @@ class Searcher:
         sections = [f"{c.document}/{c.section}" for c in self.chunks]
         _, self.section_of = np.unique(sections, return_inverse=True)
         self.tokens = TokenMatcher(index.tokens, index.token_table, len(self.chunks))
-        texts = keyword_texts(self.chunks, self.acronyms)
-        self.keyword = KeywordIndex(texts, related=index.related_words)
-        self.speller = Speller(texts, also_known=embedder.dictionary())
+        self.keyword = index.keyword
+        self.speller = Speller(index.words, also_known=embedder.dictionary())
         self._encode_lock = threading.Lock()
         # The products here are small; threads of the BLAS library would only spin on the
         # cores the model's forward pass needs next (7.1 → 8.0 ms a query on 2 cores; with

@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from functools import cached_property
 
 import Stemmer
@@ -36,10 +36,17 @@ LONG = 8                  # a word this long may hold two slips…
 SIMILAR_ENOUGH = 0.8      # …and still be this like a corpus word (difflib's ratio)
 
 
+def corpus_words(texts: Iterable[str]) -> dict[str, int]:
+    """How often each word occurs in the texts (lowercase): what the speller knows of a
+    corpus, counted at build time."""
+    return dict(Counter(w.lower() for text in texts for w in _WORD.findall(text)))
+
+
 class Speller:
-    """Reads misspelt question words as the words meant (corpus words first)."""
-    def __init__(self, corpus_texts: Iterable[str], also_known: Collection[str] = ()):
-        self.corpus = Counter(w.lower() for text in corpus_texts for w in _WORD.findall(text))
+    """Reads misspelt question words as the words meant (corpus words first); `corpus`:
+    each corpus word's count (`corpus_words`)."""
+    def __init__(self, corpus: Mapping[str, int], also_known: Collection[str] = ()):
+        self.corpus = corpus
         self._long_corpus_words = sorted(w for w in self.corpus if len(w) >= LONG - 1)
         self._stemmer = Stemmer.Stemmer("english")
         self._corpus_stems = set(self._stemmer.stemWords(list(self.corpus)))

@@ -36,10 +36,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from . import keyword
 from .chunking import Chunk
 from .documents import Document, Section
 from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from .integrity import file_sha256, sha256_bytes
+from .keyword import KeywordIndex
 from .manifest import Manifest
 from .token_codes import TokenCodes
 
@@ -51,8 +53,9 @@ TOKENS = "tokens"                   # the word pieces: one key a chunk, rows in 
 TOKEN_TABLE = "tokens.npy"
 TOKEN_CENTROIDS = "token-centroids.npz"
 RELATED = "related-words.json"
+CORPUS_WORDS = "corpus-words.json"
 FILES = ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, TOKEN_CENTROIDS,
-         f"{TOKENS}.faiss", *(f"{v}.faiss" for v in VIEWS))
+         f"{TOKENS}.faiss", *(f"{v}.faiss" for v in VIEWS), CORPUS_WORDS, *keyword.FILES)
 # RELATED is read when present: an index from before it still loads (its recipe makes it
 # stale), so the rebuild can reuse its vectors.
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
@@ -77,6 +80,8 @@ class StoredIndex:
     token_table: np.ndarray           # int32 (chunk number, vocabulary id) per word-piece row
     tokens: TokenCodes                # the word-piece rows, in the table's order
     related_words: dict               # word the corpus lacks → [[corpus stem, weight], …]
+    keyword: KeywordIndex             # BM25 over the chunks (keyword.keyword_texts)
+    words: dict[str, int]             # each corpus word's count, for the speller
 
     @property
     def build_id(self) -> str:
@@ -95,6 +100,8 @@ class BuildContents:
     token_table: np.ndarray           # int32 (chunk number, vocabulary id) per word-piece row
     tokens: TokenCodes                # the word-piece rows, in the table's order
     related_words: dict               # word the corpus lacks → [(corpus stem, weight), …]
+    keyword: KeywordIndex             # BM25 over the chunks (keyword.keyword_texts)
+    words: dict[str, int]             # each corpus word's count, for the speller
 
 
 # ---------------------------------------------------------------- writing
@@ -229,7 +236,8 @@ def assemble(manifest: Manifest, contents: BuildContents,
     """A build as it will be loaded, in memory before it is written (the build measures it)."""
     return StoredIndex(Path(), manifest, contents.documents, contents.chunks,
                        {name: index for name, (index, _) in indexes.items()}, contents.keys,
-                       contents.token_table, contents.tokens, contents.related_words)
+                       contents.token_table, contents.tokens, contents.related_words,
+                       contents.keyword, contents.words)
 
 
 def _serialize(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
@@ -245,6 +253,8 @@ def _serialize(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, di
         TOKEN_CENTROIDS: _npz_bytes(pieces=contents.tokens.pieces,
                                     centroids=contents.tokens.centroids),
         RELATED: json.dumps(contents.related_words, ensure_ascii=False, sort_keys=True).encode(),
+        CORPUS_WORDS: json.dumps(contents.words, ensure_ascii=False, sort_keys=True).encode(),
+        **contents.keyword.files(),
         "chunks.jsonl": ("\n".join(lines) + "\n").encode(),
         "documents.json": json.dumps([asdict(d) for d in contents.documents], ensure_ascii=False,
                                      indent=1).encode(),
@@ -409,7 +419,8 @@ def _load_live(index_dir: Path) -> StoredIndex:
         raise IndexStale(f"The index in {folder} was built by another version of alliance-qa "
                          f"(it has no {', '.join(lacking)}).")
     raw = {name: _read_verified(folder, manifest, name)
-           for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, TOKEN_CENTROIDS)}
+           for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, TOKEN_CENTROIDS,
+                        CORPUS_WORDS, *keyword.FILES)}
     if RELATED in manifest.files:
         raw[RELATED] = _read_verified(folder, manifest, RELATED)
     try:
@@ -423,6 +434,8 @@ def _load_live(index_dir: Path) -> StoredIndex:
         with np.load(io.BytesIO(raw[TOKEN_CENTROIDS]), allow_pickle=False) as stored:
             pieces, centroids = stored["pieces"], stored["centroids"]
         related_words = _related(json.loads(raw.get(RELATED, b"{}")))
+        words = _counts(json.loads(raw[CORPUS_WORDS]))
+        keywords = KeywordIndex.load(folder, related_words)
         residuals = views.pop(TOKENS)
         trained = int(manifest.vector_indexes.get(TOKENS, {}).get("trained_rows", 0))
     except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as error:
@@ -438,6 +451,7 @@ def _load_live(index_dir: Path) -> StoredIndex:
             or len(chunks) != manifest.chunk_count
             or any(index.d != manifest.dimension for index in [*views.values(), residuals])
             or not isinstance(residuals, faiss.IndexPQ)
+            or keywords.documents != len(chunks)
             or not _token_table_fits(token_table, len(chunks))
             or not _centroids_fit(pieces, centroids, token_table, manifest.dimension)):
         raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
@@ -446,7 +460,7 @@ def _load_live(index_dir: Path) -> StoredIndex:
     tokens = TokenCodes(np.ascontiguousarray(token_table[:, 1]), pieces, centroids, residuals,
                         trained)
     return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table, tokens,
-                       related_words)
+                       related_words, keywords, words)
 
 
 def load_documents(index_dir: Path) -> list[Document]:
@@ -466,6 +480,11 @@ def _related(data: dict) -> dict:
     """The related-words table, checked for shape: {word: [[stem, weight], …]}."""
     return {str(word): [(str(stem), float(weight)) for stem, weight in pairs]
             for word, pairs in data.items()}
+
+
+def _counts(data: dict) -> dict[str, int]:
+    """The corpus words' counts, checked for shape: {word: count}."""
+    return {str(word): int(count) for word, count in data.items()}
 
 
 def token_starts(table: np.ndarray, chunk_count: int) -> np.ndarray:
