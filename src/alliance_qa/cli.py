@@ -242,6 +242,11 @@ def _fresh(settings: Settings) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, build time, start-up time and memory, as medians of repeated runs."""
     from .bench import run_benchmark
+    if args.method_scale:
+        from .scale import scale_of_the_method
+        sizes = [int(n) for n in args.method_scale.split(",") if n.strip()]
+        print("\n".join(scale_of_the_method(sizes, _settings(args))))
+        return 0
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else None
     print(run_benchmark(_settings(args), repeats=args.repeats, browser=not args.no_browser,
                         scale=sizes, plot=Path(args.plot) if sizes else None))
@@ -307,6 +312,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-browser", action="store_true", help="skip the browser timings")
     bench.add_argument("--scale", default="10000,100000,1000000",
                        help="vector counts for the search-at-scale table ('' to skip)")
+    bench.add_argument("--method-scale", default="", metavar="SIZES",
+                       help="instead: build, serve and judge the whole method on corpora of "
+                            "these many passages (e.g. 2000,10000; minutes to hours)")
     bench.add_argument("--plot", default="bench-latency.png",
                        help="where to write the latency-by-size plot (PNG)")
     return root
