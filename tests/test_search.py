@@ -347,3 +347,16 @@ def test_a_sentence_of_context_does_not_change_the_answer(searcher, question):
 def test_after_a_sentence_of_context_the_question_is_checked_as_asked(searcher):
     dated = searcher.search("I'm writing a report on the alliance. When was THAAD deployed?")
     assert dated.abstained and "no date or time" in dated.reason    # the "when" check runs
+
+
+def test_only_the_best_candidates_by_the_other_evidence_are_matched_word_by_word(searcher):
+    from dataclasses import replace
+
+    from alliance_qa.search import Searcher
+    narrow = Searcher(searcher.index, searcher.embedder,
+                      replace(searcher.weights, candidates=30, rerank=25))
+    question = "What did the Mutual Defense Treaty provide?"
+    wide = searcher.retrieve(searcher.read(question))
+    found = narrow.retrieve(narrow.read(question))
+    assert len(found.pool) == 25 < len(wide.pool)
+    assert narrow.search(question).hits[0].chunk.id == searcher.search(question).hits[0].chunk.id
