@@ -77,9 +77,9 @@ def build_time(settings: Settings, embedder: Embedder, repeats: int) -> str:
     return summary("index build (model loaded, exported)", times, "s")
 
 
-# Runs `alliance-qa ask …` and then prints the process's own peak memory. VmHWM counts from
+# Runs `alliance-qa …` and then prints the process's own peak memory. VmHWM counts from
 # exec; getrusage would also count the pages the child shared with this process before exec.
-_ASK_AND_REPORT_PEAK = """
+RUN_AND_REPORT_PEAK = """
 import re, runpy, sys
 sys.argv = ["alliance-qa", *sys.argv[1:]]
 try:
@@ -97,7 +97,7 @@ def cold_start(settings: Settings, repeats: int, question: str) -> tuple[str, in
     env = {**os.environ, **settings.as_env()}
     for _ in range(repeats):
         start = time.perf_counter()
-        child = subprocess.run([sys.executable, "-c", _ASK_AND_REPORT_PEAK, "ask", question],
+        child = subprocess.run([sys.executable, "-c", RUN_AND_REPORT_PEAK, "ask", question],
                                env=env, capture_output=True, text=True)
         if child.returncode:
             reason = ([line for line in child.stderr.strip().splitlines()

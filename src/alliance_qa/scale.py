@@ -29,6 +29,7 @@ from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
+from .bench import RUN_AND_REPORT_PEAK
 from .citations import find_section
 from .config import Settings
 from .corpus import read_documents, scan_corpus
@@ -40,16 +41,6 @@ from .service import open_searcher
 PARAGRAPHS_PER_FILE = 50
 EDITED_SHARE = 0.01          # the incremental rebuild edits this share of the files
 
-# Runs the command, then prints the process's own peak memory (VmHWM counts from exec).
-_RUN_AND_REPORT_PEAK = """
-import re, runpy, sys
-sys.argv = ["alliance-qa", *sys.argv[1:]]
-try:
-    runpy.run_module("alliance_qa", run_name="__main__")
-finally:
-    status = open("/proc/self/status").read()
-    print("peak-kb", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
-"""
 
 
 def real_sentences(eval_dir: Path) -> list[str]:
@@ -120,7 +111,7 @@ def run_command(settings: Settings, *arguments: str) -> tuple[float, int, str]:
     """Seconds, peak memory (MiB) and output of `alliance-qa ARGUMENTS` in a child process."""
     env = {**os.environ, **settings.as_env()}
     start = time.perf_counter()
-    child = subprocess.run([sys.executable, "-c", _RUN_AND_REPORT_PEAK, *arguments], env=env,
+    child = subprocess.run([sys.executable, "-c", RUN_AND_REPORT_PEAK, *arguments], env=env,
                            capture_output=True, text=True)
     seconds = time.perf_counter() - start
     peak = max([int(line.split()[1]) for line in child.stderr.splitlines()
