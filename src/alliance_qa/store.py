@@ -43,7 +43,7 @@ from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexS
 from .integrity import file_sha256, sha256_bytes
 from .keyword import KeywordIndex
 from .manifest import Manifest
-from .token_codes import TokenCodes
+from .token_codes import DECODE_ALL_BELOW_BYTES, TokenCodes
 
 POINTER = "CURRENT"
 LOCK = ".build.lock"
@@ -62,7 +62,6 @@ SEARCHED = ("context", "text")      # views searched by vector; the others are r
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 QUANTIZER = faiss.ScalarQuantizer.QT_8bit
-DECODE_ALL_BELOW_BYTES = 256 * 2**20    # a view decoded at load takes at most this
 MMAP_BYTES = 256 * 2**20            # larger vector files are memory-mapped, not read in
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")
 

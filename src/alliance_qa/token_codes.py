@@ -25,7 +25,7 @@ import numpy as np
 
 DIMENSIONS_PER_CODE = 12        # a 384-dimensional vector → 32 codes of one byte
 TRAINING_ROWS = 256 * 256       # what FAISS's k-means would sample anyway
-DECODE_ALL_BELOW_BYTES = 256 * 2**20    # smaller indexes are decoded once, at load
+DECODE_ALL_BELOW_BYTES = 256 * 2**20    # vectors decoded once at load take at most this
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
