@@ -51,6 +51,22 @@ def test_the_export_gives_sentence_transformers_vectors(exported, embedder):
     assert exported.dictionary() == embedder.dictionary()
 
 
+def test_a_batch_of_texts_of_any_length_embeds_as_each_text_alone(exported, embedder):
+    """The build embeds the corpus through the export, many texts to a padded batch: padding
+    changes no text's vector or word pieces."""
+    texts = QUESTIONS[:40] + ODD + [" ".join(QUESTIONS[:30])]   # the last one is truncated
+    vectors, pieces = exported.encode_with_pieces(texts)
+    reference, reference_pieces = embedder.encode_with_pieces(texts)
+    assert np.min(np.sum(vectors * reference, axis=1)) > 0.9999
+    for text, got, alone, expected in zip(texts, pieces, map(exported.encode_query, texts),
+                                          reference_pieces):
+        assert np.array_equal(got.ids, expected.ids), text
+        assert np.allclose(got.vectors, alone.tokens.vectors, atol=1e-4), text
+        assert np.min(np.sum(got.vectors * expected.vectors, axis=1)) > 0.9999, text
+    assert len(pieces[-1].ids) == embedder.max_tokens
+    assert np.allclose(exported.encode(texts[:3]), vectors[:3], atol=1e-6)
+
+
 @pytest.mark.full
 def test_the_product_answers_alike_with_either_runtime(built, searcher):
     fast, _ = open_searcher(built)

@@ -328,6 +328,27 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
     assert np.median(np.sum(decoded * relearned, axis=1)) > 0.95
 
 
+@pytest.mark.full
+def test_a_build_codes_word_pieces_slice_by_slice_past_the_rows_it_learns_from(
+        embedder, tmp_path, corpus_copy, built, monkeypatch):
+    """A large corpus's build holds vectors only until it can learn the codebooks: here a
+    few slices' worth, as if the corpus had many more rows than TRAINING_ROWS."""
+    from alliance_qa import indexing, token_codes
+    monkeypatch.setattr(indexing, "SLICE", 8)
+    monkeypatch.setattr(token_codes, "TRAINING_ROWS", 500)
+    settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "sliced",
+                        encoders_dir=built.encoders)
+    build_index(settings, embedder)
+    sliced, whole = load_index(settings.index_dir), load_index(built.index_dir)
+    assert np.array_equal(sliced.token_table, whole.token_table)
+    assert sliced.tokens.trained_rows == len(sliced.tokens) > 4 * 500
+    decoded = sliced.tokens.rows(0, len(sliced.tokens))
+    assert np.median(np.sum(decoded * whole.tokens.rows(0, len(whole.tokens)), axis=1)) > 0.95
+    for view in store.VIEWS:
+        assert np.allclose(store.matrix(sliced.views[view]), store.matrix(whole.views[view]),
+                           atol=0.01)
+
+
 def codes_by_chunk(index):
     """Each chunk's word-piece codes, by the key of the text they were embedded from."""
     starts = store.token_starts(index.token_table, len(index.chunks))

@@ -101,6 +101,16 @@ class QueryEncoder(Protocol):
         """The word pieces of these vocabulary ids."""
 
 
+class TextEncoder(QueryEncoder, Protocol):
+    """What a build needs of a model to embed a corpus: `Embedder`, or its verified ONNX
+    export, which the build prefers."""
+
+    dimension: int
+
+    def encode_with_pieces(self, texts: list[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+        """Each text's unit vector and its word-piece vectors, from one forward pass."""
+
+
 class Embedder:
     """A loaded sentence-transformers model; `encode` gives unit-length float32 rows."""
 

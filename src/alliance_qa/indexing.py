@@ -11,7 +11,7 @@ import functools
 import hashlib
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +24,7 @@ from .acronyms import expand, find_acronyms
 from .chunking import Chunk, chunk_documents
 from .config import Settings
 from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
-from .embedding import Embedder, TokenVectors, fingerprint
+from .embedding import Embedder, TextEncoder, fingerprint
 from .errors import AllianceQAError, CorpusEmpty
 from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
@@ -45,7 +45,7 @@ from .store import (
     vector_indexes,
     write_index,
 )
-from .token_codes import TokenCodes
+from .token_codes import Coder, TokenCodes
 from .token_match import content_pieces
 
 
@@ -141,7 +141,27 @@ def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str
     return cache
 
 
-def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool = False,
+SLICE = 512     # texts embedded per call: a build holds one slice's word-piece vectors
+
+
+def _slices(indices: list[int], progress: bool, on_progress: Progress, stage: str,
+            span: tuple[float, float]) -> Iterator[list[int]]:
+    """`indices` a slice at a time, each reported (as a fraction within `span`, and on a
+    terminal bar with `progress`) before it is embedded."""
+    bar = None
+    if progress and indices:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(indices), desc=stage.split(" (")[0], unit="texts")
+    for start in range(0, len(indices), SLICE):
+        _report(on_progress, stage, span[0] + (span[1] - span[0]) * start / len(indices))
+        yield indices[start:start + SLICE]
+        if bar is not None:
+            bar.update(len(indices[start:start + SLICE]))
+    if bar is not None:
+        bar.close()
+
+
+def embed_views(reader: TextEncoder, inputs: dict[str, list[str]], progress: bool = False,
                 on_progress: Progress = None,
                 cache: dict[str, dict[str, np.ndarray]] | None = None
                 ) -> tuple[dict[str, np.ndarray], dict[str, list[str]], int]:
@@ -155,15 +175,15 @@ def embed_views(embedder: Embedder, inputs: dict[str, list[str]], progress: bool
         keys[view] = [text_key(t) for t in texts]
         known = (cache or {}).get(view, {})
         missing = [i for i, k in enumerate(keys[view]) if k not in known]
-        _report(on_progress, f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
-                             f"({len(texts) - len(missing)} unchanged)…",
-                0.4 + 0.45 * done / len(inputs))
-        fresh = embedder.encode([texts[i] for i in missing], progress=progress)
-        rows = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+        rows = np.zeros((len(texts), reader.dimension), dtype=np.float32)
         for i, k in enumerate(keys[view]):
             if k in known:
                 rows[i] = known[k]
-        rows[missing] = fresh
+        stage = (f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
+                 f"({len(texts) - len(missing)} unchanged)…")
+        span = (0.4 + 0.45 * done / len(inputs), 0.4 + 0.45 * (done + 1) / len(inputs))
+        for part in _slices(missing, progress, on_progress, stage, span):
+            rows[part] = reader.encode([texts[i] for i in part])
         vectors[view], embedded = rows, embedded + len(missing)
     return vectors, keys, embedded
 
@@ -179,10 +199,11 @@ class Pieces:
     embedded: int                # texts embedded anew
 
 
-def embed_with_pieces(embedder: Embedder, texts: list[str], progress: bool = False,
+def embed_with_pieces(reader: TextEncoder, texts: list[str], progress: bool = False,
                       on_progress: Progress = None, cache: dict[str, dict] | None = None,
                       previous: TokenCodes | None = None) -> Pieces:
-    """The context view and the word pieces of the same texts, from one forward pass each.
+    """The context view and the word pieces of the same texts, from one forward pass each,
+    a slice at a time, the pieces coded as they come (token_codes.Coder).
 
     Rows of unchanged texts keep their codes, and new rows are coded with the previous
     build's codebooks, until the rows outgrow twice what those were learned on: then every
@@ -193,47 +214,38 @@ def embed_with_pieces(embedder: Embedder, texts: list[str], progress: bool = Fal
     known_codes = (cache or {}).get(TOKENS, {}) if previous is not None else {}
     kept = [i for i, k in enumerate(keys) if k in known_vectors and k in known_codes]
     missing = sorted(set(range(len(texts))) - set(kept))
-    _report(on_progress, f"Embedding {len(missing)} of {len(texts)} paragraphs with their "
-                         f"headings, word by word ({len(kept)} unchanged)…", 0.1)
-    fresh_vectors, fresh = _embed_pieces(embedder, [texts[i] for i in missing], progress)
-    rows = (sum(len(known_codes[keys[i]][0]) for i in kept)
-            + sum(len(pieces.ids) for pieces in fresh))
-    if kept and rows > 2 * previous.trained_rows:
-        _report(on_progress, "The corpus has outgrown its word-piece codebooks: embedding "
-                             "every paragraph to learn them anew…", 0.25)
-        return embed_with_pieces(embedder, texts, progress, on_progress)
-    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    vectors[missing] = fresh_vectors
+    kept_rows = sum(len(known_codes[keys[i]][0]) for i in kept)
+    vectors = np.zeros((len(texts), reader.dimension), dtype=np.float32)
+    ids_of = {i: known_codes[keys[i]][0] for i in kept}
     for i in kept:
         vectors[i] = known_vectors[keys[i]]
-    by_text = dict(zip(missing, fresh))
-    ids_of = [by_text[i].ids if i in by_text else known_codes[keys[i]][0]
-              for i in range(len(texts))]
-    ids = np.concatenate(ids_of).astype(np.int32)
-    table = np.column_stack([np.repeat(np.arange(len(texts)), list(map(len, ids_of))),
-                             ids]).astype(np.int32)
-    new_vectors = np.concatenate([p.vectors for p in fresh] or
-                                 [np.zeros((0, embedder.dimension), np.float32)])
-    new_ids = np.concatenate([p.ids for p in fresh] or [np.zeros(0, np.int32)])
-    if not kept:
-        return Pieces(vectors, TokenCodes.learn(new_vectors, new_ids), table, keys,
-                      len(missing))
-    new_codes, centroids = previous.encode(new_vectors, new_ids)
-    coded = dict(zip(missing, np.split(new_codes, np.cumsum([len(p.ids) for p in fresh])[:-1])))
+    coder = Coder(previous if kept else None)
+    stage = (f"Embedding {len(missing)} of {len(texts)} paragraphs with their headings, word "
+             f"by word ({len(kept)} unchanged)…")
+    for part in _slices(missing, progress, on_progress, stage, (0.1, 0.4)):
+        vectors[part], pieces = reader.encode_with_pieces([texts[i] for i in part])
+        pieces = [content_pieces(p, reader.words(p.ids)) for p in pieces]
+        ids_of.update(zip(part, (p.ids for p in pieces)))
+        coder.add(np.concatenate([p.vectors for p in pieces]),
+                  np.concatenate([p.ids for p in pieces]))
+        if kept and kept_rows + coder.rows > 2 * previous.trained_rows:
+            _report(on_progress, "The corpus has outgrown its word-piece codebooks: "
+                                 "embedding every paragraph to learn them anew…", 0.1)
+            return embed_with_pieces(reader, texts, progress, on_progress)
+    new_codes, centroids, codebooks = coder.finish()
+    coded = dict(zip(missing, np.split(new_codes, np.cumsum(
+        [len(ids_of[i]) for i in missing])[:-1].astype(int))))
     codes = np.concatenate([coded[i] if i in coded else known_codes[keys[i]][1]
                             for i in range(len(texts))])
-    return Pieces(vectors, TokenCodes.assemble(previous, ids, codes, centroids), table, keys,
-                  len(missing))
+    counts = [len(ids_of[i]) for i in range(len(texts))]
+    ids = np.concatenate([ids_of[i] for i in range(len(texts))]).astype(np.int32)
+    table = np.column_stack([np.repeat(np.arange(len(texts)), counts), ids]).astype(np.int32)
+    return Pieces(vectors, TokenCodes.assemble(codebooks, ids, codes, centroids,
+                                               None if kept else coder.rows),
+                  table, keys, len(missing))
 
 
-def _embed_pieces(embedder: Embedder, texts: list[str], progress: bool
-                  ) -> tuple[np.ndarray, list[TokenVectors]]:
-    """The texts' vectors, and each text's content word pieces (token_match.content_pieces)."""
-    vectors, pieces = embedder.encode_with_pieces(texts, progress=progress)
-    return vectors, [content_pieces(p, embedder.words(p.ids)) for p in pieces]
-
-
-def estimate_seconds(embedder: Embedder, inputs: dict[str, list[str]],
+def estimate_seconds(reader: TextEncoder, inputs: dict[str, list[str]],
                      cache: dict[str, dict]) -> float:
     """How long embedding the texts not in `cache` will take: a sample of them timed, scaled
     by characters."""
@@ -243,7 +255,7 @@ def estimate_seconds(embedder: Embedder, inputs: dict[str, list[str]],
         return 0.0
     sample = to_embed[:: max(1, len(to_embed) // 16)][:16]
     start = time.perf_counter()
-    embedder.encode(sample)
+    reader.encode(sample)
     per_character = (time.perf_counter() - start) / max(sum(map(len, sample)), 1)
     return per_character * sum(map(len, to_embed))
 
@@ -316,14 +328,18 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         previous = _previous_build(settings.index_dir)
         cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
         inputs = view_inputs(chunks, acronyms)
-        estimate = estimate_seconds(embedder, inputs, cache)
+        _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.02)
+        exported, slow_questions = export(embedder, settings.encoders,
+                                          question_samples(inputs))
+        reader = exported or embedder
+        estimate = estimate_seconds(reader, inputs, cache)
         if estimate:
             _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
                                  "machine…", 0.05)
-        pieces = embed_with_pieces(embedder, inputs["context"], progress, on_progress, cache,
+        pieces = embed_with_pieces(reader, inputs["context"], progress, on_progress, cache,
                                    previous.tokens if cache else None)
         views, keys, embedded = embed_views(
-            embedder, {v: inputs[v] for v in ("text", "sentences")}, progress, on_progress,
+            reader, {v: inputs[v] for v in ("text", "sentences")}, progress, on_progress,
             cache)
         views, keys = {"context": pieces.vectors, **views}, {
             "context": pieces.keys, TOKENS: pieces.keys, **keys}
@@ -331,8 +347,6 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         searched = keyword_texts(chunks, acronyms)
         keyword = KeywordIndex.from_texts(searched)
         related = corpus_related_words(embedder, keyword)
-        _report(on_progress, "Exporting the model for questions (once per model)…", 0.88)
-        slow_questions = export(embedder, settings.encoders, question_samples(inputs))
         seconds = time.perf_counter() - start
         manifest = Manifest(
             model=embedder.name, model_fingerprint=embedder.fingerprint,
@@ -349,7 +363,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
                                  corpus_words(searched))
         indexes = vector_indexes(views)
         _report(on_progress, "Calibrating abstention on questions about other subjects…", 0.89)
-        calibration = calibrate(assemble(manifest, contents, indexes), embedder)
+        calibration = calibrate(assemble(manifest, contents, indexes), reader)
         manifest = replace(manifest, calibration=asdict(calibration))
         _report(on_progress, "Writing the index…", 0.9)
         folder = write_index(settings.index_dir, manifest, contents, indexes)
@@ -362,12 +376,12 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
                         chunk_changes(previous, chunks), slow_questions)
 
 
-def calibrate(index: StoredIndex, embedder: Embedder) -> Calibration:
+def calibrate(index: StoredIndex, reader: TextEncoder) -> Calibration:
     """Score the bundled questions about other subjects with the searcher that will serve
     this index: where its scores stand decides when the documents do not answer."""
     from .search import Searcher
-    searcher = Searcher(index, embedder, calibration=UNCALIBRATED)
-    return Calibration.fit(searcher.probe(reference_questions(), embedder.encode_with_pieces))
+    searcher = Searcher(index, reader, calibration=UNCALIBRATED)
+    return Calibration.fit(searcher.probe(reference_questions(), reader.encode_with_pieces))
 
 
 def corpus_related_words(embedder: Embedder, keyword: KeywordIndex) -> dict:

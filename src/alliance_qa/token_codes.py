@@ -13,7 +13,9 @@ both evaluation corpora, hit@1 is unchanged (docs/method.md has the table).
 The codebooks are learned from the build's own vectors. A later build encodes the rows of
 new or edited paragraphs with the same codebooks and keeps every other row's code as it was;
 once the corpus has grown to twice the rows the codebooks were learned on, the next build
-learns them anew (and so embeds every paragraph again).
+learns them anew (and so embeds every paragraph again). A build codes its rows as they are
+embedded (`Coder`): it holds vectors only until it has enough rows to learn the codebooks
+from, so its memory does not grow with the corpus beyond the codes themselves.
 """
 
 from __future__ import annotations
@@ -102,18 +104,10 @@ class TokenCodes:
         index.add(np.ascontiguousarray(residual))
         return cls(np.asarray(ids, np.int32), pieces, centroids, index, rows)
 
-    def encode(self, vectors: np.ndarray, ids: np.ndarray
-               ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """New rows' codes with these codebooks, and the centroids (pieces, rows) extended
-        by the pieces not seen before (their centroid is their own rows' mean)."""
-        pieces, centroids = _centroids(vectors, ids, self.pieces, self.centroids)
-        residual = vectors - centroids[np.searchsorted(pieces, ids)].astype(np.float32)
-        codes = self.residuals.pq.compute_codes(np.ascontiguousarray(residual))
-        return codes, (pieces, centroids)
-
     @classmethod
     def assemble(cls, like: TokenCodes, ids: np.ndarray, codes: np.ndarray,
-                 centroids: tuple[np.ndarray, np.ndarray]) -> TokenCodes:
+                 centroids: tuple[np.ndarray, np.ndarray],
+                 trained_rows: int | None = None) -> TokenCodes:
         """Rows from codes made with `like`'s codebooks (kept and new rows, in order)."""
         index = faiss.IndexPQ(like.centroids.shape[1], like.residuals.pq.M,
                               like.residuals.pq.nbits, faiss.METRIC_INNER_PRODUCT)
@@ -125,7 +119,50 @@ class TokenCodes:
                                        index.codes)
             index.ntotal = len(codes)
         pieces, rows = centroids
-        return cls(np.asarray(ids, np.int32), pieces, rows, index, like.trained_rows)
+        return cls(np.asarray(ids, np.int32), pieces, rows, index,
+                   trained_rows or like.trained_rows)
+
+
+class Coder:
+    """Codes word-piece rows as a build embeds them, slice by slice: with `like`'s
+    codebooks, or with codebooks learned from the first TRAINING_ROWS rows (the only
+    vectors it ever holds). Pieces first seen later get their own rows' mean as centroid."""
+
+    def __init__(self, like: TokenCodes | None = None):
+        self.like = like
+        self.centroids = (like.pieces, like.centroids) if like else None
+        self.waiting: list[tuple[np.ndarray, np.ndarray]] = []    # rows before codebooks
+        self.codes: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Code the next rows (vocabulary ids `ids`), in order."""
+        self.rows += len(ids)
+        if self.like is not None:
+            self.centroids = _centroids(vectors, ids, *self.centroids)
+            pieces, rows = self.centroids
+            residual = vectors - rows[np.searchsorted(pieces, ids)].astype(np.float32)
+            self.codes.append(self.like.residuals.pq.compute_codes(
+                np.ascontiguousarray(residual)))
+            return
+        self.waiting.append((vectors, ids))
+        if sum(len(i) for _, i in self.waiting) >= TRAINING_ROWS:
+            self._learn()
+
+    def _learn(self) -> None:
+        vectors, ids = (np.concatenate(part) for part in zip(*self.waiting))
+        self.waiting = []
+        self.like = TokenCodes.learn(vectors, ids)
+        self.centroids = (self.like.pieces, self.like.centroids)
+        self.codes.append(self.like.codes.copy())
+
+    def finish(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], TokenCodes]:
+        """Every added row's code, the centroids (pieces, rows), and the codebooks' owner."""
+        if self.like is None:
+            self._learn()
+        size = self.like.residuals.code_size
+        return (np.concatenate(self.codes or [np.zeros((0, size), np.uint8)]),
+                self.centroids, self.like)
 
 
 def _centroids(vectors: np.ndarray, ids: np.ndarray, known_pieces: np.ndarray,
