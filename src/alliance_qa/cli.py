@@ -61,7 +61,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"The index in {settings.index_dir} is fresh.")
         return 0
     stages = None if args.quiet else (lambda stage, done: print(stage, file=sys.stderr))
-    print(build_index(settings, progress=not args.quiet, on_progress=stages, full=args.full))
+    print(build_index(settings, progress=not args.quiet, on_progress=stages, full=args.full,
+                      ray=args.ray, workers=args.workers))
     return 0
 
 
@@ -280,6 +281,11 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.add_argument("--full", action="store_true",
                        help="embed everything again instead of reusing unchanged vectors")
+    build.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="embed on Ray Data workers: a local Ray (default) or the cluster "
+                            "at ADDRESS (needs alliance-qa[cluster])")
+    build.add_argument("--workers", type=int, choices=range(1, 4097), metavar="N",
+                       help="Ray workers (default: one per CPU of the cluster)")
     ask = add("ask", cmd_ask)
     ask.add_argument("question", nargs="?", help="the question (omit with --json to read stdin)")
     ask.add_argument("-k", type=int, default=3, choices=range(1, 51), metavar="N",

@@ -75,3 +75,9 @@ class QuestionSetInvalid(AllianceQAError):
     fix = ('Each line of a question set is a JSON object with "question" and "gold" (a list '
            'of section ids, empty when the documents do not answer it), and optionally "id" '
            'and "kind".')
+
+
+class ClusterUnavailable(AllianceQAError):
+    """`build --ray` cannot run: Ray is not installed, not reachable, or a worker failed."""
+    fix = ("Install the extra with `pip install 'alliance-qa[cluster]'` (on every node of a "
+           "cluster), check the address, or build without --ray.")

@@ -22,14 +22,15 @@ from . import __version__
 from .abstention import UNCALIBRATED, Calibration, reference_questions, scripts_of
 from .acronyms import expand, find_acronyms
 from .chunking import Chunk, chunk_documents
+from .cluster import RayReader
 from .config import Settings
 from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
-from .embedding import Embedder, TextEncoder, fingerprint
-from .errors import AllianceQAError, CorpusEmpty
+from .embedding import Embedder, TextEncoder, TokenVectors, fingerprint
+from .errors import AllianceQAError, ClusterUnavailable, CorpusEmpty
 from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
 from .manifest import Manifest
-from .onnx_encoder import OnnxEncoder, export
+from .onnx_encoder import OnnxEncoder, export, folder_for
 from .related_words import related_words
 from .spelling import corpus_words
 from .store import (
@@ -161,8 +162,20 @@ def _slices(indices: list[int], progress: bool, on_progress: Progress, stage: st
         bar.close()
 
 
-def embed_views(reader: TextEncoder, inputs: dict[str, list[str]], progress: bool = False,
-                on_progress: Progress = None,
+def embed_in_slices(reader: TextEncoder | RayReader, texts: list[str], pieces: bool
+                    ) -> Iterator[tuple[np.ndarray, list[TokenVectors] | None]]:
+    """The texts' vectors (and word pieces, if `pieces`), SLICE texts at a time, in order:
+    streamed by Ray Data's workers for `build --ray`, else one call per slice here."""
+    if isinstance(reader, RayReader):
+        yield from reader.stream(texts, SLICE, pieces) if texts else ()
+        return
+    for start in range(0, len(texts), SLICE):
+        part = texts[start:start + SLICE]
+        yield reader.encode_with_pieces(part) if pieces else (reader.encode(part), None)
+
+
+def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
+                progress: bool = False, on_progress: Progress = None,
                 cache: dict[str, dict[str, np.ndarray]] | None = None
                 ) -> tuple[dict[str, np.ndarray], dict[str, list[str]], int]:
     """The embedding stage for the views without word pieces ("text", "sentences"): each
@@ -182,8 +195,10 @@ def embed_views(reader: TextEncoder, inputs: dict[str, list[str]], progress: boo
         stage = (f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
                  f"({len(texts) - len(missing)} unchanged)…")
         span = (0.4 + 0.45 * done / len(inputs), 0.4 + 0.45 * (done + 1) / len(inputs))
-        for part in _slices(missing, progress, on_progress, stage, span):
-            rows[part] = reader.encode([texts[i] for i in part])
+        for part, (fresh, _) in zip(_slices(missing, progress, on_progress, stage, span),
+                                    embed_in_slices(reader, [texts[i] for i in missing],
+                                                    False)):
+            rows[part] = fresh
         vectors[view], embedded = rows, embedded + len(missing)
     return vectors, keys, embedded
 
@@ -199,7 +214,7 @@ class Pieces:
     embedded: int                # texts embedded anew
 
 
-def embed_with_pieces(reader: TextEncoder, texts: list[str], progress: bool = False,
+def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progress: bool = False,
                       on_progress: Progress = None, cache: dict[str, dict] | None = None,
                       previous: TokenCodes | None = None) -> Pieces:
     """The context view and the word pieces of the same texts, from one forward pass each,
@@ -222,8 +237,9 @@ def embed_with_pieces(reader: TextEncoder, texts: list[str], progress: bool = Fa
     coder = Coder(previous if kept else None)
     stage = (f"Embedding {len(missing)} of {len(texts)} paragraphs with their headings, word "
              f"by word ({len(kept)} unchanged)…")
-    for part in _slices(missing, progress, on_progress, stage, (0.1, 0.4)):
-        vectors[part], pieces = reader.encode_with_pieces([texts[i] for i in part])
+    for part, (fresh, pieces) in zip(_slices(missing, progress, on_progress, stage, (0.1, 0.4)),
+                                     embed_in_slices(reader, [texts[i] for i in missing], True)):
+        vectors[part] = fresh
         pieces = [content_pieces(p, reader.words(p.ids)) for p in pieces]
         ids_of.update(zip(part, (p.ids for p in pieces)))
         coder.add(np.concatenate([p.vectors for p in pieces]),
@@ -303,12 +319,14 @@ def library_versions() -> dict[str, str]:
 
 
 def build_index(settings: Settings, embedder: Embedder | None = None, progress: bool = False,
-                on_progress: Progress = None, full: bool = False) -> BuildSummary:
+                on_progress: Progress = None, full: bool = False,
+                ray: str | None = None, workers: int | None = None) -> BuildSummary:
     """Read the corpus, embed it and write a new live index; the old one stays on failure.
 
     Vectors of texts the previous build embedded with the same model are reused, unless
     `full`. `progress` shows terminal progress bars; `on_progress(stage, fraction)` reports
-    stages.
+    stages. With `ray` ("local" or a cluster's address), `workers` Ray workers (default:
+    one per CPU of the cluster) embed the texts (cluster.py).
     """
     start = time.perf_counter()
     with build_lock(settings.index_dir):
@@ -336,11 +354,17 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         if estimate:
             _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
                                  "machine…", 0.05)
-        pieces = embed_with_pieces(reader, inputs["context"], progress, on_progress, cache,
-                                   previous.tokens if cache else None)
-        views, keys, embedded = embed_views(
-            reader, {v: inputs[v] for v in ("text", "sentences")}, progress, on_progress,
-            cache)
+        workforce = _ray_reader(exported, settings, slow_questions, ray, workers) if ray \
+            else reader
+        try:
+            pieces = embed_with_pieces(workforce, inputs["context"], progress, on_progress,
+                                       cache, previous.tokens if cache else None)
+            views, keys, new_texts = embed_views(
+                workforce, {v: inputs[v] for v in ("text", "sentences")}, progress,
+                on_progress, cache)
+        finally:
+            if workforce is not reader:
+                workforce.close()
         views, keys = {"context": pieces.vectors, **views}, {
             "context": pieces.keys, TOKENS: pieces.keys, **keys}
         _report(on_progress, "Finding the corpus words near the words it lacks…", 0.87)
@@ -369,11 +393,22 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         folder = write_index(settings.index_dir, manifest, contents, indexes)
         _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values()))
-    embedded += pieces.embedded
+    new_texts += pieces.embedded
     return BuildSummary(len(documents), manifest.section_count, len(chunks),
                         manifest.sentence_count, time.perf_counter() - start, str(folder),
-                        [str(w) for w in warnings], embedded, texts - embedded,
+                        [str(w) for w in warnings], new_texts, texts - new_texts,
                         chunk_changes(previous, chunks), slow_questions)
+
+
+def _ray_reader(exported: OnnxEncoder | None, settings: Settings, why_not: str,
+                address: str, workers: int | None) -> RayReader:
+    """Ray workers with the model's export (they need one: they do not load PyTorch)."""
+    if exported is None:
+        raise ClusterUnavailable(f"build --ray ships the model's ONNX export to the workers, "
+                                 f"and there is none: {why_not}.",
+                                 "Build without --ray.")
+    return RayReader(exported, folder_for(settings.encoders, exported.fingerprint),
+                     None if address == "local" else address, workers)
 
 
 def calibrate(index: StoredIndex, reader: TextEncoder) -> Calibration:
