@@ -246,7 +246,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.method_scale:
         from .scale import scale_of_the_method
         sizes = [int(n) for n in args.method_scale.split(",") if n.strip()]
-        print("\n".join(scale_of_the_method(sizes, _settings(args))))
+        for line in scale_of_the_method(sizes, _settings(args)):
+            print(line, flush=True)
+        return 0
+    if args.ray_workers:
+        from .scale import build_on_ray
+        counts = [int(n) for n in args.ray_workers.split(",") if n.strip()]
+        print("\n".join(build_on_ray(counts, _settings(args))))
         return 0
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else None
     print(run_benchmark(_settings(args), repeats=args.repeats, browser=not args.no_browser,
@@ -321,6 +327,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--method-scale", default="", metavar="SIZES",
                        help="instead: build, serve and judge the whole method on corpora of "
                             "these many passages (e.g. 2000,10000; minutes to hours)")
+    bench.add_argument("--ray-workers", default="", metavar="COUNTS",
+                       help="instead: build the SQuAD suite's corpus plainly and on local Ray "
+                            "Data with these numbers of workers (e.g. 1,2; minutes)")
     bench.add_argument("--plot", default="bench-latency.png",
                        help="where to write the latency-by-size plot (PNG)")
     return root

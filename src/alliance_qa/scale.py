@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -180,28 +181,50 @@ TARGETS = {"bytes_per_passage": ("≤", 10 * 1024), "build_ratio": ("≥", 0.5),
            "serving_mib": ("≤", 1536), "cold_start_s": ("≤", 3.0), "query_p95_ms": ("≤", 30.0)}
 
 
-def format_sizes(rows: list[dict]) -> list[str]:
-    """The figures of each size as the benchmark prints them."""
-    lines = [f"{'passages':>9} {'build s':>8} {'chunks/s':>8} {'÷ bare':>7} {'peak MiB':>8} "
-             f"{'KB/psg':>7} {'cold s':>6} {'serve MiB':>9} {'p50 ms':>7} {'p95 ms':>7} "
-             f"{'hit@1':>6} {'1% edit s':>9}"]
-    for r in rows:
-        lines.append(
-            f"{r['paragraphs']:9,d} {r['build_s']:8.0f} {r['chunks_per_s']:8.1f} "
+HEADER = (f"{'passages':>9} {'build s':>8} {'chunks/s':>8} {'÷ bare':>7} {'peak MiB':>8} "
+          f"{'KB/psg':>7} {'cold s':>6} {'serve MiB':>9} {'p50 ms':>7} {'p95 ms':>7} "
+          f"{'hit@1':>6} {'1% edit s':>9}")
+
+
+def format_size(r: dict) -> str:
+    """One size's figures as the benchmark prints them, under HEADER."""
+    return (f"{r['paragraphs']:9,d} {r['build_s']:8.0f} {r['chunks_per_s']:8.1f} "
             f"{r['chunks_per_s'] / r['bare_per_s']:7.2f} {r['build_peak_mib']:8,d} "
             f"{r['bytes_per_passage'] / 1024:7.1f} {r['cold_start_s']:6.1f} "
             f"{r['serving_mib']:9,d} {r['query_p50_ms']:7.1f} {r['query_p95_ms']:7.1f} "
             f"{r['hit_at_1']:6.3f} {r['rebuild_s']:9.0f}")
-    lines.append("targets: " + ", ".join(f"{name} {op} {value}"
-                                         for name, (op, value) in TARGETS.items()))
-    return lines
+
+
+def build_on_ray(workers: list[int], settings: Settings, eval_dir: Path = Path("eval"),
+                 paragraphs: int = 0, suite: str = "squad-dev") -> list[str]:
+    """`alliance-qa bench --ray-workers`: the same corpus (the suite's, or scaled to
+    `paragraphs`) built plainly and on local Ray Data with each number of workers, each a
+    full build in a child process; chunks/s against bare encoding in the same run."""
+    seed = next(s for s in find_suites(eval_dir) if s.name == suite)
+    lines = [f"{'build':>22} {'seconds':>8} {'chunks/s':>8} {'÷ bare':>7} {'peak MiB':>8}"]
+    with tempfile.TemporaryDirectory() as work:
+        corpus = Path(work) / "corpus"
+        scaled_corpus(corpus, paragraphs, seed.corpus, real_sentences(eval_dir))
+        bare = bare_encoding_rate(Embedder(settings.model), _paragraphs(corpus))
+        for count in [0, *workers]:
+            here = replace(settings, corpus_dir=corpus, index_dir=Path(work) / f"index-{count}",
+                           encoders_dir=settings.encoders)
+            seconds, peak, output = run_command(
+                here, "build", "--quiet", *(["--ray", "--workers", str(count)] if count else []))
+            chunks = int(re.search(r"(\d+) chunks", output).group(1))
+            label = f"Ray, {count} worker{'s' * (count > 1)}" if count else "plain"
+            lines.append(f"{label:>22} {seconds:8.1f} {chunks / seconds:8.2f} "
+                         f"{chunks / seconds / bare:7.2f} {peak:8,d}")
+    return lines + [f"bare encoding of the same paragraphs: {bare:.1f}/s"]
 
 
 def scale_of_the_method(sizes: list[int], settings: Settings, eval_dir: Path = Path("eval")
-                        ) -> list[str]:
-    """`alliance-qa bench --method-scale`: every size's figures, and the bare encoding
-    reference measured in the same run."""
+                        ) -> Iterator[str]:
+    """`alliance-qa bench --method-scale`: every size's figures, each as soon as it is
+    measured (a long run stopped keeps the sizes done), and the targets."""
     embedder = Embedder(settings.model)
     sentences = real_sentences(eval_dir)
-    rows = [measure_size(n, settings, eval_dir, sentences, embedder) for n in sizes]
-    return format_sizes(rows)
+    yield HEADER
+    for n in sizes:
+        yield format_size(measure_size(n, settings, eval_dir, sentences, embedder))
+    yield "targets: " + ", ".join(f"{name} {op} {value}" for name, (op, value) in TARGETS.items())
