@@ -56,9 +56,11 @@ class TokenCodes:
 
     def __post_init__(self) -> None:
         self._centroid_of = np.searchsorted(self.pieces, self.ids)   # row → centroid row
-        self._decoded = None
+        self._decoded = self._centroids = None
         if len(self) * self.centroids.shape[1] * 4 <= DECODE_ALL_BELOW_BYTES:
-            self._decoded = self._decode(0, len(self))
+            self._decoded = self.take(np.arange(len(self)))
+        else:      # decoded per question: the centroids in float32 spare a conversion per row
+            self._centroids = self.centroids.astype(np.float32)
 
     def __len__(self) -> int:
         return int(self.residuals.ntotal)
@@ -74,14 +76,17 @@ class TokenCodes:
 
     def rows(self, low: int, high: int) -> np.ndarray:
         """Rows low…high−1 as float32 unit vectors."""
-        if self._decoded is not None:
-            return self._decoded[low:high]
-        return self._decode(low, high)
+        return self.take(np.arange(low, high))
 
-    def _decode(self, low: int, high: int) -> np.ndarray:
-        residual = self.residuals.pq.decode(np.ascontiguousarray(self.codes[low:high]))
-        centroids = self.centroids[self._centroid_of[low:high]].astype(np.float32)
-        return _unit(centroids + residual)
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """These rows as float32 unit vectors, decoded in one call."""
+        if self._decoded is not None:
+            return self._decoded[rows]
+        residual = self.residuals.pq.decode(np.ascontiguousarray(self.codes[rows]))
+        centroids = self._centroids if self._centroids is not None else self.centroids
+        vectors = centroids[self._centroid_of[rows]] + residual
+        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+        return (vectors / np.maximum(norms, 1e-12)[:, None]).astype(np.float32, copy=False)
 
     # ------------------------------------------------------------ making them
 

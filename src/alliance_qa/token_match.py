@@ -56,15 +56,12 @@ class TokenMatcher:
         if not keep.any() or not len(pool):
             return result
         query, weights = tokens.vectors[keep], weights[keep]
-        order = np.argsort(pool, kind="stable")
-        # runs of consecutive chunks are contiguous rows: one product per run, no copying
-        for run in np.split(order, np.flatnonzero(np.diff(pool[order]) != 1) + 1):
-            chunks = pool[run]
-            low, high = self.start[chunks[0]], self.start[chunks[-1] + 1]
-            similarity = query @ self.rows.rows(low, high).T            # pieces × rows
-            best = np.maximum.reduceat(similarity, self.start[chunks] - low, axis=1)
-            result[run] = weights @ best                                 # per chunk
-        return result
+        starts, ends = self.start[pool], self.start[pool + 1]
+        counts = ends - starts       # every chunk has at least one row (content_pieces)
+        rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        similarity = query @ self.rows.take(rows).T          # pieces × the pool's rows, at once
+        best = np.maximum.reduceat(similarity, np.cumsum(counts) - counts, axis=1)
+        return (weights @ best).astype(np.float32)
 
 
 def content_pieces(tokens: TokenVectors, pieces: list[str]) -> TokenVectors:
