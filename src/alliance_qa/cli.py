@@ -60,8 +60,15 @@ def cmd_build(args: argparse.Namespace) -> int:
             return 1
         print(f"The index in {settings.index_dir} is fresh.")
         return 0
-    stages = None if args.quiet else (lambda stage, done: print(stage, file=sys.stderr))
-    print(build_index(settings, progress=not args.quiet, on_progress=stages, full=args.full,
+    shown: list[str] = []
+
+    def stages(stage: str, done: float) -> None:        # each stage once, not each slice
+        if not shown or shown[-1] != stage:
+            shown.append(stage)
+            print(stage, file=sys.stderr)
+
+    print(build_index(settings, progress=not args.quiet,
+                      on_progress=None if args.quiet else stages, full=args.full,
                       ray=args.ray, workers=args.workers))
     return 0
 
