@@ -32,9 +32,7 @@ TEXTS_PER_TASK = 256      # a worker sorts these by length into its own batches
 
 
 class RayReader:
-    """Embeds a build's texts on Ray workers; small calls stay with the local export."""
-
-    runtime = "ray"
+    """Embeds a build's texts on Ray workers (`stream`); the local export names pieces."""
 
     def __init__(self, local: OnnxEncoder, folder: Path, address: str | None = None,
                  workers: int | None = None):
@@ -60,10 +58,6 @@ class RayReader:
     def words(self, ids: np.ndarray) -> list[str]:
         """The word pieces of these vocabulary ids."""
         return self.local.words(ids)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """A few texts' vectors, here (a sample to time, not a corpus)."""
-        return self.local.encode(texts)
 
     def stream(self, texts: list[str], size: int, pieces: bool
                ) -> Iterator[tuple[np.ndarray, list[TokenVectors] | None]]:
