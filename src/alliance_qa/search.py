@@ -35,7 +35,7 @@ from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
 from .questions import Question, prepare, read_question
 from .spelling import Speller
-from .store import Rows, StoredIndex
+from .store import Rows, StoredIndex, spans_rows
 from .token_match import TokenMatcher
 
 OVERVIEW_NOTICE = "That asks what the documents are about as a whole: here is how they open."
@@ -169,7 +169,7 @@ class Searcher:
         the pool's sentence rows are read at once."""
         starts, ends = self.sentence_start[pool], self.sentence_start[pool + 1]
         counts = ends - starts
-        rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        rows = spans_rows(starts, counts)
         cosines = self.sentence_vectors[rows] @ query if len(rows) else np.zeros(0)
         best = np.full(len(pool), -1.0)
         has = counts > 0

@@ -491,6 +491,12 @@ def token_starts(table: np.ndarray, chunk_count: int) -> np.ndarray:
     return np.searchsorted(table[:, 0], np.arange(chunk_count + 1))
 
 
+def spans_rows(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The row numbers of spans (each `counts[i]` rows from `starts[i]`), one after another:
+    the rows of a pool of chunks, read in one call."""
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+
+
 def _centroids_fit(pieces: np.ndarray, centroids: np.ndarray, table: np.ndarray,
                    dimension: int) -> bool:
     """Sorted piece ids, a float16 row for each, and every id the table uses among them."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from .embedding import TokenVectors, bare_piece
 from .language import STOPWORDS
-from .store import token_starts
+from .store import spans_rows, token_starts
 from .token_codes import TokenCodes
 
 
@@ -62,8 +62,8 @@ class TokenMatcher:
         query, weights = tokens.vectors[keep], weights[keep]
         starts, ends = self.start[pool], self.start[pool + 1]
         counts = ends - starts       # every chunk has at least one row (content_pieces)
-        rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        similarity = query @ self.rows.take(rows).T          # pieces × the pool's rows, at once
+        # pieces × the pool's rows, read at once
+        similarity = query @ self.rows.take(spans_rows(starts, counts)).T
         best = np.maximum.reduceat(similarity, np.cumsum(counts) - counts, axis=1)
         return (weights @ best).astype(np.float32)
 
