@@ -247,21 +247,28 @@ def _fresh(settings: Settings) -> None:
         build_index(settings)
 
 
+def _counts(text: str) -> list[int]:
+    """"2000,10000" → [2000, 10000]; anything else is a usage error, not a traceback."""
+    parts = [n.strip() for n in text.split(",") if n.strip()]
+    if not all(n.isdigit() and int(n) > 0 for n in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "positive whole numbers")
+    return [int(n) for n in parts]
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Latency, build time, start-up time and memory, as medians of repeated runs."""
     from .bench import run_benchmark
     if args.method_scale:
         from .scale import scale_of_the_method
-        sizes = [int(n) for n in args.method_scale.split(",") if n.strip()]
-        for line in scale_of_the_method(sizes, _settings(args)):
+        for line in scale_of_the_method(args.method_scale, _settings(args)):
             print(line, flush=True)
         return 0
     if args.ray_workers:
         from .scale import build_on_ray
-        counts = [int(n) for n in args.ray_workers.split(",") if n.strip()]
-        print("\n".join(build_on_ray(counts, _settings(args))))
+        print("\n".join(build_on_ray(args.ray_workers, _settings(args))))
         return 0
-    sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else None
+    sizes = args.scale or None
     print(run_benchmark(_settings(args), repeats=args.repeats, browser=not args.no_browser,
                         scale=sizes, plot=Path(args.plot) if sizes else None))
     return 0
@@ -329,12 +336,12 @@ def parser() -> argparse.ArgumentParser:
     bench = add("bench", cmd_bench)
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--no-browser", action="store_true", help="skip the browser timings")
-    bench.add_argument("--scale", default="10000,100000,1000000",
+    bench.add_argument("--scale", type=_counts, default="10000,100000,1000000",
                        help="vector counts for the search-at-scale table ('' to skip)")
-    bench.add_argument("--method-scale", default="", metavar="SIZES",
+    bench.add_argument("--method-scale", type=_counts, default="", metavar="SIZES",
                        help="instead: build, serve and judge the whole method on corpora of "
                             "these many passages (e.g. 2000,10000; minutes to hours)")
-    bench.add_argument("--ray-workers", default="", metavar="COUNTS",
+    bench.add_argument("--ray-workers", type=_counts, default="", metavar="COUNTS",
                        help="instead: build the SQuAD suite's corpus plainly and on local Ray "
                             "Data with these numbers of workers (e.g. 1,2; minutes)")
     bench.add_argument("--plot", default="bench-latency.png",
