@@ -79,7 +79,7 @@ def test_a_how_many_question_needs_a_figure_counting_what_it_asks():
 @pytest.mark.unit
 def test_every_check_that_fires_is_reported_and_only_enabled_ones_abstain():
     evidence = abstention.Evidence(5.0, ["It was signed."], ["It was signed."])
-    calibration = Calibration(1.0, 0.5, 200)
+    calibration = Calibration(1.0, 0.5, 200, 500)
     asked = question("When was the treaty signed in 1975?")
     verdict = abstention.decide(asked, evidence, calibration)
     assert verdict.abstain and set(verdict.fired) == {"time", "number"}
@@ -94,7 +94,7 @@ def test_a_figure_beside_the_best_sentence_in_the_first_passage_answers_how_many
     best = "Thus, on 1 August 1944, the Warsaw Uprising began."
     first = best + " It lasted 63 days before the insurgents surrendered."
     asked = question("How many days did the Warsaw Uprising last?")
-    calibration = Calibration(1.0, 0.5, 200)
+    calibration = Calibration(1.0, 0.5, 200, 500)
     assert not abstention.decide(asked, abstention.Evidence(5.0, [best], [first]),
                                  calibration).abstain
     elsewhere = abstention.Evidence(5.0, [best], [best, "It lasted 63 days."])
@@ -102,12 +102,37 @@ def test_a_figure_beside_the_best_sentence_in_the_first_passage_answers_how_many
 
 
 @pytest.mark.unit
-def test_confidence_rises_through_the_learned_threshold():
-    calibration = Calibration.fit([0.1 * i for i in range(11)])     # scores 0.0 … 1.0
-    assert calibration.threshold == pytest.approx(0.9)
-    assert calibration.confidence(0.9) == pytest.approx(0.5)
-    assert calibration.confidence(0.5) == pytest.approx(0.1, abs=1e-3)   # the median
-    assert calibration.confidence(2.0) > 0.99
+def test_confidence_rises_through_the_threshold_between_what_is_and_is_not_answered():
+    unanswered = [0.1 * i for i in range(11)]            # 0.0 … 1.0
+    answered = [1.0 + 0.1 * i for i in range(21)]        # 1.0 … 3.0
+    calibration = Calibration.fit(unanswered, answered)
+    assert calibration.reference_questions == 11 and calibration.corpus_questions == 21
+    assert 0.8 < calibration.threshold < 1.2
+    assert calibration.confidence(calibration.threshold) == pytest.approx(0.5)
+    assert calibration.confidence(0.0) < 0.1 < 0.9 < calibration.confidence(2.5)
+    closer = Calibration.fit(unanswered, [0.6 + 0.1 * i for i in range(21)])
+    assert closer.threshold < calibration.threshold      # it follows the answered side too
+
+
+@pytest.mark.unit
+def test_questions_the_corpus_answers_no_higher_than_others_trust_no_score():
+    calibration = Calibration.fit([2.0, 2.5, 3.0], [0.1, 0.2, 0.3])
+    assert calibration.confidence(10.0) < 0.5
+
+
+@pytest.mark.unit
+def test_questions_made_from_the_corpus_keep_a_sentences_words_in_order_at_question_length():
+    sentences = ["The treaty was signed in Washington on 1 October 1953 by both ministers.",
+                 "Troops stayed.", "Joint exercises are held every spring near the border."]
+    lengths = [3, 5, 7]
+    made = abstention.corpus_questions(sentences, lengths, count=30)
+    assert made == abstention.corpus_questions(sentences, lengths, count=30)   # repeatable
+    assert [len(q.split()) for q in made] == lengths * 10
+    for question in made:
+        source = next(s.split() for s in sentences if set(question.split()) <= set(s.split()))
+        positions = [source.index(word) for word in question.split()]
+        assert positions == sorted(positions) and source != ["Troops", "stayed."]
+    assert abstention.corpus_questions([], lengths) == []
 
 
 @pytest.mark.unit
@@ -133,6 +158,7 @@ def test_each_index_learns_its_own_calibration(built, tmp_path, embedder, encode
     build_index(other, embedder)
     ours, theirs = (read_manifest(s.index_dir).calibration for s in (built, other))
     assert ours["reference_questions"] == theirs["reference_questions"] >= 200
+    assert ours["corpus_questions"] == theirs["corpus_questions"] == abstention.CORPUS_QUESTIONS
     assert ours["threshold"] != theirs["threshold"]
     json.dumps(ours)                                   # stored as plain JSON
 

@@ -191,6 +191,7 @@ def test_eval_reports_the_product_well_above_both_baselines(index_env):
     assert abstention["by_kind"]["off-topic"] >= 0.9 and abstention["false_abstention"] <= 0.05
     calibration = report["calibration"]            # learned by the suite's own build
     assert calibration["reference_questions"] >= 200 and calibration["threshold"] > 0
+    assert calibration["corpus_questions"] > 0
     assert calibration["expected_calibration_error"] < 0.3
     assert set(report["checks"]) == {"enabled", "time", "quantity", "number", "role"}
     # the same questions typed in a hurry, or with a letter slipped, lose little

@@ -3,11 +3,13 @@ answer-type checks that each say, truthfully, what the closest passages lack.
 
 **Calibration.** How high a question's best fused score must be depends on the corpus (a
 broad collection comes close to anything) and on the model (each has its own cosine scale),
-so no constant decides it. At build time the index scores a bundled set of general questions
-about other subjects (`data/reference-questions.txt`) with the very searcher that serves,
-and keeps where those scores stand in the manifest: a question that scores no better than
-the top tenth of questions about other subjects is not one the documents answer. Every
-rebuild, and every change of model, refits it.
+so no constant decides it. At build time the index scores, with the very searcher that
+serves, two sets of questions: a bundled set of general questions about other subjects
+(`data/reference-questions.txt`), which it cannot answer, and questions made from its own
+text, which it can — a sentence's words in their order, as many as a reference question has
+(`corpus_questions`). A logistic regression (scikit-learn's) fitted to the two sets of scores
+gives the threshold, where the two are equally likely, and the confidence above and below it;
+the manifest keeps both. Every rebuild, and every change of model, refits it.
 
 **Checks.** On-topic questions that ask for a kind of fact the text never gives score as high
 as answerable ones, so each check below looks for that kind of fact in what was retrieved.
@@ -23,6 +25,7 @@ catches that nothing else would, and what it wrongly abstains on):
 from __future__ import annotations
 
 import math
+import random
 import re
 import unicodedata
 from collections import Counter
@@ -38,7 +41,7 @@ from .errors import IndexCorrupt, IndexStale
 from .questions import Question
 
 CHECKS = ("time", "quantity", "number", "role")
-REFERENCE_QUANTILE = 0.9      # abstain below the score of this share of off-subject questions
+CORPUS_QUESTIONS = 500        # questions made from the corpus's own sentences, to calibrate
 _STEMMER = Stemmer.Stemmer("english")
 
 
@@ -50,6 +53,26 @@ def reference_questions() -> list[str]:
             if line.strip() and not line.startswith("#")]
 
 
+def corpus_questions(sentences: list[str], lengths: list[int],
+                     count: int = CORPUS_QUESTIONS) -> list[str]:
+    """Questions the corpus answers, made from its own sentences: each keeps, in their
+    order, as many of one sentence's words as one of `lengths` (the reference questions'
+    lengths in words), so that they are as short as questions are. The same corpus always
+    gives the same questions."""
+    chance = random.Random(0)
+    usable = [s.split() for s in sentences if len(s.split()) >= 4] or \
+        [s.split() for s in sentences if s.split()]
+    if not usable or not lengths:
+        return []
+    made = []
+    for i in range(count):
+        words = chance.choice(usable)
+        kept = sorted(chance.sample(range(len(words)), min(lengths[i % len(lengths)],
+                                                            len(words))))
+        made.append(" ".join(words[j] for j in kept))
+    return made
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What the index learned of its own corpus and model (kept in the manifest)."""
@@ -57,14 +80,26 @@ class Calibration:
     threshold: float         # top fused score below which the documents do not answer
     scale: float             # how fast confidence rises above it
     reference_questions: int
+    corpus_questions: int
 
     @classmethod
-    def fit(cls, scores: list[float]) -> Calibration:
-        """From the reference questions' top scores: the threshold at their upper tenth,
-        and a scale that puts their median at confidence 0.1."""
-        threshold, middle = np.quantile(scores, [REFERENCE_QUANTILE, 0.5])
-        scale = max(float(threshold - middle), 1e-6) / math.log(9)
-        return cls(round(float(threshold), 4), round(scale, 4), len(scores))
+    def fit(cls, unanswered: list[float], answered: list[float]) -> Calibration:
+        """From the top scores of questions the corpus cannot answer (the reference
+        questions) and of questions it can (made from its own sentences): a logistic
+        regression of answerability on the score, each set weighted alike. Its threshold is
+        where the two are equally likely; its scale, how fast the odds change with the
+        score."""
+        from sklearn.linear_model import LogisticRegression  # 2 s to import: build only
+        scores = np.array(unanswered + answered, dtype=np.float64)
+        centre, spread = float(scores.mean()), max(float(scores.std()), 1e-6)
+        labels = np.r_[np.zeros(len(unanswered)), np.ones(len(answered))]
+        model = LogisticRegression(class_weight="balanced").fit(
+            ((scores - centre) / spread)[:, None], labels)
+        slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
+        if slope <= 0:        # the corpus's own questions score no higher: trust no score
+            return cls(math.inf, 1.0, len(unanswered), len(answered))
+        return cls(round(centre - intercept * spread / slope, 4), round(spread / slope, 4),
+                   len(unanswered), len(answered))
 
     @classmethod
     def from_manifest(cls, data: object) -> Calibration:
@@ -74,18 +109,18 @@ class Calibration:
             raise IndexStale("The index was built before abstention was calibrated.")
         try:
             return cls(float(data["threshold"]), float(data["scale"]),
-                       int(data["reference_questions"]))
+                       int(data["reference_questions"]), int(data["corpus_questions"]))
         except (KeyError, TypeError, ValueError) as error:
             raise IndexCorrupt("The index's abstention calibration is malformed.") from error
 
     def confidence(self, score: float) -> float:
-        """How far above the off-subject questions a score stands, as a probability."""
+        """The probability that the documents answer a question of this top score."""
         z = (score - self.threshold) / self.scale
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
 # What the build's own searcher uses while it measures the calibration: it never abstains.
-UNCALIBRATED = Calibration(-math.inf, 1.0, 0)
+UNCALIBRATED = Calibration(-math.inf, 1.0, 0, 0)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .abstention import UNCALIBRATED, Calibration, reference_questions, scripts_of
+from .abstention import UNCALIBRATED, Calibration, corpus_questions, reference_questions, scripts_of
 from .acronyms import expand, find_acronyms
 from .chunking import Chunk, chunk_documents
 from .cluster import RayReader
@@ -420,11 +420,17 @@ def _ray_reader(exported: OnnxEncoder | None, settings: Settings, why_not: str,
 
 
 def calibrate(index: StoredIndex, reader: TextEncoder) -> Calibration:
-    """Score the bundled questions about other subjects with the searcher that will serve
-    this index: where its scores stand decides when the documents do not answer."""
+    """Score, with the searcher that will serve this index, the bundled questions about
+    other subjects and questions made from the corpus's own sentences: where the two stand
+    decides when the documents do not answer."""
     from .search import Searcher
     searcher = Searcher(index, reader, calibration=UNCALIBRATED)
-    return Calibration.fit(searcher.probe(reference_questions(), reader.encode_with_pieces))
+    reference = reference_questions()
+    own = corpus_questions([c.text[a:b] for c in searcher.chunks for a, b in c.sentences]
+                           or [c.text for c in searcher.chunks],
+                           [len(q.split()) for q in reference])
+    return Calibration.fit(searcher.probe(reference, reader.encode_with_pieces),
+                           searcher.probe(own, reader.encode_with_pieces))
 
 
 def corpus_related_words(embedder: Embedder, keyword: KeywordIndex) -> dict:
