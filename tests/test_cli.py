@@ -48,7 +48,7 @@ def test_build_check_on_missing_then_built_index(tmp_path, corpus_copy):
                       "Embedding 0 of 55 paragraphs (55 unchanged)…",
                       "Embedding 0 of 134 sentences (134 unchanged)…",
                       "Finding the corpus words near the words it lacks…",
-                      "Calibrating abstention on questions about other subjects…",
+                      "Calibrating abstention on questions it can and cannot answer…",
                       "Writing the index…", "Done."]
     assert "Questions are encoded by the model's verified ONNX export." in again.stdout
     assert run("build", "--check", env=env).returncode == 0

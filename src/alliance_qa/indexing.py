@@ -394,7 +394,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
                                  related, keyword.with_related(related),
                                  corpus_words(searched))
         indexes = vector_indexes(views)
-        _report(on_progress, "Calibrating abstention on questions about other subjects…", 0.89)
+        _report(on_progress, "Calibrating abstention on questions it can and cannot answer…",
+                0.89)
         calibration = calibrate(assemble(manifest, contents, indexes), reader)
         manifest = replace(manifest, calibration=asdict(calibration))
         _report(on_progress, "Writing the index…", 0.9)
