@@ -415,7 +415,8 @@ def test_vectors_decoded_as_asked_equal_those_decoded_at_load(built, monkeypatch
     monkeypatch.setattr(store, "DECODE_ALL_BELOW_BYTES", 0)      # as for a large index
     as_asked = store.Rows(index.views["sentences"])
     assert at_load._all is not None and as_asked._all is None
-    for rows in (slice(3, 9), np.array([7, 0, 130]), [5], 12):
+    for rows in (slice(3, 9), np.array([7, 0, 130]), [5], 12, np.int64(12)):
+        assert as_asked[rows].shape == at_load[rows].shape
         assert np.allclose(at_load[rows], as_asked[rows], atol=1e-6)
     # one byte a dimension: within rounding of the model's own vectors
     assert store.matrix(index.views["sentences"]).shape == (len(at_load), 384)

@@ -187,9 +187,10 @@ class Rows:
     def __getitem__(self, rows: slice | np.ndarray | list[int] | int) -> np.ndarray:
         if self._all is not None:
             return self._all[rows]
-        wanted = np.arange(len(self))[rows] if isinstance(rows, slice | int) else rows
+        one = isinstance(rows, int | np.integer)        # a row number of numpy's too
+        wanted = np.arange(len(self))[rows] if one or isinstance(rows, slice) else rows
         found = self.index.reconstruct_batch(np.asarray(wanted, dtype=np.int64).reshape(-1))
-        return found[0] if isinstance(rows, int) else found
+        return found[0] if one else found
 
 
 def matrix(index: faiss.Index) -> np.ndarray:
