@@ -56,11 +56,14 @@ class TokenCodes:
 
     def __post_init__(self) -> None:
         self._centroid_of = np.searchsorted(self.pieces, self.ids)   # row → centroid row
-        self._decoded = self._centroids = None
+        self._decoded = self._centroids = self._codebooks = None
         if len(self) * self.centroids.shape[1] * 4 <= DECODE_ALL_BELOW_BYTES:
             self._decoded = self.take(np.arange(len(self)))
-        else:      # decoded per question: the centroids in float32 spare a conversion per row
+        else:      # scored from the codes per question (`similarities`)
             self._centroids = self.centroids.astype(np.float32)
+            pq = self.residuals.pq
+            self._codebooks = faiss.vector_to_array(pq.centroids).reshape(pq.M, pq.ksub,
+                                                                          pq.dsub)
 
     def __len__(self) -> int:
         return int(self.residuals.ntotal)
@@ -75,18 +78,36 @@ class TokenCodes:
             len(self), size)
 
     def rows(self, low: int, high: int) -> np.ndarray:
-        """Rows low…high−1 as float32 unit vectors."""
+        """Rows low…high−1 as float32 vectors."""
         return self.take(np.arange(low, high))
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        """These rows as float32 unit vectors, decoded in one call."""
+        """These rows as float32 vectors, decoded in one call: centroid plus residual, unit
+        to within the quantization (norms 0.88–1.03 on the evaluation corpora; scaling
+        them to 1 changed no first passage)."""
         if self._decoded is not None:
             return self._decoded[rows]
         residual = self.residuals.pq.decode(np.ascontiguousarray(self.codes[rows]))
         centroids = self._centroids if self._centroids is not None else self.centroids
-        vectors = centroids[self._centroid_of[rows]] + residual
-        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
-        return (vectors / np.maximum(norms, 1e-12)[:, None]).astype(np.float32, copy=False)
+        return (centroids[self._centroid_of[rows]] + residual).astype(np.float32, copy=False)
+
+    def similarities(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """`query @ take(rows).T` (query: float32 rows), without decoding rows that were
+        not decoded at load: the centroids' share is multiplied once per distinct piece,
+        the residuals' share is summed from tables of each query subvector against each
+        codebook entry, as FAISS's own product-quantizer search does."""
+        if self._decoded is not None:
+            return query @ self._decoded[rows].T
+        m, entries, width = self._codebooks.shape
+        # (m, entries, queries): every codebook entry's product with the query's subvector
+        tables = np.ascontiguousarray(np.matmul(
+            self._codebooks, query.reshape(len(query), m, width).transpose(1, 2, 0)))
+        codes = self.codes[rows]
+        residual = np.zeros((len(rows), len(query)), np.float32)
+        for part in range(m):
+            residual += tables[part][codes[:, part]]
+        pieces, which = np.unique(self._centroid_of[rows], return_inverse=True)
+        return (query @ self._centroids[pieces].T)[:, which] + residual.T
 
     # ------------------------------------------------------------ making them
 

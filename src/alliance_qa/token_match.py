@@ -63,7 +63,7 @@ class TokenMatcher:
         starts, ends = self.start[pool], self.start[pool + 1]
         counts = ends - starts       # every chunk has at least one row (content_pieces)
         # pieces × the pool's rows, read at once
-        similarity = query @ self.rows.take(spans_rows(starts, counts)).T
+        similarity = self.rows.similarities(query, spans_rows(starts, counts))
         best = np.maximum.reduceat(similarity, np.cumsum(counts) - counts, axis=1)
         return (weights @ best).astype(np.float32)
 

@@ -1,0 +1,29 @@
+"""Word-piece rows stored as codes: scored from the codes as they would be decoded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alliance_qa import token_codes
+
+
+@pytest.mark.unit
+def test_rows_scored_from_their_codes_equal_the_decoded_rows_products(monkeypatch):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 40, 3000).astype(np.int32)
+    vectors = rng.standard_normal((3000, 48)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    decoded_at_load = token_codes.TokenCodes.learn(vectors, ids)
+    monkeypatch.setattr(token_codes, "DECODE_ALL_BELOW_BYTES", 0)    # as for a large index
+    from_codes = token_codes.TokenCodes(decoded_at_load.ids, decoded_at_load.pieces,
+                                        decoded_at_load.centroids, decoded_at_load.residuals,
+                                        decoded_at_load.trained_rows)
+    assert from_codes._decoded is None and decoded_at_load._decoded is not None
+    query = vectors[[5, 17, 2999]] + 0.1
+    rows = np.array([0, 1, 2, 2999, 1500, 7, 7])         # any order, repeated
+    expected = query @ decoded_at_load.take(rows).T
+    assert np.allclose(from_codes.similarities(query, rows), expected, atol=1e-5)
+    assert np.allclose(decoded_at_load.similarities(query, rows), expected, atol=1e-6)
+    # and a decoded row stays close to the vector it codes
+    assert np.median(np.sum(decoded_at_load.take(rows) * vectors[rows], axis=1)) > 0.5
