@@ -167,6 +167,26 @@ def test_records_that_do_not_match_the_vector_count_are_refused(damaged):
         load_index(settings.index_dir)
 
 
+@pytest.mark.parametrize("keys", [b"tampered", json.dumps({"text": ["a"]}).encode()])
+def test_damaged_embedding_keys_leave_serving_alone_and_the_next_build_embeds_all(
+        damaged, embedder, keys):
+    """Only a build reads the keys: a searcher loads without them; the build that finds
+    them damaged (or not fitting, even under a consistent hash) embeds every text again."""
+    settings, folder = damaged
+    (folder / "embedding-keys.json").write_bytes(keys)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if keys.startswith(b"{"):
+        manifest["files"]["embedding-keys.json"] = store.sha256_bytes(keys)
+        (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))
+    index = load_index(settings.index_dir)
+    assert len(index.chunks) == SHIPPED_PARAGRAPHS
+    with pytest.raises(IndexCorrupt, match="alliance-qa build"):
+        index.keys
+    report = build_index(settings, embedder)
+    assert report.reused == 0 and report.embedded > 2 * SHIPPED_PARAGRAPHS
+    assert len(load_index(settings.index_dir).keys["text"]) == SHIPPED_PARAGRAPHS
+
+
 def test_a_word_piece_table_out_of_chunk_order_is_refused(damaged):
     settings, folder = damaged
     table = load_index(settings.index_dir).token_table[::-1].copy()

@@ -139,12 +139,16 @@ def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str
     "tokens", {text key: (piece ids, codes)} (a text has a row per content word piece)."""
     if previous is None or previous.manifest.model_fingerprint != fingerprint:
         return {}
-    cache = {view: dict(zip(previous.keys[view], matrix(previous.views[view])))
+    try:
+        keys = previous.keys
+    except AllianceQAError:    # its vectors cannot be told apart: embed everything again
+        return {}
+    cache = {view: dict(zip(keys[view], matrix(previous.views[view])))
              for view in previous.views}
     codes, table = previous.tokens.codes, previous.token_table
     starts = token_starts(table, len(previous.chunks))
     cache[TOKENS] = {key: (table[a:b, 1], codes[a:b])
-                     for key, a, b in zip(previous.keys[TOKENS], starts, starts[1:])}
+                     for key, a, b in zip(keys[TOKENS], starts, starts[1:])}
     return cache
 
 

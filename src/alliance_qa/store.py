@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import io
 import json
 import os
@@ -75,17 +76,37 @@ class StoredIndex:
     documents: list[Document]
     chunks: list[Chunk]
     views: dict[str, faiss.Index]     # VIEWS → index; "sentences" in chunk order
-    keys: dict[str, list[str]]        # VIEWS, TOKENS → SHA-256 of the text embedded per row
     token_table: np.ndarray           # int32 (chunk number, vocabulary id) per word-piece row
     tokens: TokenCodes                # the word-piece rows, in the table's order
     related_words: dict               # word the corpus lacks → [[corpus stem, weight], …]
     keyword: KeywordIndex             # BM25 over the chunks (keyword.keyword_texts)
     words: dict[str, int]             # each corpus word's count, for the speller
+    known_keys: dict | None = None    # `keys` when already in memory (a build's own)
 
     @property
     def build_id(self) -> str:
         """The name of the build folder this index was loaded from."""
         return self.manifest.build_id
+
+    @functools.cached_property
+    def keys(self) -> dict[str, list[str]]:
+        """VIEWS, TOKENS → SHA-256 of the text embedded per row (one per chunk for TOKENS):
+        what a later build reuses vectors by. Serving never needs them, so a loaded index
+        reads and checks them only when asked (IndexCorrupt when they do not fit)."""
+        if self.known_keys is not None:
+            return self.known_keys
+        try:
+            keys = json.loads(_read_verified(self.folder, self.manifest, KEYS))
+            counts = {view: len(keys.get(view, [])) for view in (*VIEWS, TOKENS)}
+        except (ValueError, TypeError, AttributeError) as error:
+            raise IndexCorrupt(f"The index in {self.folder} cannot be decoded "
+                               f"({type(error).__name__}).") from error
+        expected = {"context": len(self.chunks), "text": len(self.chunks),
+                    "sentences": int(self.views["sentences"].ntotal), TOKENS: len(self.chunks)}
+        if counts != expected:
+            raise IndexCorrupt(f"The index in {self.folder} is inconsistent: embedding keys "
+                               f"{counts}, rows {expected}.")
+        return keys
 
 
 @dataclass(frozen=True)
@@ -235,9 +256,9 @@ def assemble(manifest: Manifest, contents: BuildContents,
              indexes: dict[str, tuple[faiss.Index, dict]]) -> StoredIndex:
     """A build as it will be loaded, in memory before it is written (the build measures it)."""
     return StoredIndex(Path(), manifest, contents.documents, contents.chunks,
-                       {name: index for name, (index, _) in indexes.items()}, contents.keys,
+                       {name: index for name, (index, _) in indexes.items()},
                        contents.token_table, contents.tokens, contents.related_words,
-                       contents.keyword, contents.words)
+                       contents.keyword, contents.words, known_keys=contents.keys)
 
 
 def _serialize(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
@@ -419,7 +440,7 @@ def _load_live(index_dir: Path) -> StoredIndex:
         raise IndexStale(f"The index in {folder} was built by another version of alliance-qa "
                          f"(it has no {', '.join(lacking)}).")
     raw = {name: _read_verified(folder, manifest, name)
-           for name in ("chunks.jsonl", "documents.json", KEYS, TOKEN_TABLE, TOKEN_CENTROIDS,
+           for name in ("chunks.jsonl", "documents.json", TOKEN_TABLE, TOKEN_CENTROIDS,
                         CORPUS_WORDS, *keyword.FILES)}
     if RELATED in manifest.files:
         raw[RELATED] = _read_verified(folder, manifest, RELATED)
@@ -429,7 +450,6 @@ def _load_live(index_dir: Path) -> StoredIndex:
         chunks = [_chunk(json.loads(line)) for line in raw["chunks.jsonl"].decode().splitlines()
                   if line.strip()]
         documents = [_document(d) for d in json.loads(raw["documents.json"])]
-        keys = json.loads(raw[KEYS])
         token_table = np.load(io.BytesIO(raw[TOKEN_TABLE]), allow_pickle=False)
         with np.load(io.BytesIO(raw[TOKEN_CENTROIDS]), allow_pickle=False) as stored:
             pieces, centroids = stored["pieces"], stored["centroids"]
@@ -445,9 +465,7 @@ def _load_live(index_dir: Path) -> StoredIndex:
                 "sentences": sum(len(c.sentences) for c in chunks), TOKENS: len(token_table)}
     counts = {**{view: index.ntotal for view, index in views.items()},
               TOKENS: residuals.ntotal}
-    key_counts = {view: len(keys.get(view, [])) for view in (*VIEWS, TOKENS)}
-    expected_keys = {**expected, TOKENS: len(chunks)}        # word pieces: one key a chunk
-    if (counts != expected or key_counts != expected_keys
+    if (counts != expected
             or len(chunks) != manifest.chunk_count
             or any(index.d != manifest.dimension for index in [*views.values(), residuals])
             or not isinstance(residuals, faiss.IndexPQ)
@@ -459,7 +477,7 @@ def _load_live(index_dir: Path) -> StoredIndex:
                            f"{counts}.")
     tokens = TokenCodes(np.ascontiguousarray(token_table[:, 1]), pieces, centroids, residuals,
                         trained)
-    return StoredIndex(folder, manifest, documents, chunks, views, keys, token_table, tokens,
+    return StoredIndex(folder, manifest, documents, chunks, views, token_table, tokens,
                        related_words, keywords, words)
 
 
