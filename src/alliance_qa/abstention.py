@@ -60,8 +60,8 @@ def corpus_questions(sentences: list[str], lengths: list[int],
     lengths in words), so that they are as short as questions are. The same corpus always
     gives the same questions."""
     chance = random.Random(0)
-    usable = [s.split() for s in sentences if len(s.split()) >= 4] or \
-        [s.split() for s in sentences if s.split()]
+    split = [words for words in map(str.split, sentences) if words]
+    usable = [words for words in split if len(words) >= 4] or split
     if not usable or not lengths:
         return []
     made = []

@@ -101,8 +101,7 @@ class StoredIndex:
         except (ValueError, TypeError, AttributeError) as error:
             raise IndexCorrupt(f"The index in {self.folder} cannot be decoded "
                                f"({type(error).__name__}).") from error
-        expected = {"context": len(self.chunks), "text": len(self.chunks),
-                    "sentences": int(self.views["sentences"].ntotal), TOKENS: len(self.chunks)}
+        expected = {**view_rows(self.chunks), TOKENS: len(self.chunks)}   # a key a chunk
         if counts != expected:
             raise IndexCorrupt(f"The index in {self.folder} is inconsistent: embedding keys "
                                f"{counts}, rows {expected}.")
@@ -461,8 +460,7 @@ def _load_live(index_dir: Path) -> StoredIndex:
     except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise IndexCorrupt(f"The index in {folder} cannot be decoded "
                            f"({type(error).__name__}).") from error
-    expected = {"context": len(chunks), "text": len(chunks),
-                "sentences": sum(len(c.sentences) for c in chunks), TOKENS: len(token_table)}
+    expected = {**view_rows(chunks), TOKENS: len(token_table)}
     counts = {**{view: index.ntotal for view, index in views.items()},
               TOKENS: residuals.ntotal}
     if (counts != expected
@@ -508,6 +506,12 @@ def _counts(data: dict) -> dict[str, int]:
 def token_starts(table: np.ndarray, chunk_count: int) -> np.ndarray:
     """Where each chunk's rows of the "tokens" view begin, then where the last one ends."""
     return np.searchsorted(table[:, 0], np.arange(chunk_count + 1))
+
+
+def view_rows(chunks: list[Chunk]) -> dict[str, int]:
+    """How many rows each view has for these chunks: one a chunk, one a sentence."""
+    return {"context": len(chunks), "text": len(chunks),
+            "sentences": sum(len(c.sentences) for c in chunks)}
 
 
 def spans_rows(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
