@@ -62,8 +62,12 @@ def rebuild_guard() -> threading.Lock:
 
 @st.cache_resource(show_spinner="Loading the index…", max_entries=2)
 def searcher_for(index_dir: str, build_id: str, model: str, fingerprint: str) -> Searcher:
-    """One searcher per live build; a new build id (a rebuild) loads the new index."""
-    return Searcher(load_index(Path(index_dir)), encoder_for(model, fingerprint),
+    """One searcher per live build; a new build id (a rebuild) loads the new index. Its
+    documents are read now (the page lists them; search alone never needs them), so a
+    damaged documents file refuses the index here, with the others."""
+    index = load_index(Path(index_dir))
+    _ = index.documents
+    return Searcher(index, encoder_for(model, fingerprint),
                     max_question_chars=settings.max_question_chars)
 
 

@@ -35,7 +35,7 @@ def test_manifest_says_what_the_index_was_built_from(built):
                                  "SOFA": "Status of Forces Agreement"}
     assert set(manifest.files) == {"context.faiss", "text.faiss", "sentences.faiss",
                                    "tokens.faiss", "tokens.npy", "token-centroids.npz",
-                                   "chunks.jsonl",
+                                   "chunks.jsonl", "chunk-columns.npz",
                                    "documents.json", "embedding-keys.json",
                                    "related-words.json", "corpus-words.json",
                                    *keyword.FILES}
@@ -60,7 +60,7 @@ def test_builds_are_deterministic(built, embedder, tmp_path):
     again = replace(built, index_dir=tmp_path / "again")
     build_index(again, embedder)
     first, second = load_index(built.index_dir), load_index(again.index_dir)
-    assert first.chunks == second.chunks
+    assert list(first.chunks) == list(second.chunks)
     files = read_manifest(built.index_dir).files, read_manifest(again.index_dir).files
     for name in ("chunks.jsonl", "documents.json", "embedding-keys.json", "tokens.npy"):
         assert files[0][name] == files[1][name], name     # made from the text: byte for byte
@@ -156,15 +156,38 @@ def test_damaged_index_is_refused_with_a_clear_message(damaged, damage, message)
 
 
 def test_records_that_do_not_match_the_vector_count_are_refused(damaged):
+    from alliance_qa.records import ChunkColumns, encode
     settings, folder = damaged
-    lines = (folder / "chunks.jsonl").read_text().splitlines()[:-1]
-    data = ("\n".join(lines) + "\n").encode()
-    (folder / "chunks.jsonl").write_bytes(data)
+    index = load_index(settings.index_dir)
+    data, offsets = encode(list(index.chunks)[:-1])
+    files = {"chunks.jsonl": data, "chunk-columns.npz": store._npz_bytes(
+        **ChunkColumns.of(list(index.chunks)[:-1], index.documents, offsets).arrays())}
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"]["chunks.jsonl"] = store.sha256_bytes(data)    # even a consistent hash
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+        manifest["files"][name] = store.sha256_bytes(content)    # even consistent hashes
     (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
     with pytest.raises(IndexCorrupt, match="inconsistent"):
         load_index(settings.index_dir)
+    (folder / "chunk-columns.npz").write_bytes(b"PK\x03\x04 damaged")   # and columns that
+    with pytest.raises(IndexCorrupt, match="does not match"):          # are not the build's
+        load_index(settings.index_dir)
+
+
+def test_a_damaged_documents_file_leaves_search_alone_and_refuses_the_outline(damaged,
+                                                                              embedder):
+    """Search never reads the documents; what does (the page's outline, citation lookup)
+    is told the index is damaged."""
+    from alliance_qa.search import Searcher
+    settings, folder = damaged
+    (folder / "documents.json").write_text("[]")
+    index = load_index(settings.index_dir)
+    answer = Searcher(index, embedder).search("What is THAAD?")
+    assert not answer.abstained and "THAAD" in answer.hits[0].chunk.text
+    with pytest.raises(IndexCorrupt, match="does not match its manifest"):
+        index.documents
+    with pytest.raises(IndexCorrupt, match="alliance-qa build"):
+        store.load_documents(settings.index_dir)
 
 
 @pytest.mark.parametrize("keys", [b"tampered", json.dumps({"text": ["a"]}).encode()])
@@ -213,15 +236,17 @@ def test_an_index_from_a_version_without_word_pieces_is_called_stale(damaged):
 
 
 @pytest.mark.full
-def test_an_index_from_before_related_words_is_stale_and_its_rebuild_reuses_every_vector(
-        damaged, embedder):
+def test_an_index_from_before_related_words_and_columns_is_stale_its_rebuild_reuses_all(
+        damaged, embedder, built):
     settings, folder = damaged
     manifest = json.loads((folder / "manifest.json").read_text())
-    (folder / "related-words.json").unlink()
-    del manifest["files"]["related-words.json"]
+    for name in ("related-words.json", "chunk-columns.npz"):
+        (folder / name).unlink()
+        del manifest["files"][name]
     manifest["recipe"] = "views:context,text,sentences,tokens-float16/acronyms-v2"
     (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
-    assert load_index(settings.index_dir).related_words == {}
+    old = load_index(settings.index_dir)
+    assert old.related_words == {} and old.chunks == list(load_index(built.index_dir).chunks)
     assert check_index(settings) == ["it was built by another version of alliance-qa"]
     summary = build_index(settings, embedder)
     assert summary.embedded == 0 and load_index(settings.index_dir).related_words
@@ -239,7 +264,7 @@ def test_a_failed_build_keeps_the_previous_index(damaged, embedder, monkeypatch)
         build_index(settings, embedder)
     monkeypatch.undo()
     assert live_folder(settings.index_dir) == folder
-    assert load_index(settings.index_dir).chunks == before.chunks
+    assert list(load_index(settings.index_dir).chunks) == list(before.chunks)
     assert not list(settings.index_dir.glob(".tmp-build-*"))
 
 
@@ -331,7 +356,7 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
     full = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "full")
     build_index(full, embedder, full=True)
     incremental, rebuilt = load_index(settings.index_dir), load_index(full.index_dir)
-    assert incremental.chunks == rebuilt.chunks and incremental.keys == rebuilt.keys
+    assert list(incremental.chunks) == list(rebuilt.chunks) and incremental.keys == rebuilt.keys
     assert np.array_equal(incremental.token_table, rebuilt.token_table)
     for view in store.VIEWS:       # one byte a dimension, the ranges learned per build
         assert np.allclose(store.matrix(incremental.views[view]),
@@ -395,11 +420,9 @@ def test_above_the_size_limit_searched_views_use_hnsw_with_recall_recorded(
             exact.search(question).hits[0].chunk.id
 
 
-def test_large_vector_files_are_memory_mapped_and_still_verified(damaged, monkeypatch,
-                                                                 searcher, embedder):
+def test_vector_files_are_memory_mapped_and_still_verified(damaged, searcher, embedder):
     from alliance_qa.search import Searcher
     settings, folder = damaged
-    monkeypatch.setattr(store, "MMAP_BYTES", 0)
     mapped = Searcher(load_index(settings.index_dir), embedder)
     for question in ("What is THAAD?", "burden sharing"):
         assert [h.chunk.id for h in mapped.search(question).hits] == \
@@ -432,7 +455,7 @@ def test_the_recipe_changes_with_any_module_a_build_runs_and_only_those(tmp_path
 def test_vectors_decoded_as_asked_equal_those_decoded_at_load(built, monkeypatch):
     index = load_index(built.index_dir)
     at_load = store.Rows(index.views["sentences"])
-    monkeypatch.setattr(store, "DECODE_ALL_BELOW_BYTES", 0)      # as for a large index
+    monkeypatch.setattr(store, "DECODE_AT_LOAD_BYTES", 0)        # as for a large index
     as_asked = store.Rows(index.views["sentences"])
     assert at_load._all is not None and as_asked._all is None
     for rows in (slice(3, 9), np.array([7, 0, 130]), [5], 12, np.int64(12)):

@@ -78,7 +78,8 @@ def test_rows_decoded_once_at_load_or_per_question_score_alike(searcher, monkeyp
     per_question = token_codes.TokenCodes(stored.ids, stored.pieces, stored.centroids,
                                           stored.residuals, stored.trained_rows)
     assert per_question._decoded is None and stored._decoded is not None
-    kept = TokenMatcher(per_question, searcher.index.token_table, len(searcher.chunks))
+    kept = TokenMatcher(per_question, searcher.index.token_table, len(searcher.chunks),
+                        searcher.index.token_frequency)
     pool = np.arange(len(searcher.chunks))
     for question in ("Which accord governs American service members?", "burden sharing"):
         encoding, _, weights = encode(searcher, question)

@@ -105,20 +105,18 @@ class Searcher:
         self.checks = checks
         self.calibration = calibration or abstention.Calibration.from_manifest(
             index.manifest.calibration or None)
-        self.chunks = index.chunks
-        self.document_ids = {d.id for d in index.documents}
+        self.chunks, columns = index.chunks, index.columns
+        self.document_ids = columns.document_ids.tolist()
         self.acronyms = index.manifest.acronyms
         self.scripts = frozenset(index.manifest.scripts)   # the corpus's letters
         self.text_vectors = Rows(index.views["text"])
         self.context_vectors = Rows(index.views["context"])
         self.sentence_vectors = Rows(index.views["sentences"])
-        counts = np.array([len(c.sentences) for c in self.chunks], dtype=np.int64)
-        self.sentence_start = np.concatenate([[0], np.cumsum(counts)])
-        openings = {d.id: d.sections[0].slug for d in index.documents if d.sections}
-        self.opening = np.array([openings.get(c.document) == c.section for c in self.chunks])
-        sections = [f"{c.document}/{c.section}" for c in self.chunks]
-        _, self.section_of = np.unique(sections, return_inverse=True)
-        self.tokens = TokenMatcher(index.tokens, index.token_table, len(self.chunks))
+        self.sentence_start = columns.sentence_start()
+        self.document_of, self.opening = columns.document, columns.opening
+        self.section_of, self.paragraph_of = columns.section, columns.paragraph
+        self.tokens = TokenMatcher(index.tokens, index.token_table, len(self.chunks),
+                                   index.token_frequency)
         self.keyword = index.keyword
         self.speller = Speller(index.words, also_known=embedder.dictionary())
         self._encode_lock = threading.Lock()
@@ -147,7 +145,7 @@ class Searcher:
         """Chunk numbers worth scoring: the top of each view and of the keyword search
         (`bm25`: every chunk's keyword score)."""
         n = len(self.chunks)
-        allowed = (np.array([c.document == document for c in self.chunks]) if document
+        allowed = (self.document_of == self.document_ids.index(document) if document
                    else np.ones(n, bool))
         if n <= self.weights.candidates:
             return np.flatnonzero(allowed)
@@ -197,7 +195,7 @@ class Searcher:
         """Scores that put the documents' openings ahead of everything else, the documents by
         their openings' best score, each opening in reading order (chunks are numbered so)."""
         opening = np.flatnonzero(self.opening[pool])
-        documents = [self.chunks[c].document for c in pool[opening]]
+        documents = self.document_of[pool[opening]].tolist()
         best = {}
         for i, document in zip(opening, documents):
             best[document] = max(best.get(document, -np.inf), score[i])
@@ -212,21 +210,21 @@ class Searcher:
         by_chunk = dict(zip(pool.tolist(), score.tolist()))
         chosen: list[int] = []
         lam = self.weights.diversity
-        paragraphs: set[str] = set()
+        paragraphs: set[int] = set()
         while order and len(chosen) < k:
             # parts of one paragraph never take two places of one answer
-            order = [c for c in order if self.chunks[c].paragraph_id not in paragraphs]
+            order = [c for c in order if self.paragraph_of[c] not in paragraphs]
             if not order:
                 break
             if not chosen:
                 chosen.append(order.pop(0))
-                paragraphs.add(self.chunks[chosen[-1]].paragraph_id)
+                paragraphs.add(self.paragraph_of[chosen[-1]])
                 continue
-            picked = self.text_vectors[chosen]
-            novelty = [(1 - lam) * by_chunk[c] - lam * float((picked @ self.text_vectors[c]).max())
-                       for c in order[:50]]
+            near = order[:50]
+            similar = (self.text_vectors[near] @ self.text_vectors[chosen].T).max(axis=1)
+            novelty = (1 - lam) * np.array([by_chunk[c] for c in near]) - lam * similar
             chosen.append(order.pop(int(np.argmax(novelty))))
-            paragraphs.add(self.chunks[chosen[-1]].paragraph_id)
+            paragraphs.add(self.paragraph_of[chosen[-1]])
         return chosen
 
     def highlight(self, query: np.ndarray, chunk: int) -> tuple[tuple[int, int], ...]:
@@ -323,9 +321,11 @@ class Searcher:
     def cited(self, text: str) -> tuple[Hit, ...]:
         """The chunks of a pasted citation id, as hits; () when the text is not one."""
         ref = parse_citation_id(text)
-        if ref is None:
+        if ref is None or ref.document not in self.document_ids:
             return ()
         wanted = text.strip()
-        chunks = [c for c in self.chunks if wanted in (c.id, c.paragraph_id)
+        of_document = np.flatnonzero(self.document_of == self.document_ids.index(ref.document))
+        chunks = [c for c in map(self.chunks.__getitem__, of_document)
+                  if wanted in (c.id, c.paragraph_id)
                   or (ref.paragraph is None and f"{c.document}/{c.section}" == wanted)]
         return tuple(Hit(rank, 1.0, c, ()) for rank, c in enumerate(chunks[:10], start=1))

@@ -1,0 +1,138 @@
+"""A build's chunk records, decoded one at a time as they are asked for, and the columns that
+search reads for every chunk at once.
+
+`chunks.jsonl` holds one JSON record a chunk. `chunk-columns.npz` holds where each record
+starts and a few numbers a chunk: its sentence count, its document, section and paragraph
+(each numbered in corpus order; the parts of a cut paragraph share one) and whether it is in
+its document's first section. Search needs those for every chunk; it needs a chunk's text,
+heading and citation only for the few it shows or reads. Decoding every record at load took
+4.8 s of each start at 100,000 passages and held their text in memory; the columns are
+~25 bytes a chunk and the records are decoded as asked, from the memory-mapped file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import mmap
+import operator
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import Chunk
+from .documents import Document
+
+CACHED = 4096          # decoded records kept (an answer reads a few dozen)
+
+
+@dataclass(frozen=True)
+class ChunkColumns:
+    """For every chunk, in chunk order, what search reads of all of them."""
+
+    offsets: np.ndarray       # int64: where each record starts in chunks.jsonl, then its end
+    sentences: np.ndarray     # int32: the chunk's sentence count
+    document: np.ndarray      # int32: its document's number in `document_ids`
+    section: np.ndarray       # int32: its section's number, in corpus order
+    paragraph: np.ndarray     # int32: its paragraph's number, in corpus order
+    opening: np.ndarray       # bool: it is in its document's first section
+    document_ids: np.ndarray  # str: the documents' ids, in corpus order
+
+    @classmethod
+    def of(cls, chunks: Sequence[Chunk], documents: list[Document],
+           offsets: np.ndarray) -> ChunkColumns:
+        """The columns of these chunks (`offsets`: where `encode` put their records)."""
+        ids = [d.id for d in documents]
+        number = {document: i for i, document in enumerate(ids)}
+        openings = {d.id: d.sections[0].slug for d in documents if d.sections}
+        return cls(
+            np.asarray(offsets, np.int64),
+            np.array([len(c.sentences) for c in chunks], np.int32),
+            np.array([number[c.document] for c in chunks], np.int32),
+            _in_order([(c.document, c.section) for c in chunks]),
+            _in_order([(c.document, c.paragraph_id) for c in chunks]),
+            np.array([openings.get(c.document) == c.section for c in chunks], bool),
+            np.array(ids, dtype=str))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The columns by name, to store."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], chunk_count: int,
+                    records_size: int) -> ChunkColumns:
+        """Stored columns, checked to fit `chunk_count` records in a file of `records_size`
+        bytes (ValueError when they do not)."""
+        columns = cls(**{name: arrays[name] for name in cls.__dataclass_fields__})
+        per_chunk = (columns.sentences, columns.document, columns.section, columns.paragraph,
+                     columns.opening)
+        offsets, documents = columns.offsets, len(columns.document_ids)
+        if not (len(offsets) == chunk_count + 1 and offsets.dtype == np.int64
+                and all(len(c) == chunk_count for c in per_chunk)
+                and columns.document_ids.dtype.kind == "U"
+                and (not chunk_count or offsets[0] == 0) and offsets[-1] == records_size
+                and bool(np.all(np.diff(offsets) > 0))
+                and all(c.dtype == np.int32 and (c >= 0).all() for c in per_chunk[:4])
+                and columns.opening.dtype == bool
+                and bool((columns.document < max(documents, 1)).all())):
+            raise ValueError("chunk columns do not fit the records")
+        return columns
+
+    def sentence_start(self) -> np.ndarray:
+        """Where each chunk's rows of the "sentences" view begin, then where the last ends."""
+        return np.concatenate([[0], np.cumsum(self.sentences, dtype=np.int64)])
+
+
+def encode(chunks: Sequence[Chunk]) -> tuple[bytes, np.ndarray]:
+    """The records file's bytes (a JSON line a chunk) and where each record starts, then
+    the end."""
+    lines = [(json.dumps(asdict(c), ensure_ascii=False, sort_keys=True) + "\n").encode()
+             for c in chunks]
+    offsets = np.zeros(len(lines) + 1, np.int64)
+    np.cumsum([len(line) for line in lines], out=offsets[1:])
+    return b"".join(lines), offsets
+
+
+def decode(line: bytes | str) -> Chunk:
+    """One record → its chunk (ValueError, TypeError or KeyError when it is not one)."""
+    data = json.loads(line)
+    return Chunk(**{**data, "breadcrumb": tuple(data["breadcrumb"]),
+                    "sentences": tuple(tuple(span) for span in data["sentences"]),
+                    "pages": tuple(data["pages"]) if data.get("pages") else None})
+
+
+class ChunkRecords(Sequence[Chunk]):
+    """The chunks of a stored build as a read-only sequence: each record decoded when it is
+    first asked for (the most recent CACHED are kept)."""
+
+    def __init__(self, path: Path, offsets: np.ndarray):
+        with open(path, "rb") as handle:
+            self._data = (mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                          if len(offsets) > 1 else b"")
+        self._offsets = offsets
+        self._decoded = functools.lru_cache(maxsize=CACHED)(self._decode)
+
+    def _decode(self, number: int) -> Chunk:
+        return decode(self._data[self._offsets[number]:self._offsets[number + 1]])
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, key: int | slice) -> Chunk | list[Chunk]:   # as a list's
+        if isinstance(key, slice):
+            return [self._decoded(i) for i in range(*key.indices(len(self)))]
+        number = operator.index(key)
+        if not -len(self) <= number < len(self):
+            raise IndexError("chunk number out of range")
+        return self._decoded(number % len(self))
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return (self._decode(i) for i in range(len(self)))    # a pass over all: not cached
+
+
+def _in_order(keys: list) -> np.ndarray:
+    """Each key's number, keys numbered in order of first appearance."""
+    numbers: dict = {}
+    return np.array([numbers.setdefault(key, len(numbers)) for key in keys], np.int32)
