@@ -143,6 +143,16 @@ def test_sidebar_shows_the_shipped_document_s_index_status(page_index):
     assert "questions run by onnxruntime" in status      # the build's export, not PyTorch
 
 
+def test_a_damaged_documents_file_is_refused_by_the_page_like_any_index_file(page_index):
+    """Search never reads the documents, but the page lists them: it refuses them at open."""
+    from alliance_qa.store import live_folder
+    (live_folder(page_index) / "documents.json").write_text("[]")
+    at = start()
+    assert not at.exception
+    assert "does not match its manifest" in alerts(at, "error")[0]
+    assert at.chat_input[0].disabled
+
+
 @pytest.mark.unit
 def test_missing_index_is_explained_and_the_app_still_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("ALLIANCE_QA_INDEX", str(tmp_path / "missing"))

@@ -174,14 +174,19 @@ class Searcher:
         best[has] = np.maximum.reduceat(cosines, (np.cumsum(counts) - counts)[has])
         return best
 
-    def fuse(self, query: np.ndarray, bm25: np.ndarray, pool: np.ndarray,
+    def cosines(self, query: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        """The pooled chunks' cosines with the question, by view: rows text, context and
+        best sentence (each view's rows read once a question)."""
+        return np.stack([self.text_vectors[pool] @ query, self.context_vectors[pool] @ query,
+                         self.best_sentences(query, pool)])
+
+    def fuse(self, cosines: np.ndarray, bm25: np.ndarray, pool: np.ndarray,
              words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fused scores of the pooled chunks, and each one's best cosine (its evidence);
-        `bm25` and `words` are the pooled chunks' keyword and word-matching scores."""
+        `cosines` (Searcher.cosines), `bm25` and `words` are the pooled chunks' view,
+        keyword and word-matching scores."""
         w = self.weights
-        text_cos = self.text_vectors[pool] @ query
-        context_cos = self.context_vectors[pool] @ query
-        best_sentence = self.best_sentences(query, pool)
+        text_cos, context_cos, best_sentence = cosines
         keyword = bm25 / (bm25.max(initial=0.0) + w.keyword_saturation)
         score = (w.context * context_cos + w.text * text_cos + w.sentence * best_sentence
                  + w.words * words + w.keyword * keyword)
@@ -260,13 +265,15 @@ class Searcher:
         query = encoding.vector
         bm25 = self.keyword.scores(expand(question.searched, self.acronyms))   # once
         pool = self.candidates(query, bm25, document)
+        cosines = self.cosines(query, pool)
         if len(pool) > self.weights.rerank:     # word by word only the best by the rest
-            partial, _ = self.fuse(query, bm25[pool], pool, np.zeros(len(pool), np.float32))
-            pool = pool[np.argsort(-partial, kind="stable")[:self.weights.rerank]]
+            partial, _ = self.fuse(cosines, bm25[pool], pool, np.zeros(len(pool), np.float32))
+            best = np.argsort(-partial, kind="stable")[:self.weights.rerank]
+            pool, cosines = pool[best], cosines[:, best]
         pieces = self.embedder.words(encoding.tokens.ids)
         weights = self.tokens.query_weights(encoding.tokens, pieces)
         words = self.tokens.match(encoding.tokens, weights, pool)
-        score, similarity = self.fuse(query, bm25[pool], pool, words)
+        score, similarity = self.fuse(cosines, bm25[pool], pool, words)
         return Retrieval(query, pool, score, similarity, encoded)
 
     def probe(self, questions: list[str],
