@@ -377,9 +377,15 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         finally:
             if workforce is not reader:
                 workforce.close()
+        del cache      # the previous build's vectors, decoded (~1 GB at 100,000 passages)
+        _report(on_progress, "Finding the corpus words near the words it lacks…", 0.87)
         views, keys = {"context": pieces.vectors, **views}, {
             "context": pieces.keys, TOKENS: pieces.keys, **keys}
-        _report(on_progress, "Finding the corpus words near the words it lacks…", 0.87)
+        indexes = vector_indexes(views)
+        sentence_count = len(views["sentences"])
+        del views      # float32 rows: the indexes hold them at one byte a dimension
+        table, codes, new_texts = pieces.table, pieces.codes, new_texts + pieces.embedded
+        del pieces
         searched = keyword_texts(chunks, acronyms)
         keyword = KeywordIndex.from_texts(searched)
         related = corpus_related_words(embedder, keyword)
@@ -390,14 +396,12 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             corpus=corpus, corpus_stat=corpus_stat, skipped=skipped,
             document_count=len(documents),
             section_count=sum(len(d.sections) for d in documents), chunk_count=len(chunks),
-            sentence_count=len(views["sentences"]), acronyms=acronyms,
+            sentence_count=sentence_count, acronyms=acronyms,
             scripts=scripts_of(inputs["context"]), related_words=len(related),
             slow_questions=slow_questions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             build_seconds=round(seconds, 3), versions=library_versions())
-        contents = BuildContents(documents, chunks, views, keys, pieces.table, pieces.codes,
-                                 related, keyword.with_related(related),
-                                 corpus_words(searched))
-        indexes = vector_indexes(views)
+        contents = BuildContents(documents, chunks, keys, table, codes, related,
+                                 keyword.with_related(related), corpus_words(searched))
         _report(on_progress, "Calibrating abstention on questions it can and cannot answer…",
                 0.89)
         calibration = calibrate(assemble(manifest, contents, indexes), reader)
@@ -406,7 +410,6 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         folder = write_index(settings.index_dir, manifest, contents, indexes)
         _report(on_progress, "Done.", 1.0)
     texts = sum(map(len, inputs.values()))
-    new_texts += pieces.embedded
     return BuildSummary(len(documents), manifest.section_count, len(chunks),
                         manifest.sentence_count, time.perf_counter() - start, str(folder),
                         [str(w) for w in warnings], new_texts, texts - new_texts,

@@ -127,11 +127,11 @@ class StoredIndex:
 
 @dataclass(frozen=True)
 class BuildContents:
-    """What a build writes: the corpus as parsed, its vectors and the tables made from them."""
+    """What a build writes besides the views' FAISS indexes: the corpus as parsed, the word
+    pieces and the tables made from them."""
 
     documents: list[Document]
     chunks: list[Chunk]
-    views: dict[str, np.ndarray]      # VIEWS → float32 unit rows
     keys: dict[str, list[str]]        # VIEWS, TOKENS → SHA-256 of the text embedded per row
     token_table: np.ndarray           # int32 (chunk number, vocabulary id) per word-piece row
     tokens: TokenCodes                # the word-piece rows, in the table's order
@@ -180,7 +180,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def _write_bytes(path: Path, data: bytes) -> str:
+def _write_bytes(path: Path, data: bytes | np.ndarray) -> str:
     with open(path, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -295,40 +295,41 @@ def assemble(manifest: Manifest, contents: BuildContents,
                        known_documents=contents.documents, known_keys=contents.keys)
 
 
-def _serialize(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
-               ) -> tuple[dict[str, bytes], dict[str, dict]]:
-    """The build's files as bytes, and a description of each view's vector index."""
-    return {
-        KEYS: json.dumps(contents.keys).encode(),
-        **{f"{name}.faiss": faiss.serialize_index(index).tobytes()
-           for name, (index, _) in indexes.items()},
-        f"{TOKENS}.faiss": faiss.serialize_index(contents.tokens.residuals).tobytes(),
-        TOKEN_TABLE: _npy_bytes(np.ascontiguousarray(contents.token_table, dtype=np.int32)),
-        TOKEN_CENTROIDS: _npz_bytes(pieces=contents.tokens.pieces,
-                                    centroids=contents.tokens.centroids,
-                                    frequency=contents.token_frequency),
-        RELATED: json.dumps(contents.related_words, ensure_ascii=False, sort_keys=True).encode(),
-        CORPUS_WORDS: json.dumps(contents.words, ensure_ascii=False, sort_keys=True).encode(),
-        **contents.keyword.files(),
-        RECORDS: contents.records[0],
-        COLUMNS: _npz_bytes(**contents.columns.arrays()),
-        DOCUMENTS: json.dumps([asdict(d) for d in contents.documents], ensure_ascii=False,
-                              indent=1).encode(),
-    }, {**{name: info for name, (_, info) in indexes.items()},
-        TOKENS: token_description(contents.tokens)}
+def _files(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
+           ) -> Iterator[tuple[str, bytes | np.ndarray]]:
+    """The build's files, name and bytes, one at a time: each is written and dropped before
+    the next is made (at 100,000 passages they are ~930 MB together)."""
+    yield KEYS, json.dumps(contents.keys).encode()
+    for name, (index, _) in indexes.items():
+        yield f"{name}.faiss", faiss.serialize_index(index)
+    yield f"{TOKENS}.faiss", faiss.serialize_index(contents.tokens.residuals)
+    yield TOKEN_TABLE, _npy_bytes(np.ascontiguousarray(contents.token_table, dtype=np.int32))
+    yield TOKEN_CENTROIDS, _npz_bytes(pieces=contents.tokens.pieces,
+                                      centroids=contents.tokens.centroids,
+                                      frequency=contents.token_frequency)
+    yield RELATED, json.dumps(contents.related_words, ensure_ascii=False,
+                              sort_keys=True).encode()
+    yield CORPUS_WORDS, json.dumps(contents.words, ensure_ascii=False, sort_keys=True).encode()
+    yield from contents.keyword.files().items()
+    yield RECORDS, contents.records[0]
+    yield COLUMNS, _npz_bytes(**contents.columns.arrays())
+    yield DOCUMENTS, json.dumps([asdict(d) for d in contents.documents], ensure_ascii=False,
+                                indent=1).encode()
 
 
 def write_index(index_dir: Path, manifest: Manifest, contents: BuildContents,
-                indexes: dict[str, tuple[faiss.Index, dict]] | None = None) -> Path:
+                indexes: dict[str, tuple[faiss.Index, dict]]) -> Path:
     """Write a build and make it live in one atomic step; on failure nothing changes.
-    `indexes`: the views' FAISS indexes when the build already made them."""
+    `indexes`: the views' FAISS indexes (vector_indexes)."""
     build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     temporary = index_dir / f".tmp-build-{build_id}"
     final = index_dir / f"build-{build_id}"
     try:
         temporary.mkdir(parents=True)
-        payload, descriptions = _serialize(contents, indexes or vector_indexes(contents.views))
-        hashes = {name: _write_bytes(temporary / name, data) for name, data in payload.items()}
+        hashes = {name: _write_bytes(temporary / name, data)
+                  for name, data in _files(contents, indexes)}
+        descriptions = {**{name: info for name, (_, info) in indexes.items()},
+                        TOKENS: token_description(contents.tokens)}
         manifest = replace(manifest, build_id=build_id, vector_indexes=descriptions,
                            files=hashes)
         _write_bytes(temporary / "manifest.json", manifest.to_json())
