@@ -16,12 +16,14 @@ import pytest
 from alliance_qa.config import Settings
 from alliance_qa.evaluation import EVAL_DIR, find_suites, load_questions
 from alliance_qa.indexing import build_index, check_index, missing_export
-from alliance_qa.integrity import sealed
+from alliance_qa.integrity import SEAL, sealed
 from alliance_qa.onnx_encoder import (
+    EXPORT_FORMAT,
     MODEL_FILE,
     SETTINGS_FILE,
     OnnxEncoder,
     _disagreement,
+    _plain_attention,
     folder_for,
     unsupported,
 )
@@ -138,6 +140,26 @@ def test_a_model_that_cannot_be_exported_asks_for_no_rebuild(built, tmp_path):
     manifest = read_manifest(built.index_dir)
     assert missing_export(manifest, settings)
     assert missing_export(replace(manifest, slow_questions="it pools by 'max'"), settings) == []
+
+
+def test_an_export_made_the_older_way_is_made_again(export_copy, embedder, exported):
+    assert exported.format == EXPORT_FORMAT
+    folder = folder_for(export_copy.encoders, embedder.fingerprint)
+    settings = json.loads((folder / SETTINGS_FILE).read_text())
+    older = {k: v for k, v in settings.items() if k not in ("format", SEAL)}
+    (folder / SETTINGS_FILE).write_text(json.dumps(sealed(older)))
+    assert OnnxEncoder(folder).format == 1               # readable, but not current
+    assert OnnxEncoder.load(export_copy.encoders, embedder.fingerprint) is None
+    assert "out of date" in missing_export(read_manifest(export_copy.index_dir),
+                                           export_copy)[0]
+
+
+def test_the_model_is_exported_with_plain_attention_and_left_as_it_was(embedder):
+    model = embedder.model[0].auto_model
+    before = model.config._attn_implementation
+    with _plain_attention(model):
+        assert model.config._attn_implementation == "eager"
+    assert model.config._attn_implementation == before
 
 
 def test_an_export_that_disagrees_is_refused(export_copy, embedder, exported):

@@ -527,7 +527,8 @@ def missing_export(manifest: Manifest, settings: Settings) -> list[str]:
     if manifest.slow_questions or OnnxEncoder.load(settings.encoders,
                                                    manifest.model_fingerprint):
         return []
-    return ["the model's ONNX export for questions is missing or damaged (without it every "
+    return ["the model's ONNX export for questions is missing, damaged or out of date (without "
+            "it every "
             "start loads PyTorch, ~5 s)"]
 
 

@@ -106,7 +106,7 @@ class Searcher:
         self.calibration = calibration or abstention.Calibration.from_manifest(
             index.manifest.calibration or None)
         self.chunks, columns = index.chunks, index.columns
-        self.document_ids = columns.document_ids.tolist()
+        self.document_number = {d: n for n, d in enumerate(columns.document_ids.tolist())}
         self.acronyms = index.manifest.acronyms
         self.scripts = frozenset(index.manifest.scripts)   # the corpus's letters
         self.text_vectors = Rows(index.views["text"])
@@ -145,7 +145,7 @@ class Searcher:
         """Chunk numbers worth scoring: the top of each view and of the keyword search
         (`bm25`: every chunk's keyword score)."""
         n = len(self.chunks)
-        allowed = (self.document_of == self.document_ids.index(document) if document
+        allowed = (self.document_of == self.document_number[document] if document
                    else np.ones(n, bool))
         if n <= self.weights.candidates:
             return np.flatnonzero(allowed)
@@ -300,7 +300,7 @@ class Searcher:
                           prepared.notices + ("That is a citation id; here is the passage it "
                                               "names.",))
         started = time.perf_counter()
-        if document is not None and document not in self.document_ids:
+        if document is not None and document not in self.document_number:
             raise UnknownDocument(f"There is no document {document!r} in the index.")
         read = read_question(prepared, self.speller.correct, context)
         found = self.retrieve(read, document)
@@ -328,10 +328,10 @@ class Searcher:
     def cited(self, text: str) -> tuple[Hit, ...]:
         """The chunks of a pasted citation id, as hits; () when the text is not one."""
         ref = parse_citation_id(text)
-        if ref is None or ref.document not in self.document_ids:
+        if ref is None or ref.document not in self.document_number:
             return ()
         wanted = text.strip()
-        of_document = np.flatnonzero(self.document_of == self.document_ids.index(ref.document))
+        of_document = np.flatnonzero(self.document_of == self.document_number[ref.document])
         chunks = [c for c in map(self.chunks.__getitem__, of_document)
                   if wanted in (c.id, c.paragraph_id)
                   or (ref.paragraph is None and f"{c.document}/{c.section}" == wanted)]
