@@ -158,7 +158,12 @@ def sidebar(searcher: Searcher | None, manifest: Manifest | None, changes: list[
                 say("error", f"Nothing is cited as “{lookup.strip()[:80]}”. Try a section "
                                "number like 1.2, a heading, or an id from a passage.", bar)
         with bar.expander("Browse the outline"):
-            for document in documents:
+            shown = documents
+            if len(documents) > ui.OUTLINE_DOCUMENTS:     # a library: one outline at a time
+                chosen = st.selectbox("Outline of", range(len(documents)),
+                                      format_func=lambda n: documents[n].title)
+                shown = [documents[chosen]]
+            for document in shown:
                 st.markdown(ui.outline_html(document), unsafe_allow_html=True)
     return options
 

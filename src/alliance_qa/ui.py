@@ -15,6 +15,12 @@ from .citations import citation_id, citation_label, page_label
 from .documents import Document, Section
 from .search import Answer, Hit
 
+# Paragraphs an answer's fold shows on each side of the cited one; the whole section is a
+# link away. Whole sections made an answer ~130 KB of HTML on long sections (docs/speed.md).
+AROUND = 2
+# Up to this many documents the outline lists them all; past it, one chosen document's.
+OUTLINE_DOCUMENTS = 20
+
 # Characters that HTML, Markdown or LaTeX ($) would act on, as numeric entities.
 _ACTIVE = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|$~:"}
 
@@ -111,7 +117,8 @@ def breadcrumb_text(chunk: Chunk, show_document: bool) -> str:
 def hit_card(hit: Hit, section: Section | None = None, low_confidence: bool = False,
              show_document: bool = True) -> str:
     """One passage as a card: rank, citation, breadcrumb, relevance, text with highlight, and
-    (given its section) an "Open" fold with the whole section, the id and a share link."""
+    (given its section) an "Open" fold with the cited paragraph among its neighbours, the
+    id, a share link and, when the fold shows only part of it, a link to the whole section."""
     chunk = hit.chunk
     low = '<span class="aqa-low">low confidence</span>' if low_confidence else ""
     fold = ""
@@ -119,11 +126,14 @@ def hit_card(hit: Hit, section: Section | None = None, low_confidence: bool = Fa
         heading = escape(chunk.citation.split(",")[0])
         emphasis = paragraph_span(section, chunk, hit.highlights)
         where = "the page" if chunk.pages else "this passage"
+        count = len(section.paragraphs)
+        whole = (f' · <a href="{share_link(citation_id(section))}" target="_self">the whole '
+                 f"section ({count} paragraphs)</a>" if count > 2 * AROUND + 1 else "")
         fold = (f'<details class="aqa-open"><summary>Open {heading}</summary>'
-                f"{section_html(section, chunk.paragraph, emphasis)}"
+                f"{section_html(section, chunk.paragraph, emphasis, AROUND)}"
                 f'<div class="aqa-id">Citation id <code>{escape(chunk.paragraph_id)}</code> · '
                 f'<a href="{share_link(chunk.paragraph_id, emphasis)}" target="_self">link to '
-                f"{where}</a></div></details>")
+                f"{where}</a>{whole}</div></details>")
     return (f'<div class="aqa-card{" low" if low_confidence else ""}">'
             f'<div class="aqa-head"><span class="aqa-rank">{hit.rank}</span>'
             f'<span class="aqa-cite">{escape(chunk.citation)}</span>{low}'
@@ -157,11 +167,16 @@ def paragraph_span(section: Section, chunk: Chunk, highlights: tuple[tuple[int, 
 
 
 def section_html(section: Section, cited_paragraph: int | None = None,
-                 emphasis: tuple[int, int] | None = None) -> str:
-    """A whole section, paragraph by paragraph (with its page in a PDF), the cited one
-    marked, and in it the `emphasis` span (the answering sentences)."""
+                 emphasis: tuple[int, int] | None = None, around: int | None = None) -> str:
+    """A section, paragraph by paragraph (with its page in a PDF), the cited one marked,
+    and in it the `emphasis` span (the answering sentences): all of it, or with `around`
+    the cited paragraph and that many on each side."""
+    first, last = 1, len(section.paragraphs)
+    if around is not None and cited_paragraph:
+        first, last = max(first, cited_paragraph - around), min(last, cited_paragraph + around)
     rows = []
-    for number, paragraph in enumerate(section.paragraphs, start=1):
+    for number in range(first, last + 1):
+        paragraph = section.paragraphs[number - 1]
         cited = " cited" if number == cited_paragraph else ""
         text = marked(paragraph, (emphasis,)) if cited and emphasis else escape(paragraph)
         pages = page_label(section.paragraph_pages(number))
