@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -376,11 +377,13 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
 @pytest.mark.full
 def test_a_build_codes_word_pieces_slice_by_slice_past_the_rows_it_learns_from(
         embedder, tmp_path, corpus_copy, built, monkeypatch):
-    """A large corpus's build holds vectors only until it can learn the codebooks: here a
-    few slices' worth, as if the corpus had many more rows than TRAINING_ROWS."""
+    """A large corpus's build holds vectors only until it can learn the codebooks, and a
+    view's rows a slice at a time: here a few slices' worth, as if the corpus had many more
+    rows than TRAINING_ROWS and ADD_ROWS."""
     from alliance_qa import indexing, token_codes
     monkeypatch.setattr(indexing, "SLICE", 8)
     monkeypatch.setattr(token_codes, "TRAINING_ROWS", 500)
+    monkeypatch.setattr(store, "ADD_ROWS", 16)
     settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "sliced",
                         encoders_dir=built.encoders)
     build_index(settings, embedder)
@@ -476,3 +479,52 @@ def test_the_stored_keyword_index_scores_as_one_built_from_the_chunks(built):
         assert np.allclose(index.keyword.scores(question), fresh.scores(question))
         assert index.keyword.scores(question).any()
     assert index.words == corpus_words(texts)
+
+
+def unit_rows(count: int, seed: int = 0) -> np.ndarray:
+    rows = np.random.default_rng(seed).normal(size=(count, 16)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@pytest.mark.unit
+def test_a_view_fed_slice_by_slice_is_the_view_fed_whole():
+    rows = unit_rows(300)
+    whole, _ = store.vector_index(rows)
+    builder = store.ViewIndex(16, len(rows))
+    for start in range(0, len(rows), 7):
+        builder.add(rows[start:start + 7])
+    sliced, description = builder.finish()
+    assert description == {"type": "IndexScalarQuantizer (8-bit, exact)", "vectors": 300}
+    assert np.array_equal(store.matrix(sliced), store.matrix(whole))
+
+
+@pytest.mark.unit
+def test_a_large_view_fed_slice_by_slice_codes_each_row_as_from_all_rows(monkeypatch):
+    """Rows are spilled to disk and added ADD_ROWS at a time; the quantizer's ranges are
+    still those of all the rows, so every row is coded as if the view had been given whole."""
+    monkeypatch.setattr(store, "ADD_ROWS", 64)
+    rows = unit_rows(1000)
+    builder = store.ViewIndex(16, len(rows), exact_limit=100)
+    for start in range(0, len(rows), 10):
+        builder.add(rows[start:start + 10])
+    index, description = builder.finish()
+    assert description["type"].startswith("IndexHNSWSQ") and index.ntotal == 1000
+    assert 0.9 <= description["recall_at_10"] <= 1.0
+    whole = faiss.IndexScalarQuantizer(16, store.QUANTIZER, faiss.METRIC_INNER_PRODUCT)
+    whole.train(rows)
+    whole.add(rows)
+    assert np.array_equal(store.matrix(index), store.matrix(whole))
+    with pytest.raises(BuildFailed):
+        store.ViewIndex(16, 5).finish()                   # fewer rows than announced
+
+
+@pytest.mark.unit
+def test_rows_come_in_order_fresh_among_known():
+    from alliance_qa.indexing import rows_in_order
+    keys = [f"k{i}" for i in range(10)]
+    vectors = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    known = {keys[i]: vectors[i] for i in (0, 2, 3, 6, 7, 8, 9)}
+    fresh = iter([([1], vectors[[1]]), ([4, 5], vectors[[4, 5]])])
+    blocks = list(rows_in_order(10, keys, known, fresh, 2))
+    assert [len(b) for b in blocks] == [2, 4, 4]
+    assert np.array_equal(np.concatenate(blocks), vectors)

@@ -11,11 +11,12 @@ import hashlib
 import platform
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from . import __version__
@@ -37,13 +38,12 @@ from .store import (
     TOKENS,
     BuildContents,
     StoredIndex,
+    ViewIndex,
     assemble,
     build_lock,
     load_index,
-    matrix,
     read_manifest,
     token_starts,
-    vector_indexes,
     write_index,
 )
 from .token_codes import Coder, TokenCodes
@@ -134,7 +134,26 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str, dict]:
+class PreviousVectors(Mapping):
+    """A previous build's vectors of one view by text key, decoded from its index as asked
+    (its rows stay coded and memory-mapped: decoding them all held ~1 GB at 100,000
+    passages)."""
+
+    def __init__(self, keys: list[str], index: faiss.Index):
+        self.row = {key: row for row, key in enumerate(keys)}
+        self.index = index
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.index.reconstruct(self.row[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.row)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str, Mapping]:
     """{view: {text key: vector}} from the previous build, if it used the same model; for
     "tokens", {text key: (piece ids, codes)} (a text has a row per content word piece)."""
     if previous is None or previous.manifest.model_fingerprint != fingerprint:
@@ -143,8 +162,8 @@ def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str
         keys = previous.keys
     except AllianceQAError:    # its vectors cannot be told apart: embed everything again
         return {}
-    cache = {view: dict(zip(keys[view], matrix(previous.views[view])))
-             for view in previous.views}
+    cache: dict[str, Mapping] = {view: PreviousVectors(keys[view], index)
+                                 for view, index in previous.views.items()}
     codes, table = previous.tokens.codes, previous.token_table
     starts = token_starts(table, len(previous.chunks))
     cache[TOKENS] = {key: (table[a:b, 1], codes[a:b])
@@ -186,49 +205,76 @@ def embed_in_slices(reader: TextEncoder | RayReader, texts: list[str], pieces: b
         yield reader.encode_with_pieces(part) if pieces else (reader.encode(part), None)
 
 
+def rows_in_order(count: int, keys: list[str], known: Mapping,
+                  embedded: Iterator[tuple[list[int], np.ndarray]], dimension: int
+                  ) -> Iterator[np.ndarray]:
+    """A view's rows 0…count-1 in order, a block at a time: each embedded slice (its row
+    numbers ascending, and ascending from slice to slice) with the `known` rows (by text
+    key) before and among it, then the known rows after the last."""
+    done = 0
+
+    def block(end: int, fresh: dict[int, np.ndarray]) -> np.ndarray:
+        rows = np.empty((end - done, dimension), dtype=np.float32)
+        for i in range(done, end):
+            rows[i - done] = fresh[i] if i in fresh else known[keys[i]]
+        return rows
+
+    for part, vectors in embedded:
+        yield block(part[-1] + 1, dict(zip(part, vectors)))
+        done = part[-1] + 1
+    while done < count:
+        yield block(min(done + SLICE, count), {})
+        done = min(done + SLICE, count)
+
+
 def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
                 progress: bool = False, on_progress: Progress = None,
-                cache: dict[str, dict[str, np.ndarray]] | None = None
-                ) -> tuple[dict[str, np.ndarray], dict[str, list[str]], int]:
+                cache: dict[str, Mapping] | None = None, scratch: Path | None = None
+                ) -> tuple[dict[str, tuple[faiss.Index, dict]], dict[str, list[str]], int]:
     """The embedding stage for the views without word pieces ("text", "sentences"): each
-    view's texts → unit vectors, reusing cached ones.
+    view's texts → unit vectors, reusing cached ones, into the view's index as they come
+    (store.ViewIndex, which spills them to a temporary file in `scratch`).
 
-    Returns the vectors, each row's text key, and how many texts were embedded anew.
+    Returns the indexes (with their descriptions), each row's text key, and how many texts
+    were embedded anew.
     """
-    vectors, keys, embedded = {}, {}, 0
+    indexes, keys, embedded = {}, {}, 0
     for done, (view, texts) in enumerate(inputs.items()):
         keys[view] = [text_key(t) for t in texts]
         known = (cache or {}).get(view, {})
         missing = [i for i, k in enumerate(keys[view]) if k not in known]
-        rows = np.zeros((len(texts), reader.dimension), dtype=np.float32)
-        for i, k in enumerate(keys[view]):
-            if k in known:
-                rows[i] = known[k]
         stage = (f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
                  f"({len(texts) - len(missing)} unchanged)…")
         span = (0.4 + 0.45 * done / len(inputs), 0.4 + 0.45 * (done + 1) / len(inputs))
-        for part, (fresh, _) in zip(_slices(missing, progress, on_progress, stage, span),
-                                    embed_in_slices(reader, [texts[i] for i in missing],
-                                                    False)):
-            rows[part] = fresh
-        vectors[view], embedded = rows, embedded + len(missing)
-    return vectors, keys, embedded
+        fresh = ((part, vectors) for part, (vectors, _) in zip(
+            _slices(missing, progress, on_progress, stage, span),
+            embed_in_slices(reader, [texts[i] for i in missing], False)))
+        index = ViewIndex.of_view(view, reader.dimension, len(texts), scratch)
+        for rows in rows_in_order(len(texts), keys[view], known, fresh, reader.dimension):
+            index.add(rows)
+        indexes[view], embedded = index.finish(), embedded + len(missing)
+    return indexes, keys, embedded
 
 
 @dataclass(frozen=True)
 class Pieces:
     """The context view and the word pieces, from one forward pass over the context texts."""
 
-    vectors: np.ndarray          # the context view: a unit vector per text
+    index: tuple[faiss.Index, dict]   # the context view's index, described
     codes: TokenCodes            # the content word pieces of every text, in text order
     table: np.ndarray            # int32 (text number, vocabulary id) per row of `codes`
     keys: list[str]              # each text's key
     embedded: int                # texts embedded anew
 
 
+class CodebooksOutgrown(Exception):
+    """An incremental build's new word-piece rows outgrew the previous codebooks."""
+
+
 def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progress: bool = False,
                       on_progress: Progress = None, cache: dict[str, dict] | None = None,
-                      previous: TokenCodes | None = None) -> Pieces:
+                      previous: TokenCodes | None = None, scratch: Path | None = None
+                      ) -> Pieces:
     """The context view and the word pieces of the same texts, from one forward pass each,
     a slice at a time, the pieces coded as they come (token_codes.Coder).
 
@@ -242,24 +288,31 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
     kept = [i for i, k in enumerate(keys) if k in known_vectors and k in known_codes]
     missing = sorted(set(range(len(texts))) - set(kept))
     kept_rows = sum(len(known_codes[keys[i]][0]) for i in kept)
-    vectors = np.zeros((len(texts), reader.dimension), dtype=np.float32)
     ids_of = {i: known_codes[keys[i]][0] for i in kept}
-    for i in kept:
-        vectors[i] = known_vectors[keys[i]]
     coder = Coder(previous if kept else None)
     stage = (f"Embedding {len(missing)} of {len(texts)} paragraphs with their headings, word "
              f"by word ({len(kept)} unchanged)…")
-    for part, (fresh, pieces) in zip(_slices(missing, progress, on_progress, stage, (0.1, 0.4)),
-                                     embed_in_slices(reader, [texts[i] for i in missing], True)):
-        vectors[part] = fresh
-        pieces = [content_pieces(p, reader.words(p.ids)) for p in pieces]
-        ids_of.update(zip(part, (p.ids for p in pieces)))
-        coder.add(np.concatenate([p.vectors for p in pieces]),
-                  np.concatenate([p.ids for p in pieces]))
-        if kept and kept_rows + coder.rows > 2 * previous.trained_rows:
-            _report(on_progress, "The corpus has outgrown its word-piece codebooks: "
-                                 "embedding every paragraph to learn them anew…", 0.1)
-            return embed_with_pieces(reader, texts, progress, on_progress)
+
+    def fresh() -> Iterator[tuple[list[int], np.ndarray]]:
+        for part, (vectors, pieces) in zip(
+                _slices(missing, progress, on_progress, stage, (0.1, 0.4)),
+                embed_in_slices(reader, [texts[i] for i in missing], True)):
+            pieces = [content_pieces(p, reader.words(p.ids)) for p in pieces]
+            ids_of.update(zip(part, (p.ids for p in pieces)))
+            coder.add(np.concatenate([p.vectors for p in pieces]),
+                      np.concatenate([p.ids for p in pieces]))
+            if kept and kept_rows + coder.rows > 2 * previous.trained_rows:
+                raise CodebooksOutgrown
+            yield part, vectors
+
+    index = ViewIndex.of_view("context", reader.dimension, len(texts), scratch)
+    try:
+        for rows in rows_in_order(len(texts), keys, known_vectors, fresh(), reader.dimension):
+            index.add(rows)
+    except CodebooksOutgrown:
+        _report(on_progress, "The corpus has outgrown its word-piece codebooks: "
+                             "embedding every paragraph to learn them anew…", 0.1)
+        return embed_with_pieces(reader, texts, progress, on_progress, scratch=scratch)
     new_codes, centroids, codebooks = coder.finish()
     coded = dict(zip(missing, np.split(new_codes, np.cumsum(
         [len(ids_of[i]) for i in missing])[:-1].astype(int))))
@@ -268,7 +321,7 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
     counts = [len(ids_of[i]) for i in range(len(texts))]
     ids = np.concatenate([ids_of[i] for i in range(len(texts))]).astype(np.int32)
     table = np.column_stack([np.repeat(np.arange(len(texts)), counts), ids]).astype(np.int32)
-    return Pieces(vectors, TokenCodes.assemble(codebooks, ids, codes, centroids,
+    return Pieces(index.finish(), TokenCodes.assemble(codebooks, ids, codes, centroids,
                                                None if kept else coder.rows),
                   table, keys, len(missing))
 
@@ -370,20 +423,19 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
             else reader
         try:
             pieces = embed_with_pieces(workforce, inputs["context"], progress, on_progress,
-                                       cache, previous.tokens if cache else None)
+                                       cache, previous.tokens if cache else None,
+                                       settings.index_dir)
             views, keys, new_texts = embed_views(
                 workforce, {v: inputs[v] for v in ("text", "sentences")}, progress,
-                on_progress, cache)
+                on_progress, cache, settings.index_dir)
         finally:
             if workforce is not reader:
                 workforce.close()
-        del cache      # the previous build's vectors, decoded (~1 GB at 100,000 passages)
+        del cache
         _report(on_progress, "Finding the corpus words near the words it lacks…", 0.87)
-        views, keys = {"context": pieces.vectors, **views}, {
+        indexes, keys = {"context": pieces.index, **views}, {
             "context": pieces.keys, TOKENS: pieces.keys, **keys}
-        indexes = vector_indexes(views)
-        sentence_count = len(views["sentences"])
-        del views      # float32 rows: the indexes hold them at one byte a dimension
+        sentence_count = len(inputs["sentences"])
         table, codes, new_texts = pieces.table, pieces.codes, new_texts + pieces.embedded
         del pieces
         searched = keyword_texts(chunks, acronyms)

@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,7 @@ FILES = (RECORDS, DOCUMENTS, KEYS, TOKEN_TABLE, TOKEN_CENTROIDS,
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
+ADD_ROWS = 16_384                   # a view's rows read back and added to FAISS at a time
 QUANTIZER = faiss.ScalarQuantizer.QT_8bit
 DECODE_AT_LOAD_BYTES = 32 * 2**20    # a view's rows decoded at load up to this (Rows)
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")
@@ -188,37 +190,87 @@ def _write_bytes(path: Path, data: bytes | np.ndarray) -> str:
     return sha256_bytes(data)
 
 
+class ViewIndex:
+    """One view's FAISS index, made from its rows as they are embedded, in order: one byte a
+    dimension (FAISS's 8-bit scalar quantizer: cosines move by ~1e-3, hit@1 not at all on
+    either evaluation corpus), searched exactly up to `exact_limit` rows and by HNSW above.
+
+    The quantizer's ranges are each dimension's least and greatest value over all the rows,
+    so none can be coded before the last is embedded. The rows therefore go to an unnamed
+    temporary file (in `scratch`) as they come, with the running least and greatest values;
+    the quantizer learns from those two rows exactly what it would learn from all of them,
+    and the rows are read back and added ADD_ROWS at a time. A build thus holds a slice of
+    a view's float32 rows, never the whole view (~640 MB for the sentences of 100,000
+    passages), and writes them to disk once.
+    """
+
+    def __init__(self, dimension: int, total: int, exact_limit: int = EXACT_LIMIT,
+                 scratch: Path | None = None):
+        self.dimension, self.total, self.exact = dimension, total, total <= exact_limit
+        self._spill = tempfile.TemporaryFile(dir=scratch)
+        self._least = np.full(dimension, np.inf, dtype=np.float32)
+        self._greatest = np.full(dimension, -np.inf, dtype=np.float32)
+        self._given = 0
+
+    @classmethod
+    def of_view(cls, view: str, dimension: int, total: int,
+                scratch: Path | None = None) -> ViewIndex:
+        """The index of a view: "sentences" is only read row by row, never searched, so it
+        is stored flat (exact) at any size."""
+        return cls(dimension, total, EXACT_LIMIT if view in SEARCHED else total, scratch)
+
+    def add(self, rows: np.ndarray) -> None:
+        """The view's next rows."""
+        rows = np.ascontiguousarray(rows, dtype=np.float32).reshape(-1, self.dimension)
+        if len(rows):
+            self._spill.write(rows.tobytes())
+            np.minimum(self._least, rows.min(axis=0), out=self._least)
+            np.maximum(self._greatest, rows.max(axis=0), out=self._greatest)
+            self._given += len(rows)
+
+    def finish(self) -> tuple[faiss.Index, dict]:
+        """The index, with its description for the manifest (HNSW's recall@10 included)."""
+        if self._given != self.total:
+            raise BuildFailed(f"A view was given {self._given} of its {self.total} rows.")
+        if self.exact:
+            index = faiss.IndexScalarQuantizer(self.dimension, QUANTIZER,
+                                               faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.IndexHNSWSQ(self.dimension, QUANTIZER, HNSW_M,
+                                      faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.train(np.stack([self._least, self._greatest]))     # min-max ranges
+        with self._spill:
+            self._spill.seek(0)
+            for start in range(0, self.total, ADD_ROWS):
+                count = min(ADD_ROWS, self.total - start) * self.dimension
+                index.add(np.fromfile(self._spill, dtype=np.float32, count=count)
+                          .reshape(-1, self.dimension))
+        if self.exact:
+            return index, {"type": "IndexScalarQuantizer (8-bit, exact)", "vectors": self.total}
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        return index, {"type": f"IndexHNSWSQ (8-bit, M={HNSW_M}, efSearch={HNSW_EF_SEARCH})",
+                       "vectors": self.total, "recall_at_10": recall_at_10(index)}
+
+
 def vector_index(vectors: np.ndarray, exact_limit: int = EXACT_LIMIT
                  ) -> tuple[faiss.Index, dict]:
-    """Vectors in one byte a dimension (FAISS's 8-bit scalar quantizer, its ranges learned
-    from these vectors: cosines move by ~1e-3, hit@1 not at all on either evaluation corpus);
-    searched exactly up to `exact_limit` vectors, by HNSW above it. With a description for
-    the manifest (HNSW's recall@10 against exact search included)."""
-    dimension = vectors.shape[1]
-    if len(vectors) <= exact_limit:
-        index = faiss.IndexScalarQuantizer(dimension, QUANTIZER, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.add(vectors)
-        return index, {"type": "IndexScalarQuantizer (8-bit, exact)", "vectors": len(vectors)}
-    index = faiss.IndexHNSWSQ(dimension, QUANTIZER, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    index.train(vectors)
-    index.add(vectors)
-    index.hnsw.efSearch = HNSW_EF_SEARCH
-    return index, {"type": f"IndexHNSWSQ (8-bit, M={HNSW_M}, efSearch={HNSW_EF_SEARCH})",
-                   "vectors": len(vectors), "recall_at_10": recall_at_10(index, vectors)}
+    """A view's index from all its rows at once (ViewIndex)."""
+    builder = ViewIndex(vectors.shape[1], len(vectors), exact_limit)
+    builder.add(vectors)
+    return builder.finish()
 
 
-def recall_at_10(index: faiss.Index, vectors: np.ndarray, sample: int = 500,
-                 seed: int = 0) -> float:
-    """Share of the exact top 10 that `index` finds, for perturbed copies of sample rows."""
+def recall_at_10(index: faiss.IndexHNSW, sample: int = 500, seed: int = 0) -> float:
+    """Share of the exact top 10 that HNSW finds, for perturbed copies of sample rows: exact
+    over the same 8-bit codes, so this is what the graph loses, not the quantizer."""
+    storage = faiss.downcast_index(index.storage)
     rng = np.random.default_rng(seed)
-    rows = vectors[rng.choice(len(vectors), min(sample, len(vectors)), replace=False)]
+    chosen = rng.choice(index.ntotal, min(sample, index.ntotal), replace=False)
+    rows = storage.reconstruct_batch(chosen.astype(np.int64))
     queries = rows + rng.normal(0, 0.02, rows.shape).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    exact = faiss.IndexFlatIP(vectors.shape[1])
-    exact.add(vectors)
-    _, truth = exact.search(queries, 10)
+    _, truth = storage.search(queries, 10)
     _, found = index.search(queries, 10)
     return round(float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found)])), 4)
 
@@ -270,14 +322,6 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def vector_indexes(views: dict[str, np.ndarray]) -> dict[str, tuple[faiss.Index, dict]]:
-    """Each view's FAISS index, with its description for the manifest. "sentences" is only
-    read row by row, never searched: stored flat (exact)."""
-    return {name: vector_index(views[name], EXACT_LIMIT if name in SEARCHED
-                               else len(views[name]))
-            for name in VIEWS}
-
-
 def token_description(tokens: TokenCodes) -> dict:
     """The word-piece rows as the manifest describes them."""
     pq = tokens.residuals.pq
@@ -320,7 +364,7 @@ def _files(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
 def write_index(index_dir: Path, manifest: Manifest, contents: BuildContents,
                 indexes: dict[str, tuple[faiss.Index, dict]]) -> Path:
     """Write a build and make it live in one atomic step; on failure nothing changes.
-    `indexes`: the views' FAISS indexes (vector_indexes)."""
+    `indexes`: the views' FAISS indexes (ViewIndex)."""
     build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     temporary = index_dir / f".tmp-build-{build_id}"
     final = index_dir / f"build-{build_id}"
