@@ -2,7 +2,10 @@
 
 import errno
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -528,3 +531,16 @@ def test_rows_come_in_order_fresh_among_known():
     blocks = list(rows_in_order(10, keys, known, fresh, 2))
     assert [len(b) for b in blocks] == [2, 4, 4]
     assert np.array_equal(np.concatenate(blocks), vectors)
+
+
+def test_the_keyword_files_are_the_same_bytes_in_any_process():
+    """bm25s numbers words in set order, which follows the process's hash seed: the index
+    numbers them itself, so two builds of one corpus write the same files."""
+    script = ("import hashlib; from alliance_qa.keyword import KeywordIndex; "
+              "files = KeywordIndex.from_texts(['Tides rise twice a day at the pools.', "
+              "'Keepers trim the wicks at dusk.', 'Bees swarm in late spring.']).files(); "
+              "print(hashlib.sha256(b''.join(files[n] for n in sorted(files))).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2", "3")}
+    assert len(digests) == 1

@@ -53,9 +53,12 @@ class KeywordIndex:
     def from_texts(cls, texts: list[str], related: Related | None = None) -> KeywordIndex:
         """Index the texts."""
         bm25 = bm25s.BM25()
-        tokens = tokenize(texts, Stemmer.Stemmer("english"))
         # bm25s cannot index an empty vocabulary; a single placeholder token keeps it valid.
-        bm25.index([t or ["\x00"] for t in tokens], show_progress=False)
+        tokens = [t or ["\x00"] for t in tokenize(texts, Stemmer.Stemmer("english"))]
+        # Numbered in sorted order: bm25s numbers them in set order, which differs from one
+        # process to the next (hash seeds), and so would the saved files.
+        numbers = {token: n for n, token in enumerate(sorted({t for ts in tokens for t in ts}))}
+        bm25.index(([[numbers[t] for t in ts] for ts in tokens], numbers), show_progress=False)
         return cls(bm25, related)
 
     def with_related(self, related: Related) -> KeywordIndex:

@@ -6,10 +6,9 @@ encode a question in a third of the time. So the build exports the configured mo
 transformer to ONNX, once per model (`<index>/encoders/<hash of its fingerprint>/`), and
 keeps the export only if it gives the same vectors as sentence-transformers on the corpus's
 own texts. The build then embeds the corpus with the export too, in batches of texts of
-similar length (on 2 cores, 1.3× the paragraphs and 1.6× the sentences a second of
-sentence-transformers' default batches of 32: docs/speed.md). A model whose pipeline is not
-transformer → mean or CLS pooling → optional normalization is not exported; its questions
-and its corpus are encoded by sentence-transformers.
+similar length (faster than sentence-transformers' default batches of 32: docs/speed.md).
+A model whose pipeline is not transformer → mean or CLS pooling → optional normalization is
+not exported; its questions and its corpus are encoded by sentence-transformers.
 """
 
 from __future__ import annotations
@@ -33,9 +32,8 @@ FILES = (MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE)
 POOLINGS = ("mean", "cls")
 AGREEMENT = 0.9999       # least cosine between the two runtimes' vectors for a kept export
 # Word pieces a batch holds at most, padding included: texts are sorted by length, so a
-# batch is many sentences or a few paragraphs. Small batches stay in cache: 1,024 pieces
-# embedded sentences 1.6× and paragraphs 1.3× faster than sentence-transformers' batches of
-# 32 texts; 4,096 and 8,192 were slower than 1,024 (docs/speed.md).
+# batch is many sentences or a few paragraphs. Small batches stay in cache: 4,096 and 8,192
+# were slower than 1,024, and 512 and 2,048 no faster (docs/method.md).
 PIECES_PER_BATCH = 1024
 # How exports are made; an export made otherwise is made again. 2: attention exported from
 # its plain ("eager") form, which ONNX Runtime fuses and runs ~15% faster than the graph
