@@ -544,3 +544,16 @@ def test_the_keyword_files_are_the_same_bytes_in_any_process():
                               check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
                for seed in ("1", "2", "3")}
     assert len(digests) == 1
+
+
+@pytest.mark.unit
+def test_a_full_disk_while_vectors_are_set_aside_is_said_in_words(monkeypatch):
+    builder = store.ViewIndex(16, 10)
+
+    class Full:
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(builder, "_spill", Full())
+    with pytest.raises(BuildFailed, match="the disk is full"):
+        builder.add(unit_rows(10))

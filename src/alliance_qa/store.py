@@ -207,7 +207,11 @@ class ViewIndex:
     def __init__(self, dimension: int, total: int, exact_limit: int = EXACT_LIMIT,
                  scratch: Path | None = None):
         self.dimension, self.total, self.exact = dimension, total, total <= exact_limit
-        self._spill = tempfile.TemporaryFile(dir=scratch)
+        try:
+            self._spill = tempfile.TemporaryFile(dir=scratch)
+        except OSError as error:
+            raise BuildFailed(f"Cannot set vectors aside in {scratch}: {_reason(error)}.") \
+                from error
         self._least = np.full(dimension, np.inf, dtype=np.float32)
         self._greatest = np.full(dimension, -np.inf, dtype=np.float32)
         self._given = 0
@@ -223,7 +227,11 @@ class ViewIndex:
         """The view's next rows."""
         rows = np.ascontiguousarray(rows, dtype=np.float32).reshape(-1, self.dimension)
         if len(rows):
-            self._spill.write(rows.tobytes())
+            try:
+                self._spill.write(rows.tobytes())
+            except OSError as error:
+                raise BuildFailed(f"Setting the vectors aside on disk failed: "
+                                  f"{_reason(error)}.") from error
             np.minimum(self._least, rows.min(axis=0), out=self._least)
             np.maximum(self._greatest, rows.max(axis=0), out=self._greatest)
             self._given += len(rows)
@@ -251,6 +259,11 @@ class ViewIndex:
         index.hnsw.efSearch = HNSW_EF_SEARCH
         return index, {"type": f"IndexHNSWSQ (8-bit, M={HNSW_M}, efSearch={HNSW_EF_SEARCH})",
                        "vectors": self.total, "recall_at_10": recall_at_10(index)}
+
+
+def _reason(error: OSError) -> str:
+    """Why a write failed, in words."""
+    return "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
 
 
 def vector_index(vectors: np.ndarray, exact_limit: int = EXACT_LIMIT
@@ -385,9 +398,8 @@ def write_index(index_dir: Path, manifest: Manifest, contents: BuildContents,
         os.replace(pointer, index_dir / POINTER)
     except OSError as error:
         shutil.rmtree(temporary, ignore_errors=True)
-        reason = "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or
-                                                                          str(error))
-        raise BuildFailed(f"Writing the index to {index_dir} failed: {reason}.") from error
+        raise BuildFailed(f"Writing the index to {index_dir} failed: {_reason(error)}.") \
+            from error
     _prune(index_dir, keep={final.name, *_previous(index_dir, final.name)})
     return final
 
