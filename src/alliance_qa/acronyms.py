@@ -8,6 +8,7 @@ Nothing here knows this corpus: definitions are found with a simplified Schwartz
 
 from __future__ import annotations
 
+import functools
 import re
 
 _DEFINITION = re.compile(r"\(([A-Z][A-Za-z]{1,9}s?)\)")
@@ -43,16 +44,28 @@ def find_acronyms(texts: list[str]) -> dict[str, str]:
     return found
 
 
+@functools.lru_cache(maxsize=16)
+def _patterns(acronyms: tuple[str, ...]) -> tuple[re.Pattern, dict[str, re.Pattern]]:
+    """A pattern for any of the acronyms as a whole word (plural too), and one for each."""
+    each = {a: re.compile(rf"{re.escape(a)}s?", re.IGNORECASE) for a in acronyms}
+    longest_first = sorted(map(re.escape, acronyms), key=len, reverse=True)
+    return re.compile(rf"\b(?:{'|'.join(longest_first)})s?\b", re.IGNORECASE), each
+
+
 def expand(text: str, acronyms: dict[str, str]) -> str:
     """Write each acronym's long form beside it, and each long form's acronym beside it.
 
     Matching is case-insensitive for the acronym (casual questions say "sofa"), but only on
     whole words; a text that already has both forms is left as it is.
     """
+    if not acronyms:
+        return text
+    any_acronym, each = _patterns(tuple(acronyms))
+    words = set(any_acronym.findall(text))     # whole words: one scan, not one an acronym
     additions = []
     lowered = text.lower()
     for acronym, long_form in acronyms.items():
-        has_acronym = re.search(rf"\b{re.escape(acronym)}s?\b", text, re.IGNORECASE)
+        has_acronym = any(each[acronym].fullmatch(word) for word in words)
         has_long = long_form.lower() in lowered
         if has_acronym and not has_long:
             additions.append(long_form)

@@ -67,11 +67,15 @@ def slugify(text: str, fallback: str = "section") -> str:
     return slug or fallback
 
 
+# Unicode's control characters (category Cc: U+0000–U+001F, U+007F–U+009F) but the
+# newline and the tab, and lone surrogates (Cs).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def clean_text(text: str) -> str:
     """Normalize newlines, drop a BOM and control characters, keep every word."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-    return "".join(c for c in text
-                   if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs"))
+    return _CONTROL.sub("", text)
 
 
 def _blocks(lines: list[str]) -> list[list[str]]:
