@@ -25,5 +25,8 @@ def test_rows_scored_from_their_codes_equal_the_decoded_rows_products(monkeypatc
     expected = query @ decoded_at_load.take(rows).T
     assert np.allclose(from_codes.similarities(query, rows), expected, atol=1e-5)
     assert np.allclose(decoded_at_load.similarities(query, rows), expected, atol=1e-6)
+    most = np.concatenate([np.arange(2999, -1, -1), [7]])   # most rows: multiplied all at once
+    assert np.allclose(decoded_at_load.similarities(query, most),
+                       query @ decoded_at_load.take(most).T, atol=1e-6)
     # and a decoded row stays close to the vector it codes
     assert np.median(np.sum(decoded_at_load.take(rows) * vectors[rows], axis=1)) > 0.5

@@ -101,6 +101,8 @@ class TokenCodes:
         the residuals' share is summed from tables of each query subvector against each
         codebook entry, as FAISS's own product-quantizer search does."""
         if self._decoded is not None:
+            if 4 * len(rows) >= len(self._decoded):    # most rows: copying them costs more
+                return (query @ self._decoded.T)[:, rows]   # than multiplying them all
             return query @ self._decoded[rows].T
         m, entries, width = self._codebooks.shape
         # (m, entries, queries): every codebook entry's product with the query's subvector
