@@ -44,5 +44,14 @@ def test_a_card_in_a_short_section_shows_all_of_it_and_no_second_link():
     assert "the whole section" not in short
 
 
+def test_a_card_at_the_start_of_a_section_of_five_links_to_the_two_it_leaves_out():
+    five = Section("log", "five", "3", "Five", 1, None, ("A.", "B.", "C.", "D.", "E."))
+    document = Document("log", "Keeper's log", "log.md", "0" * 64, (five,))
+    chunk = chunk_documents([document])[0]
+    first = ui.hit_card(Hit(1, 1.0, chunk, ((0, 1),)), five)
+    assert shown_paragraphs(first) == [1, 2, 3]
+    assert "the whole section (5 paragraphs)" in first
+
+
 def test_a_cited_section_by_itself_is_shown_whole():
     assert shown_paragraphs(ui.section_html(LONG, 7)) == list(range(1, 13))

@@ -127,8 +127,9 @@ def hit_card(hit: Hit, section: Section | None = None, low_confidence: bool = Fa
         emphasis = paragraph_span(section, chunk, hit.highlights)
         where = "the page" if chunk.pages else "this passage"
         count = len(section.paragraphs)
+        shown = min(count, chunk.paragraph + AROUND) - max(1, chunk.paragraph - AROUND) + 1
         whole = (f' · <a href="{share_link(citation_id(section))}" target="_self">the whole '
-                 f"section ({count} paragraphs)</a>" if count > 2 * AROUND + 1 else "")
+                 f"section ({count} paragraphs)</a>" if shown < count else "")
         fold = (f'<details class="aqa-open"><summary>Open {heading}</summary>'
                 f"{section_html(section, chunk.paragraph, emphasis, AROUND)}"
                 f'<div class="aqa-id">Citation id <code>{escape(chunk.paragraph_id)}</code> · '
