@@ -227,6 +227,16 @@ def rows_in_order(count: int, keys: list[str], known: Mapping,
         done = min(done + SLICE, count)
 
 
+def index_view(view: str, keys: list[str], known: Mapping,
+               embedded: Iterator[tuple[list[int], np.ndarray]], dimension: int,
+               scratch: Path | None) -> tuple[faiss.Index, dict]:
+    """A view's index, described, from its rows in order (rows_in_order) as they come."""
+    index = ViewIndex.of_view(view, dimension, len(keys), scratch)
+    for rows in rows_in_order(len(keys), keys, known, embedded, dimension):
+        index.add(rows)
+    return index.finish()
+
+
 def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
                 progress: bool = False, on_progress: Progress = None,
                 cache: dict[str, Mapping] | None = None, scratch: Path | None = None
@@ -249,10 +259,8 @@ def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
         fresh = ((part, vectors) for part, (vectors, _) in zip(
             _slices(missing, progress, on_progress, stage, span),
             embed_in_slices(reader, [texts[i] for i in missing], False)))
-        index = ViewIndex.of_view(view, reader.dimension, len(texts), scratch)
-        for rows in rows_in_order(len(texts), keys[view], known, fresh, reader.dimension):
-            index.add(rows)
-        indexes[view], embedded = index.finish(), embedded + len(missing)
+        indexes[view] = index_view(view, keys[view], known, fresh, reader.dimension, scratch)
+        embedded += len(missing)
     return indexes, keys, embedded
 
 
@@ -272,7 +280,7 @@ class CodebooksOutgrown(Exception):
 
 
 def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progress: bool = False,
-                      on_progress: Progress = None, cache: dict[str, dict] | None = None,
+                      on_progress: Progress = None, cache: dict[str, Mapping] | None = None,
                       previous: TokenCodes | None = None, scratch: Path | None = None
                       ) -> Pieces:
     """The context view and the word pieces of the same texts, from one forward pass each,
@@ -305,10 +313,8 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
                 raise CodebooksOutgrown
             yield part, vectors
 
-    index = ViewIndex.of_view("context", reader.dimension, len(texts), scratch)
     try:
-        for rows in rows_in_order(len(texts), keys, known_vectors, fresh(), reader.dimension):
-            index.add(rows)
+        index = index_view("context", keys, known_vectors, fresh(), reader.dimension, scratch)
     except CodebooksOutgrown:
         _report(on_progress, "The corpus has outgrown its word-piece codebooks: "
                              "embedding every paragraph to learn them anew…", 0.1)
@@ -321,7 +327,7 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
     counts = [len(ids_of[i]) for i in range(len(texts))]
     ids = np.concatenate([ids_of[i] for i in range(len(texts))]).astype(np.int32)
     table = np.column_stack([np.repeat(np.arange(len(texts)), counts), ids]).astype(np.int32)
-    return Pieces(index.finish(), TokenCodes.assemble(codebooks, ids, codes, centroids,
+    return Pieces(index, TokenCodes.assemble(codebooks, ids, codes, centroids,
                                                None if kept else coder.rows),
                   table, keys, len(missing))
 
