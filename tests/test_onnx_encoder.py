@@ -134,6 +134,38 @@ def test_a_missing_export_falls_back_and_is_remade_by_a_rebuild(built, embedder,
     assert model.stat().st_mtime_ns == made
 
 
+def test_the_export_carries_what_a_build_needs_of_the_model(exported, embedder):
+    assert exported.max_tokens == embedder.max_tokens
+    texts = QUESTIONS[:20] + ODD + [" ".join(QUESTIONS[:30])]
+    assert [exported.fits(t) for t in texts] == [embedder.fits(t) for t in texts]
+    assert not exported.fits(texts[-1])
+    (words, vectors), (expected_words, expected) = exported.word_vectors(), embedder.word_vectors()
+    assert words == expected_words and np.array_equal(vectors, expected)
+
+
+@pytest.mark.full
+def test_a_build_with_an_export_loads_no_pytorch_and_builds_the_same_index(built, tmp_path):
+    """The build reads with the export alone: the same files (but the manifest's times) as
+    the session's build, which was given the model loaded by sentence-transformers."""
+    index = tmp_path / "index"
+    script = ("import sys; from pathlib import Path; from alliance_qa.config import Settings; "
+              "from alliance_qa.indexing import build_index; "
+              f"build_index(Settings(corpus_dir=Path({str(built.corpus_dir)!r}), "
+              f"index_dir=Path({str(index)!r}), encoders_dir=Path({str(built.encoders)!r}))); "
+              "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "False"
+    ours, theirs = (folder / (folder / "CURRENT").read_text().strip()
+                    for folder in (index, built.index_dir))
+    files = sorted(p.name for p in theirs.iterdir() if p.name != "manifest.json")
+    assert files == sorted(p.name for p in ours.iterdir() if p.name != "manifest.json")
+    for name in files:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+    assert read_manifest(index).related_words == read_manifest(built.index_dir).related_words
+
+
 def test_a_model_that_cannot_be_exported_asks_for_no_rebuild(built, tmp_path):
     settings = Settings(corpus_dir=built.corpus_dir, index_dir=built.index_dir,
                         encoders_dir=tmp_path / "none")

@@ -59,15 +59,16 @@ def fingerprint_folder(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _untruncated(tokenizer: object) -> object | None:
+def untruncated(tokenizer: object) -> object | None:
     """A copy of a fast tokenizer's own (Rust) tokenizer that neither truncates nor pads,
     to count a text's word pieces: ~10× faster than calling transformers' tokenizer per
     text (a build checks every paragraph: 134 s of a rebuild at 112,000 passages). None
     for a tokenizer without one (counted the slow way)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
+    from tokenizers import Tokenizer
+    backend = tokenizer if isinstance(tokenizer, Tokenizer) else \
+        getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         return None
-    from tokenizers import Tokenizer
     counter = Tokenizer.from_str(backend.to_str())
     counter.no_truncation()
     counter.no_padding()
@@ -126,6 +127,19 @@ class TextEncoder(QueryEncoder, Protocol):
         """Each text's unit vector and its word-piece vectors, from one forward pass."""
 
 
+class CorpusModel(TextEncoder, Protocol):
+    """What a build needs of a model besides its vectors: `Embedder`, or its verified ONNX
+    export, which carries the same (so a build with an export never loads PyTorch)."""
+
+    max_tokens: int
+
+    def fits(self, text: str) -> bool:
+        """Whether the model reads all of text (special tokens included)."""
+
+    def word_vectors(self) -> tuple[list[str], np.ndarray] | None:
+        """The vocabulary's whole words and their unit input embeddings, if it has any."""
+
+
 class Embedder:
     """A loaded sentence-transformers model; `encode` gives unit-length float32 rows."""
 
@@ -148,7 +162,7 @@ class Embedder:
         self.dimension = int((getattr(self.model, "get_embedding_dimension", None)
                              or self.model.get_sentence_embedding_dimension)())
         self.max_tokens = int(self.model.max_seq_length)
-        self._counter = _untruncated(self.model.tokenizer)
+        self._counter = untruncated(self.model.tokenizer)
 
     def fits(self, text: str) -> bool:
         """Whether the model reads all of text (special tokens included)."""
@@ -207,7 +221,8 @@ class Embedder:
         except (AttributeError, IndexError, KeyError, TypeError, RuntimeError):
             return None
         words, rows = [], []
-        for token, row in self.model.tokenizer.get_vocab().items():
+        vocabulary = self.model.tokenizer.get_vocab()     # a hash map: put in id order
+        for token, row in sorted(vocabulary.items(), key=lambda item: item[1]):
             word = whole_word(token)
             if word and row < len(table):
                 words.append(word)

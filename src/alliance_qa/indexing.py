@@ -26,7 +26,7 @@ from .chunking import Chunk, chunk_documents
 from .cluster import RayReader
 from .config import Settings
 from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
-from .embedding import Embedder, TextEncoder, TokenVectors, fingerprint
+from .embedding import CorpusModel, Embedder, TextEncoder, TokenVectors, fingerprint
 from .errors import AllianceQAError, ClusterUnavailable, CorpusEmpty
 from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
@@ -389,7 +389,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def build_index(settings: Settings, embedder: Embedder | None = None, progress: bool = False,
+def build_index(settings: Settings, embedder: CorpusModel | None = None, progress: bool = False,
                 on_progress: Progress = None, full: bool = False,
                 ray: str | None = None, workers: int | None = None) -> BuildSummary:
     """Read the corpus, embed it and write a new live index; the old one stays on failure.
@@ -411,15 +411,15 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
         skipped = {w.path: w.message for w in warnings if w.message.startswith("skipped")}
         # Sizes and times as scanned before reading: an edit during the build shows as one.
         corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
-        embedder = embedder or Embedder(settings.model)
+        embedder = embedder or corpus_model(settings)
         chunks = chunk_documents(documents, embedder.fits)
         acronyms = find_acronyms([c.text for c in chunks])
         previous = _previous_build(settings.index_dir)
         cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
         inputs = view_inputs(chunks, acronyms)
         _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.02)
-        exported, slow_questions = export(embedder, settings.encoders,
-                                          question_samples(inputs))
+        exported, slow_questions = (embedder, "") if isinstance(embedder, OnnxEncoder) else \
+            export(embedder, settings.encoders, question_samples(inputs))
         reader = exported or embedder
         estimate = estimate_seconds(reader, inputs, cache)
         if estimate:
@@ -474,6 +474,13 @@ def build_index(settings: Settings, embedder: Embedder | None = None, progress: 
                         chunk_changes(previous, chunks), slow_questions)
 
 
+def corpus_model(settings: Settings) -> CorpusModel:
+    """The configured model's verified export if there is one (no PyTorch: ~5 s less a
+    build), else the model loaded by sentence-transformers (the build then exports it)."""
+    return OnnxEncoder.load(settings.encoders, fingerprint(settings.model)) or \
+        Embedder(settings.model)
+
+
 def _ray_reader(exported: OnnxEncoder | None, settings: Settings, why_not: str,
                 address: str, workers: int | None) -> RayReader:
     """Ray workers with the model's export (they need one: they do not load PyTorch)."""
@@ -499,7 +506,7 @@ def calibrate(index: StoredIndex, reader: TextEncoder) -> Calibration:
                            searcher.probe(own, reader.encode_with_pieces))
 
 
-def corpus_related_words(embedder: Embedder, keyword: KeywordIndex) -> dict:
+def corpus_related_words(embedder: CorpusModel, keyword: KeywordIndex) -> dict:
     """The related-words table for a keyword index; empty for a model without input word
     embeddings."""
     vocabulary = embedder.word_vectors()

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import Embedder, QueryEncoding, TokenVectors, unit_token_vectors
+from .embedding import Embedder, QueryEncoding, TokenVectors, unit_token_vectors, untruncated
 from .integrity import file_sha256, is_sealed, sealed
 
 MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE = "model.onnx", "tokenizer.json", "encoder.json"
-FILES = (MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE)
+WORDS_FILE = "input-words.npz"     # the model's whole words and their input embeddings
+FILES = (MODEL_FILE, TOKENIZER_FILE, WORDS_FILE, SETTINGS_FILE)
 POOLINGS = ("mean", "cls")
 AGREEMENT = 0.9999       # least cosine between the two runtimes' vectors for a kept export
 # Word pieces a batch holds at most, padding included: texts are sorted by length, so a
@@ -37,8 +38,10 @@ AGREEMENT = 0.9999       # least cosine between the two runtimes' vectors for a 
 PIECES_PER_BATCH = 1024
 # How exports are made; an export made otherwise is made again. 2: attention exported from
 # its plain ("eager") form, which ONNX Runtime fuses and runs ~15% faster than the graph
-# exported from PyTorch's fused attention (docs/speed.md).
-EXPORT_FORMAT = 2
+# exported from PyTorch's fused attention (docs/speed.md). 3: the export also carries what a
+# build needs of the model besides its vectors (its length limit and its input word
+# embeddings), so a build with an export does not load PyTorch.
+EXPORT_FORMAT = 3
 
 
 def folder_for(encoders_dir: Path, fingerprint: str) -> Path:
@@ -63,6 +66,8 @@ class OnnxEncoder:
                 raise ValueError(f"{folder / name} does not match its checksum")
         self.name, self.fingerprint = settings["model"], settings["fingerprint"]
         self.format = settings.get("format", 1)
+        self.max_tokens = settings.get("max_tokens", 0)
+        self.folder = folder
         self.pooling = settings["pooling"]
         self.lowercase, self.inputs = settings["lowercase"], settings["inputs"]
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
@@ -75,6 +80,7 @@ class OnnxEncoder:
         self.session = onnxruntime.InferenceSession(str(folder / MODEL_FILE), options,
                                                     providers=["CPUExecutionProvider"])
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
+        self._counter = None
 
     @classmethod
     def load(cls, encoders_dir: Path, fingerprint: str) -> OnnxEncoder | None:
@@ -125,6 +131,18 @@ class OnnxEncoder:
     def dictionary(self) -> frozenset[str]:
         """The whole words of the model's vocabulary."""
         return Embedder.whole_words(self.tokenizer.get_vocab())
+
+    def fits(self, text: str) -> bool:
+        """Whether the model reads all of text (as `Embedder.fits`)."""
+        if self._counter is None:
+            self._counter = untruncated(self.tokenizer)
+        return len(self._counter.encode(text).ids) <= self.max_tokens
+
+    def word_vectors(self) -> tuple[list[str], np.ndarray] | None:
+        """`Embedder.word_vectors`, as stored at export (None if the model had none)."""
+        with np.load(self.folder / WORDS_FILE) as stored:
+            words, vectors = stored["words"].tolist(), stored["vectors"]
+        return (words, vectors) if len(words) else None
 
     def words(self, ids: np.ndarray) -> list[str]:
         """The word pieces of these vocabulary ids."""
@@ -243,12 +261,15 @@ def _write_export(embedder: Embedder, folder: Path) -> None:
     tokenizer.no_padding()
     tokenizer.enable_truncation(embedder.max_tokens)
     tokenizer.save(str(folder / TOKENIZER_FILE))
+    words, vectors = embedder.word_vectors() or ([], np.zeros((0, embedder.dimension)))
+    np.savez(folder / WORDS_FILE, words=np.array(words, dtype=str),
+             vectors=np.asarray(vectors, dtype=np.float32))
     settings = sealed({
         "model": embedder.name, "fingerprint": embedder.fingerprint, "inputs": inputs,
-        "format": EXPORT_FORMAT,
+        "format": EXPORT_FORMAT, "max_tokens": embedder.max_tokens,
         "pooling": embedder.model[1].get_config_dict()["pooling_mode"],
         "lowercase": bool(getattr(transformer, "do_lower_case", False)),
-        "files": {name: file_sha256(folder / name) for name in (MODEL_FILE, TOKENIZER_FILE)},
+        "files": {name: file_sha256(folder / name) for name in FILES[:-1]},
     })
     (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=1), encoding="utf-8")
 
