@@ -279,6 +279,22 @@ def test_bench_measures_every_stage_without_the_browser(built):
     assert 50 < cold_peak < 2000
 
 
+@pytest.mark.full
+def test_the_method_scale_asks_in_a_process_without_pytorch(built):
+    """The scale benchmark's latency and hit@1 come from a child process like a server."""
+    child = subprocess.run(
+        [sys.executable, "-c", "import runpy, sys; sys.argv = ['scale', *sys.argv[1:]]; "
+         "runpy.run_module('alliance_qa.scale', run_name='__main__'); "
+         "print('torch' in sys.modules)", str(ROOT / "eval"), "alliance"],
+        env={**os.environ, **built.as_env()}, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    figures, torch = child.stdout.splitlines()[-2:]
+    figures = json.loads(figures)
+    assert torch == "False"
+    assert figures["hit_at_1"] > 0.8
+    assert 0 < figures["query_p50_ms"] <= figures["query_p95_ms"]
+
+
 @pytest.mark.unit
 def test_settings_pass_to_another_process_through_the_environment(tmp_path):
     from alliance_qa.config import Settings

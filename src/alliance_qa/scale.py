@@ -9,13 +9,14 @@ answer outside its gold place (drawn, they took hit@1 to 0.23 at 10,000 passages
 evaluation corpora have few other sentences, the prose of the installed packages'
 descriptions is drawn too: real English, on another subject than the questions'. Each
 size is built and asked by the command itself in a child process (build time, peak memory,
-cold start and resident memory are the program's own), then searched in this process for
-latency and hit@1.
+cold start and resident memory are the program's own), then searched for latency and hit@1
+in another child process that loads only what serving loads.
 The reference, measured in the same run, is the model's bare encoding of the same paragraphs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -149,27 +150,38 @@ def measure_size(paragraphs: int, settings: Settings, eval_dir: Path, sentences:
         sample = [c for c in _paragraphs(here.corpus_dir)[:1000]]
         reference = bare_encoding_rate(embedder, sample)
         cold_s, serve_mib, _ = run_command(here, "ask", "What is the Apollo program?")
-        searcher, _ = open_searcher(here)
-        questions = resolve_gold(load_questions(*seed.question_sets), searcher.index.documents)
-        latencies, right = [], []
-        for question in questions:
-            start = time.perf_counter()
-            answer = searcher.search(question.question, k=3)
-            latencies.append(time.perf_counter() - start)
-            if question.gold:
-                right.append(bool(answer.hits) and
-                             place_of(answer.hits[0].chunk, question.gold) in question.gold)
+        asked = subprocess.run([sys.executable, "-m", __name__, str(eval_dir.resolve()), suite],
+                               env={**os.environ, **here.as_env()}, capture_output=True,
+                               text=True, check=True)
         size = folder_bytes(here.index_dir)
         edited = edit_files(here.corpus_dir, EDITED_SHARE)
         again_s, _, _ = run_command(here, "build")
-    latencies.sort()
     return {"paragraphs": chunks, "build_s": build_s, "chunks_per_s": chunks / build_s,
             "bare_per_s": reference, "build_peak_mib": build_mib,
             "bytes_per_passage": size / chunks, "cold_start_s": cold_s,
-            "serving_mib": serve_mib, "query_p50_ms": 1000 * statistics.median(latencies),
+            "serving_mib": serve_mib, **json.loads(asked.stdout.splitlines()[-1]),
+            "edited_files": edited, "rebuild_s": again_s}
+
+
+def asking_figures(settings: Settings, eval_dir: Path, suite: str) -> dict:
+    """Query latency and hit@1 of the suite's questions on the index as served (run in a
+    child process, `python -m alliance_qa.scale EVAL_DIR SUITE`, like a server: without the
+    benchmark's PyTorch, whose threads slowed the queries measured beside it)."""
+    seed = next(s for s in find_suites(eval_dir) if s.name == suite)
+    searcher, _ = open_searcher(settings)
+    questions = resolve_gold(load_questions(*seed.question_sets), searcher.index.documents)
+    latencies, right = [], []
+    for question in questions:
+        start = time.perf_counter()
+        answer = searcher.search(question.question, k=3)
+        latencies.append(time.perf_counter() - start)
+        if question.gold:
+            right.append(bool(answer.hits) and
+                         place_of(answer.hits[0].chunk, question.gold) in question.gold)
+    latencies.sort()
+    return {"query_p50_ms": 1000 * statistics.median(latencies),
             "query_p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))],
-            "hit_at_1": sum(right) / max(len(right), 1), "edited_files": edited,
-            "rebuild_s": again_s}
+            "hit_at_1": sum(right) / max(len(right), 1)}
 
 
 def _paragraphs(corpus: Path) -> list[str]:
@@ -228,3 +240,8 @@ def scale_of_the_method(sizes: list[int], settings: Settings, eval_dir: Path = P
     for n in sizes:
         yield format_size(measure_size(n, settings, eval_dir, sentences, embedder))
     yield "targets: " + ", ".join(f"{name} {op} {value}" for name, (op, value) in TARGETS.items())
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(asking_figures(Settings.from_env(), Path(sys.argv[1]),
+                                               sys.argv[2])) + "\n")
