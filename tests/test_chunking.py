@@ -26,7 +26,7 @@ def test_long_paragraph_is_cut_at_sentences_and_nothing_is_lost(embedder):
     chunks = chunk_documents([document], embedder.fits)
     long_chunks = [c for c in chunks if c.section == "long"]
     assert len(long_chunks) > 1
-    assert all(embedder.fits(c.context_text()) for c in chunks)
+    assert all(embedder.fits([c.context_text() for c in chunks]))
     assert " ".join(c.text for c in long_chunks) == paragraph
     assert all(c.text.endswith(".") for c in long_chunks)          # cut between sentences
     assert [c.part for c in long_chunks] == list(range(1, len(long_chunks) + 1))
@@ -40,7 +40,7 @@ def test_one_enormous_sentence_is_cut_at_words(embedder):
     chunks = chunk_documents([Document("d", "D", "d.md", "", sections)], embedder.fits)
     assert len(chunks) > 1
     assert " ".join(c.text for c in chunks) == words
-    assert all(embedder.fits(c.context_text()) for c in chunks)
+    assert all(embedder.fits([c.context_text() for c in chunks]))
 
 
 @pytest.mark.unit
@@ -65,10 +65,32 @@ def test_every_chunk_is_an_exact_slice_of_its_source(tmp_path):
     for path in [*CORPUS.glob("*.md"), *squad]:
         (tmp_path / path.name).write_bytes(path.read_bytes())
     documents, _ = read_corpus(tmp_path)
-    chunks = chunk_documents(documents, lambda text: len(text) < 70)
+    chunks = chunk_documents(documents, lambda texts: [len(text) < 70 for text in texts])
     assert len(chunks) > sum(len(s.paragraphs) for d in documents for s in d.sections)
     sources = {d.id: clean_text(decode((tmp_path / d.path).read_bytes())[0]) for d in documents}
     for chunk in chunks:
         assert chunk.text in sources[chunk.document], chunk.id
     quoted = [c.text for c in chunks if "Resign" in c.text]
     assert quoted == ["He told them “Resign.”"]
+
+
+@pytest.mark.unit
+def test_paragraphs_are_asked_about_in_batches_and_cut_alike():
+    """The model is asked about many paragraphs at once, never more than FITS_AT_ONCE, and
+    the chunks are those of asking about each paragraph alone."""
+    from alliance_qa.chunking import FITS_AT_ONCE
+    paragraphs = [f"Paragraph {i} says something. " * (1 + i % 7)
+                  for i in range(2 * FITS_AT_ONCE + 5)]
+    _, sections = parse_markdown("## Many\n\n" + "\n\n".join(paragraphs) + "\n", "d")
+    document = Document("d", "D", "d.md", "", sections)
+    asked = []
+
+    def fits(texts):
+        asked.append(len(texts))
+        return [len(text) < 120 for text in texts]
+
+    batched = chunk_documents([document], fits)
+    alone = chunk_documents([document], lambda texts: [fits([t])[0] for t in texts])
+    assert max(asked) == FITS_AT_ONCE
+    assert batched == alone
+    assert len(batched) > len(paragraphs)             # the long ones were cut

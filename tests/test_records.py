@@ -31,8 +31,8 @@ def corpus(tmp_path):
     documents = [parse_document(GUIDE, "guide.md", "guide", "0" * 64),
                  parse_document(NOTES, "notes.txt", "notes", "1" * 64)]
     # a tiny "model": the second paragraph of Wings is cut into two parts
-    chunks = chunk_documents(documents, fits=lambda text: "clear wings" not in text
-                             or len(text) < 30)
+    chunks = chunk_documents(documents, fits=lambda texts: [
+        "clear wings" not in text or len(text) < 30 for text in texts])
     data, offsets = encode(chunks)
     (tmp_path / "chunks.jsonl").write_bytes(data)
     return documents, chunks, offsets, tmp_path / "chunks.jsonl"

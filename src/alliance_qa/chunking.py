@@ -59,6 +59,10 @@ def breadcrumb(document: Document, section: Section) -> tuple[str, ...]:
     return tuple(reversed(path))
 
 
+Fits = Callable[[list[str]], list[bool]]     # whether the model reads each text whole
+FITS_AT_ONCE = 1024     # texts a model is asked about in one call (the tokenizer's batches)
+
+
 def _pieces(text: str, fits: Callable[[str], bool]) -> list[str]:
     """Cut text into the fewest runs of whole sentences (else words) that each fit; each
     piece is an exact slice of the text (its own spacing and punctuation kept)."""
@@ -88,19 +92,27 @@ def _spans(text: str, start: int, end: int, fits: Callable[[str], bool]) -> list
 
 
 def chunk_documents(documents: list[Document],
-                    fits: Callable[[str], bool] = lambda text: True) -> list[Chunk]:
-    """Every paragraph of every section as chunks; `fits` says whether a text fits the model."""
+                    fits: Fits = lambda texts: [True] * len(texts)) -> list[Chunk]:
+    """Every paragraph of every section as chunks; `fits` says which texts fit the model.
+    Paragraphs are asked about FITS_AT_ONCE at a time (a fast tokenizer counts a batch on
+    every core); only those too long are cut, asking about one piece at a time."""
+    places = [(document, section, breadcrumb(document, section))
+              for document in documents for section in document.sections]
+    paragraphs = [(place, number, paragraph) for place in places
+                  for number, paragraph in enumerate(place[1].paragraphs, start=1)]
     chunks = []
-    for document in documents:
-        for section in document.sections:
-            path = breadcrumb(document, section)
-            for number, paragraph in enumerate(section.paragraphs, start=1):
-                prefix = f"{' › '.join(path)}: "
-                pieces = _pieces(paragraph, lambda text, prefix=prefix: fits(prefix + text))
-                for part, text in enumerate(pieces, start=1):
-                    part_no = part if len(pieces) > 1 else None
-                    chunks.append(Chunk(
-                        citation_id(section, number, part_no), document.id, document.title,
-                        section.slug, section.number, section.heading, path, number, part_no,
-                        text, tuple(sentence_spans(text)), section.paragraph_pages(number)))
+    for start in range(0, len(paragraphs), FITS_AT_ONCE):
+        batch = paragraphs[start:start + FITS_AT_ONCE]
+        whole = fits([f"{' › '.join(path)}: {paragraph}"
+                      for (_, _, path), _, paragraph in batch])
+        for ((document, section, path), number, paragraph), fit in zip(batch, whole):
+            prefix = f"{' › '.join(path)}: "
+            pieces = [paragraph] if fit else _pieces(
+                paragraph, lambda text, prefix=prefix: fits([prefix + text])[0])
+            for part, text in enumerate(pieces, start=1):
+                part_no = part if len(pieces) > 1 else None
+                chunks.append(Chunk(
+                    citation_id(section, number, part_no), document.id, document.title,
+                    section.slug, section.number, section.heading, path, number, part_no,
+                    text, tuple(sentence_spans(text)), section.paragraph_pages(number)))
     return chunks

@@ -133,8 +133,8 @@ class CorpusModel(TextEncoder, Protocol):
 
     max_tokens: int
 
-    def fits(self, text: str) -> bool:
-        """Whether the model reads all of text (special tokens included)."""
+    def fits(self, texts: list[str]) -> list[bool]:
+        """Whether the model reads each text whole (special tokens included)."""
 
     def word_vectors(self) -> tuple[list[str], np.ndarray] | None:
         """The vocabulary's whole words and their unit input embeddings, if it has any."""
@@ -164,12 +164,12 @@ class Embedder:
         self.max_tokens = int(self.model.max_seq_length)
         self._counter = untruncated(self.model.tokenizer)
 
-    def fits(self, text: str) -> bool:
-        """Whether the model reads all of text (special tokens included)."""
+    def fits(self, texts: list[str]) -> list[bool]:
+        """Whether the model reads each text whole (special tokens included)."""
         if self._counter is not None:
-            return len(self._counter.encode(text).ids) <= self.max_tokens
-        ids = self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
-        return len(ids) <= self.max_tokens
+            return [len(e.ids) <= self.max_tokens for e in self._counter.encode_batch(texts)]
+        return [len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)
+                    ["input_ids"]) <= self.max_tokens for text in texts]
 
     def encode(self, texts: list[str], batch_size: int = 32,
                progress: bool = False) -> np.ndarray:

@@ -132,11 +132,11 @@ class OnnxEncoder:
         """The whole words of the model's vocabulary."""
         return Embedder.whole_words(self.tokenizer.get_vocab())
 
-    def fits(self, text: str) -> bool:
-        """Whether the model reads all of text (as `Embedder.fits`)."""
+    def fits(self, texts: list[str]) -> list[bool]:
+        """Whether the model reads each text whole (as `Embedder.fits`)."""
         if self._counter is None:
             self._counter = untruncated(self.tokenizer)
-        return len(self._counter.encode(text).ids) <= self.max_tokens
+        return [len(e.ids) <= self.max_tokens for e in self._counter.encode_batch(texts)]
 
     def word_vectors(self) -> tuple[list[str], np.ndarray] | None:
         """`Embedder.word_vectors`, as stored at export (None if the model had none)."""
