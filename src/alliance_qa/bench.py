@@ -188,11 +188,11 @@ def app_timings(settings: Settings, repeats: int) -> list[str]:
     """Start-up to a usable page, Enter to passages visible, and four sessions at once, in
     the real browser against `streamlit run`."""
     from .browser import CHAT_BOX, CHROMIUM, ask_in_page, chromium, concurrent_sessions, running_app
-    if not Path(CHROMIUM).exists():
-        return [f"{'app timings':34} skipped: no Chromium at {CHROMIUM}"]
     if importlib.util.find_spec("playwright") is None:
         return [f"{'app timings':34} skipped: Playwright is not installed "
                 "(pip install -e '.[test]')"]
+    if not Path(CHROMIUM).exists():
+        return [f"{'app timings':34} skipped: no Chromium at {CHROMIUM}"]
     env = settings.as_env()
     starts, answers = [], []
     questions = corpus_questions(settings)[:4]
