@@ -61,14 +61,29 @@ def expand(text: str, acronyms: dict[str, str]) -> str:
     if not acronyms:
         return text
     any_acronym, each = _patterns(tuple(acronyms))
-    words = set(any_acronym.findall(text))     # whole words: one scan, not one an acronym
+    present = _acronyms_among(set(any_acronym.findall(text)), acronyms, each)  # one scan
     additions = []
     lowered = text.lower()
     for acronym, long_form in acronyms.items():
-        has_acronym = any(each[acronym].fullmatch(word) for word in words)
+        has_acronym = acronym in present
         has_long = long_form.lower() in lowered
         if has_acronym and not has_long:
             additions.append(long_form)
         elif has_long and not has_acronym:
             additions.append(acronym)
     return text if not additions else f"{text} ({'; '.join(additions)})"
+
+
+def _acronyms_among(words: set[str], acronyms: dict[str, str],
+                    each: dict[str, re.Pattern]) -> set[str]:
+    """The acronyms these found words are (an acronym, or its plural, in any case): looked
+    up by lower case, as each acronym's own pattern would match them; a word the lookup
+    misses (a letter whose case folds otherwise) is matched against every pattern."""
+    by_lower = {acronym.lower(): acronym for acronym in acronyms}
+    present = set()
+    for word in words:
+        lower = word.lower()
+        hits = [by_lower[w] for w in (lower, lower[:-1] if lower.endswith("s") else None)
+                if w in by_lower]
+        present.update(hits or [a for a in acronyms if each[a].fullmatch(word)])
+    return present
