@@ -31,7 +31,7 @@ from .errors import AllianceQAError, ClusterUnavailable, CorpusEmpty
 from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
 from .manifest import Manifest
-from .onnx_encoder import OnnxEncoder, export, folder_for
+from .onnx_encoder import OnnxEncoder, export, folder_for, remove_dead_temporaries
 from .related_words import related_words
 from .spelling import corpus_words
 from .store import (
@@ -420,6 +420,7 @@ def build_index(settings: Settings, embedder: CorpusModel | None = None, progres
         skipped = {w.path: w.message for w in warnings if w.message.startswith("skipped")}
         # Sizes and times as scanned before reading: an edit during the build shows as one.
         corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
+        remove_dead_temporaries(settings.encoders)     # of exports by killed builds
         embedder = embedder or corpus_model(settings)
         chunks = chunk_documents(documents, embedder.fits)
         acronyms = find_acronyms([c.text for c in chunks])

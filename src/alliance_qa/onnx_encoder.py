@@ -184,7 +184,6 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]
     is none), and why questions will be encoded by sentence-transformers ("" when they will
     not)."""
     folder = folder_for(encoders_dir, embedder.fingerprint)
-    _remove_dead_temporaries(encoders_dir)
     existing = OnnxEncoder.load(encoders_dir, embedder.fingerprint)
     if existing:
         return existing, ""
@@ -213,7 +212,7 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]
     return encoder, ""
 
 
-def _remove_dead_temporaries(encoders_dir: Path) -> None:
+def remove_dead_temporaries(encoders_dir: Path) -> None:
     """Remove the half-written exports of builds that were killed (named by their process
     id; the folder may be shared by indexes with their own locks, so only dead ones)."""
     for temporary in encoders_dir.glob(".tmp-*-*"):
