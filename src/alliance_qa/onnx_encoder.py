@@ -7,8 +7,10 @@ transformer to ONNX, once per model (`<index>/encoders/<hash of its fingerprint>
 keeps the export only if it gives the same vectors as sentence-transformers on the corpus's
 own texts. The build then embeds the corpus with the export too, in batches of texts of
 similar length (faster than sentence-transformers' default batches of 32: docs/speed.md).
-A model whose pipeline is not transformer → mean or CLS pooling → optional normalization is
-not exported; its questions and its corpus are encoded by sentence-transformers.
+The export also keeps the model's length limit and its whole words' input embeddings, so a
+later build that finds it reads, chunks and embeds without loading PyTorch. A model whose
+pipeline is not transformer → mean or CLS pooling → optional normalization is not
+exported; its questions and its corpus are encoded by sentence-transformers.
 """
 
 from __future__ import annotations

@@ -599,8 +599,8 @@ def _chunks(folder: Path, manifest: Manifest, stored_columns: bytes | None
         return chunks, ChunkColumns.of(chunks, documents, encode(chunks)[1]), documents
     with np.load(io.BytesIO(stored_columns), allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
-    columns = ChunkColumns.from_arrays(arrays, manifest.chunk_count,
-                                       (folder / RECORDS).stat().st_size)
+    count = len(arrays["offsets"]) - 1   # the columns agree with each other and the records
+    columns = ChunkColumns.from_arrays(arrays, count, (folder / RECORDS).stat().st_size)
     return ChunkRecords(folder / RECORDS, columns.offsets), columns, None
 
 
