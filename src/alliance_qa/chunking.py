@@ -46,7 +46,12 @@ class Chunk:
 
     def context_text(self) -> str:
         """The text the model embeds: heading path, then the passage."""
-        return f"{' › '.join(self.breadcrumb)}: {self.text}"
+        return context_prefix(self.breadcrumb) + self.text
+
+
+def context_prefix(path: tuple[str, ...]) -> str:
+    """What comes before a passage in the text the model embeds: its heading path."""
+    return f"{' › '.join(path)}: "
 
 
 def breadcrumb(document: Document, section: Section) -> tuple[str, ...]:
@@ -96,17 +101,16 @@ def chunk_documents(documents: list[Document],
     """Every paragraph of every section as chunks; `fits` says which texts fit the model.
     Paragraphs are asked about FITS_AT_ONCE at a time (a fast tokenizer counts a batch on
     every core); only those too long are cut, asking about one piece at a time."""
-    places = [(document, section, breadcrumb(document, section))
-              for document in documents for section in document.sections]
+    places = [(document, section, path, context_prefix(path))
+              for document in documents for section in document.sections
+              for path in [breadcrumb(document, section)]]
     paragraphs = [(place, number, paragraph) for place in places
                   for number, paragraph in enumerate(place[1].paragraphs, start=1)]
     chunks = []
     for start in range(0, len(paragraphs), FITS_AT_ONCE):
         batch = paragraphs[start:start + FITS_AT_ONCE]
-        whole = fits([f"{' › '.join(path)}: {paragraph}"
-                      for (_, _, path), _, paragraph in batch])
-        for ((document, section, path), number, paragraph), fit in zip(batch, whole):
-            prefix = f"{' › '.join(path)}: "
+        whole = fits([place[3] + paragraph for place, _, paragraph in batch])
+        for ((document, section, path, prefix), number, paragraph), fit in zip(batch, whole):
             pieces = [paragraph] if fit else _pieces(
                 paragraph, lambda text, prefix=prefix: fits([prefix + text])[0])
             for part, text in enumerate(pieces, start=1):
