@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 _DEFINITION = re.compile(r"\(([A-Z][A-Za-z]{1,9}s?)\)")
 _MINOR = {"of", "and", "the", "for", "to", "in", "on", "de", "&"}
@@ -44,12 +45,20 @@ def find_acronyms(texts: list[str]) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True)
+class _Patterns:
+    any: re.Pattern                  # any of the acronyms as a whole word (plural too)
+    each: dict[str, re.Pattern]      # each acronym (plural too), for fullmatch
+    by_lower: dict[str, str]         # each acronym by its lower case
+
+
 @functools.lru_cache(maxsize=16)
-def _patterns(acronyms: tuple[str, ...]) -> tuple[re.Pattern, dict[str, re.Pattern]]:
-    """A pattern for any of the acronyms as a whole word (plural too), and one for each."""
+def _patterns(acronyms: tuple[str, ...]) -> _Patterns:
+    """The patterns and lookup for a corpus's acronyms, made once."""
     each = {a: re.compile(rf"{re.escape(a)}s?", re.IGNORECASE) for a in acronyms}
     longest_first = sorted(map(re.escape, acronyms), key=len, reverse=True)
-    return re.compile(rf"\b(?:{'|'.join(longest_first)})s?\b", re.IGNORECASE), each
+    return _Patterns(re.compile(rf"\b(?:{'|'.join(longest_first)})s?\b", re.IGNORECASE),
+                     each, {a.lower(): a for a in acronyms})
 
 
 def expand(text: str, acronyms: dict[str, str]) -> str:
@@ -60,8 +69,8 @@ def expand(text: str, acronyms: dict[str, str]) -> str:
     """
     if not acronyms:
         return text
-    any_acronym, each = _patterns(tuple(acronyms))
-    present = _acronyms_among(set(any_acronym.findall(text)), acronyms, each)  # one scan
+    patterns = _patterns(tuple(acronyms))
+    present = _acronyms_among(set(patterns.any.findall(text)), patterns)   # one scan
     additions = []
     lowered = text.lower()
     for acronym, long_form in acronyms.items():
@@ -74,16 +83,15 @@ def expand(text: str, acronyms: dict[str, str]) -> str:
     return text if not additions else f"{text} ({'; '.join(additions)})"
 
 
-def _acronyms_among(words: set[str], acronyms: dict[str, str],
-                    each: dict[str, re.Pattern]) -> set[str]:
+def _acronyms_among(words: set[str], patterns: _Patterns) -> set[str]:
     """The acronyms these found words are (an acronym, or its plural, in any case): looked
     up by lower case, as each acronym's own pattern would match them; a word the lookup
     misses (a letter whose case folds otherwise) is matched against every pattern."""
-    by_lower = {acronym.lower(): acronym for acronym in acronyms}
     present = set()
     for word in words:
         lower = word.lower()
-        hits = [by_lower[w] for w in (lower, lower[:-1] if lower.endswith("s") else None)
-                if w in by_lower]
-        present.update(hits or [a for a in acronyms if each[a].fullmatch(word)])
+        hits = [patterns.by_lower[w] for w in (lower, lower[:-1] if lower.endswith("s")
+                                                 else None) if w in patterns.by_lower]
+        present.update(hits or [a for a, pattern in patterns.each.items()
+                                if pattern.fullmatch(word)])
     return present
