@@ -75,6 +75,12 @@ def untruncated(tokenizer: object) -> object | None:
     return counter
 
 
+def read_whole(counter: object, max_tokens: int, texts: list[str]) -> list[bool]:
+    """Whether a model with this limit reads each text whole, counted by an `untruncated`
+    tokenizer a batch at a time (on every core)."""
+    return [len(e.ids) <= max_tokens for e in counter.encode_batch(texts)]
+
+
 def fingerprint(model: str) -> str:
     """Identifies the model's weights without loading it (for freshness checks)."""
     path = model_path(model)
@@ -167,7 +173,7 @@ class Embedder:
     def fits(self, texts: list[str]) -> list[bool]:
         """Whether the model reads each text whole (special tokens included)."""
         if self._counter is not None:
-            return [len(e.ids) <= self.max_tokens for e in self._counter.encode_batch(texts)]
+            return read_whole(self._counter, self.max_tokens, texts)
         return [len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)
                     ["input_ids"]) <= self.max_tokens for text in texts]
 

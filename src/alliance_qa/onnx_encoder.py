@@ -26,7 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import Embedder, QueryEncoding, TokenVectors, unit_token_vectors, untruncated
+from .embedding import (
+    Embedder,
+    QueryEncoding,
+    TokenVectors,
+    read_whole,
+    unit_token_vectors,
+    untruncated,
+)
 from .integrity import file_sha256, is_sealed, sealed
 
 MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE = "model.onnx", "tokenizer.json", "encoder.json"
@@ -138,7 +145,7 @@ class OnnxEncoder:
         """Whether the model reads each text whole (as `Embedder.fits`)."""
         if self._counter is None:
             self._counter = untruncated(self.tokenizer)
-        return [len(e.ids) <= self.max_tokens for e in self._counter.encode_batch(texts)]
+        return read_whole(self._counter, self.max_tokens, texts)
 
     def word_vectors(self) -> tuple[list[str], np.ndarray] | None:
         """`Embedder.word_vectors`, as stored at export (None if the model had none)."""
@@ -270,7 +277,7 @@ def _write_export(embedder: Embedder, folder: Path) -> None:
         "format": EXPORT_FORMAT, "max_tokens": embedder.max_tokens,
         "pooling": embedder.model[1].get_config_dict()["pooling_mode"],
         "lowercase": bool(getattr(transformer, "do_lower_case", False)),
-        "files": {name: file_sha256(folder / name) for name in FILES[:-1]},
+        "files": {name: file_sha256(folder / name) for name in FILES if name != SETTINGS_FILE},
     })
     (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=1), encoding="utf-8")
 
