@@ -339,6 +339,13 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
     first = build_index(settings, embedder)
     assert first.reused == 0 and first.changes == {"added": 55, "changed": 0, "removed": 0}
     before = load_index(settings.index_dir)
+    old = codes_by_chunk(before)       # read now: two builds later, its folder is gone
+    unchanged = build_index(settings, embedder)       # every vector reused, to the same bytes
+    assert unchanged.embedded == 0
+    again = load_index(settings.index_dir).folder
+    assert again != before.folder
+    assert {f.name for f in again.iterdir() if (before.folder / f.name).read_bytes()
+            != f.read_bytes()} == {"manifest.json"}
     document = corpus_copy / "us-rok-alliance-history.md"
     text = document.read_text()
     edited = text.replace("Overall, the Cold War era marked a period of strategic consolidation",
@@ -369,7 +376,7 @@ def test_editing_one_paragraph_re_embeds_only_that_paragraph(embedder, tmp_path,
     # with the first build's codebooks; the full build learned its own, as close
     assert incremental.tokens.trained_rows == len(before.tokens)
     assert rebuilt.tokens.trained_rows == len(rebuilt.tokens)
-    old, new = codes_by_chunk(before), codes_by_chunk(incremental)
+    new = codes_by_chunk(incremental)
     assert len(old.keys() & new.keys()) == 53
     assert all(np.array_equal(old[key], new[key]) for key in old.keys() & new.keys())
     decoded = incremental.tokens.rows(0, len(incremental.tokens))
@@ -519,6 +526,37 @@ def test_a_large_view_fed_slice_by_slice_codes_each_row_as_from_all_rows(monkeyp
     assert np.array_equal(store.matrix(index), store.matrix(whole))
     with pytest.raises(BuildFailed):
         store.ViewIndex(16, 5).finish()                   # fewer rows than announced
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("exact_limit", [store.EXACT_LIMIT, 100])
+def test_a_view_made_again_from_its_decoded_rows_keeps_its_codes(exact_limit):
+    """A rebuild reuses vectors decoded from the previous build's codes: given that build's
+    ranges, it codes them to the same bytes; ranges learned from the decoded rows alone
+    would move up half a step, and every row's codes with them at every rebuild."""
+    rows = unit_rows(300)
+    first, _ = store.vector_index(rows, exact_limit)
+    decoded = store.matrix(first)
+    ranges = store.CodeRanges.of(first)
+    assert np.array_equal(ranges.least, rows.min(axis=0))
+    builder = store.ViewIndex(16, len(rows), exact_limit, previous=ranges)
+    builder.add(decoded)
+    again, _ = builder.finish()
+    assert np.array_equal(store.CodeRanges.of(again).span, ranges.span)
+    assert np.array_equal(store.matrix(again), decoded)
+    relearned, _ = store.vector_index(decoded, exact_limit)
+    assert np.all(store.CodeRanges.of(relearned).least > ranges.least)    # moved up
+
+
+@pytest.mark.unit
+def test_kept_ranges_follow_rows_that_leave_or_pass_them():
+    ranges = store.CodeRanges(np.zeros(3, np.float32), np.full(3, 2.55, np.float32))
+    least = np.array([0.005, 0.5, -1.0], np.float32)      # kept, its row gone, passed
+    greatest = np.array([2.56, 1.0, 2.55], np.float32)    # kept, its row gone, kept
+    kept = ranges.kept(least, greatest)
+    assert np.allclose(kept.least, [0.0, 0.5, -1.0])
+    assert np.allclose(kept.least + kept.span, [2.55, 1.0, 2.55])
+    assert kept.span[0] == ranges.span[0]
 
 
 @pytest.mark.unit

@@ -37,6 +37,7 @@ from .spelling import corpus_words
 from .store import (
     TOKENS,
     BuildContents,
+    CodeRanges,
     Rows,
     StoredIndex,
     ViewIndex,
@@ -143,6 +144,7 @@ class PreviousVectors(Mapping):
     def __init__(self, keys: list[str], index: faiss.Index):
         self.row = {key: row for row, key in enumerate(keys)}
         self.rows = Rows(index)
+        self.ranges = CodeRanges.of(index)
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.rows[self.row[key]]
@@ -240,7 +242,8 @@ def index_view(view: str, keys: list[str], known: PreviousVectors | dict,
                embedded: Iterator[tuple[list[int], np.ndarray]], dimension: int,
                scratch: Path | None) -> tuple[faiss.Index, dict]:
     """A view's index, described, from its rows in order (rows_in_order) as they come."""
-    index = ViewIndex.of_view(view, dimension, len(keys), scratch)
+    previous = known.ranges if isinstance(known, PreviousVectors) else None
+    index = ViewIndex.of_view(view, dimension, len(keys), scratch, previous)
     for rows in rows_in_order(len(keys), keys, known, embedded, dimension):
         index.add(rows)
     return index.finish()

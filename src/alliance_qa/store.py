@@ -202,11 +202,15 @@ class ViewIndex:
     and the rows are read back and added ADD_ROWS at a time. A build thus holds a slice of
     a view's float32 rows, never the whole view (~640 MB for the sentences of 100,000
     passages), and writes them to disk once.
+
+    A rebuild passes the previous build's ranges (`previous`), kept where the rows still
+    reach them (CodeRanges.kept), so a vector it reuses is coded to the same bytes.
     """
 
     def __init__(self, dimension: int, total: int, exact_limit: int = EXACT_LIMIT,
-                 scratch: Path | None = None):
+                 scratch: Path | None = None, previous: CodeRanges | None = None):
         self.dimension, self.total, self.exact = dimension, total, total <= exact_limit
+        self.previous = previous
         try:
             self._spill = tempfile.TemporaryFile(dir=scratch)
         except OSError as error:
@@ -217,11 +221,12 @@ class ViewIndex:
         self._given = 0
 
     @classmethod
-    def of_view(cls, view: str, dimension: int, total: int,
-                scratch: Path | None = None) -> ViewIndex:
+    def of_view(cls, view: str, dimension: int, total: int, scratch: Path | None = None,
+                previous: CodeRanges | None = None) -> ViewIndex:
         """The index of a view: "sentences" is only read row by row, never searched, so it
         is stored flat (exact) at any size."""
-        return cls(dimension, total, EXACT_LIMIT if view in SEARCHED else total, scratch)
+        return cls(dimension, total, EXACT_LIMIT if view in SEARCHED else total, scratch,
+                   previous)
 
     def add(self, rows: np.ndarray) -> None:
         """The view's next rows."""
@@ -247,7 +252,9 @@ class ViewIndex:
             index = faiss.IndexHNSWSQ(self.dimension, QUANTIZER, HNSW_M,
                                       faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.train(np.stack([self._least, self._greatest]))     # min-max ranges
+        ranges = (CodeRanges.spanning(self._least, self._greatest) if self.previous is None
+                  else self.previous.kept(self._least, self._greatest))
+        ranges.set_on(index)
         with self._spill:
             self._spill.seek(0)
             for start in range(0, self.total, ADD_ROWS):
@@ -259,6 +266,57 @@ class ViewIndex:
         index.hnsw.efSearch = HNSW_EF_SEARCH
         return index, {"type": f"IndexHNSWSQ (8-bit, M={HNSW_M}, efSearch={HNSW_EF_SEARCH})",
                        "vectors": self.total, "recall_at_10": recall_at_10(index)}
+
+
+@dataclass(frozen=True)
+class CodeRanges:
+    """What FAISS's 8-bit scalar quantizer learns (its min-max training): each dimension's
+    least value and span. Code c of a dimension stands for least + (c + 0.5) / 255 × span, so
+    a decoded row lies up to half a step (span / 255) inside the least value and up to half
+    a step beyond the greatest."""
+
+    least: np.ndarray
+    span: np.ndarray
+
+    @classmethod
+    def spanning(cls, least: np.ndarray, greatest: np.ndarray) -> CodeRanges:
+        """The ranges of rows whose values run from `least` to `greatest`."""
+        return cls(least, greatest - least)
+
+    @classmethod
+    def of(cls, index: faiss.Index) -> CodeRanges | None:
+        """The ranges a view's index was coded with (None for an index coded otherwise)."""
+        coded = _coded(index)
+        if not (isinstance(coded, faiss.IndexScalarQuantizer) and coded.is_trained
+                and coded.sq.qtype == QUANTIZER):
+            return None
+        trained = faiss.vector_to_array(coded.sq.trained)
+        return cls(trained[:index.d], trained[index.d:])
+
+    def kept(self, least: np.ndarray, greatest: np.ndarray) -> CodeRanges:
+        """The ranges for rows from `least` to `greatest`, these ranges kept, dimension by
+        dimension, wherever the rows reach their bounds to within one step, as reused rows
+        decoded from them do. Learned afresh from decoded rows, the ranges moved up half a
+        step at every rebuild, and every reused vector's bytes moved with them."""
+        step = self.span / 255
+        top = self.least + self.span
+        low = (least >= self.least) & (least <= self.least + step)
+        high = (greatest >= top - step) & (greatest <= top + step)
+        start = np.where(low, self.least, least)
+        span = np.where(low & high, self.span, np.where(high, top, greatest) - start)
+        return CodeRanges(start.astype(np.float32), span.astype(np.float32))
+
+    def set_on(self, index: faiss.Index) -> None:
+        """Train `index` (empty, 8-bit scalar-quantized) with exactly these ranges."""
+        coded = _coded(index)
+        faiss.copy_array_to_vector(
+            np.concatenate([self.least, self.span]).astype(np.float32), coded.sq.trained)
+        coded.is_trained = index.is_trained = True
+
+
+def _coded(index: faiss.Index) -> faiss.Index:
+    """The index that holds a view's codes: the HNSW index's storage, or the index itself."""
+    return faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
 
 
 def _reason(error: OSError) -> str:
