@@ -214,11 +214,27 @@ def test_lost_vowels_and_a_first_word_are_read_right(searcher, typed, meant):
 
 @pytest.mark.parametrize("question", ["Which missile batteries complement TAHAD?",
                                       "Did Geven sign the treaty?", "What does FLIS mean?",
-                                      "Why is the Ammerican presence important?"])
-def test_capitalized_names_and_acronyms_are_never_rewritten(searcher, question):
-    """A capital inside the question may be a name, all capitals an acronym: another word
-    of the corpus one letter away is not what was meant ("Geven" is not "Given")."""
+                                      "Did Mrs Pyongyangg sign the treaty?"])
+def test_capitalized_names_and_acronyms_are_never_rewritten_into_other_words(searcher,
+                                                                             question):
+    """A capital inside the question may be a name, all capitals an acronym: a common word
+    of the corpus one letter away is not what was meant ("Geven" is not "Given"), nor a name
+    two slips away."""
     assert searcher.speller.correct(question) == (question, ())
+
+
+@pytest.mark.unit
+def test_a_slip_in_a_name_is_read_as_the_corpus_name_one_edit_away():
+    from alliance_qa.spelling import Speller, corpus_words
+    speller = Speller(corpus_words(["The Rhine flows north. Given the Rhine, Basel grew.",
+                                    "It was given to the city of Basel.", "Rhine barges."]))
+    assert speller.names == {"rhine", "basel", "it"}
+    assert speller.correct("How long is the Rhiine?") == ("How long is the Rhine?",
+                                                          (("Rhiine", "Rhine"),))
+    assert speller.correct("Who founded Bsael?") == ("Who founded Basel?",
+                                                       (("Bsael", "Basel"),))
+    assert speller.correct("Did Geven sign?") == ("Did Geven sign?", ())   # not a name here
+    assert speller.correct("Did geven sign?") == ("Did given sign?", (("geven", "given"),))
 
 
 @pytest.mark.unit

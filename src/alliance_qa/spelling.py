@@ -12,9 +12,12 @@ similar corpus word (difflib: two slips); else the most frequent English word on
 A word is also known when the corpus has another form of it (the same Snowball stem:
 "upregulated" beside "upregulation"). Candidates keep the word's first letter (slips rarely
 hit it, and a name changed there is another name: "busan" is not "susan"), and a word without
-a vowel may only get one back ("trst" → trust; "dprk" is not "dark"). A capitalized word
-inside the question may be a name, and an all-capitals one an acronym: both are left as
-typed ("Geven" is not "Given", "FLIS" is not "FIS").
+a vowel may only get one back ("trst" → trust; "dprk" is not "dark").
+
+A capitalized word inside the question may be a name: it is only read as a name of the
+corpus one edit away (a word the corpus writes capitalized more often than not:
+"Rhiine" → Rhine, "Ploand" → Poland), never as a common word ("Geven" is not "Given").
+An all-capitals word may be an acronym and is left as typed ("FLIS" is not "FIS").
 """
 
 from __future__ import annotations
@@ -37,16 +40,27 @@ SIMILAR_ENOUGH = 0.8      # …and still be this like a corpus word (difflib's r
 
 
 def corpus_words(texts: Iterable[str]) -> dict[str, int]:
-    """How often each word occurs in the texts (lowercase): what the speller knows of a
-    corpus, counted at build time."""
-    return dict(Counter(w.lower() for text in texts for w in _WORD.findall(text)))
+    """How often each word occurs in the texts, as written ("Rhine", "rhine" and "RHINE"
+    apart): what the speller knows of a corpus, counted at build time."""
+    return dict(Counter(w for text in texts for w in _WORD.findall(text)))
+
+
+def names_among(written: Mapping[str, int]) -> set[str]:
+    """The words (lowercase) that the corpus writes capitalized more often than not."""
+    capitalized, lower = Counter(), Counter()
+    for word, count in written.items():
+        (capitalized if word[:1].isupper() else lower)[word.lower()] += count
+    return {word for word, count in capitalized.items() if count > lower[word]}
 
 
 class Speller:
-    """Reads misspelt question words as the words meant (corpus words first); `corpus`:
-    each corpus word's count (`corpus_words`)."""
-    def __init__(self, corpus: Mapping[str, int], also_known: Collection[str] = ()):
-        self.corpus = corpus
+    """Reads misspelt question words as the words meant (corpus words first); `written`:
+    each corpus word's count as written (`corpus_words`)."""
+    def __init__(self, written: Mapping[str, int], also_known: Collection[str] = ()):
+        self.corpus = Counter()
+        for word, count in written.items():
+            self.corpus[word.lower()] += count
+        self.names = names_among(written)
         self._long_corpus_words = sorted(w for w in self.corpus if len(w) >= LONG - 1)
         self._stemmer = Stemmer.Stemmer("english")
         self._corpus_stems = set(self._stemmer.stemWords(list(self.corpus)))
@@ -64,10 +78,11 @@ class Speller:
                 or self._stemmer.stemWord(word) in self._corpus_stems
                 or word in self._english.word_frequency.dictionary)
 
-    def correction(self, word: str) -> str | None:
+    def correction(self, word: str, name: bool = False) -> str | None:
         """The word meant by a lowercase word, or None when it is known or nothing is near.
         A question about the documents most likely means the documents' words: a corpus
-        word one edit away comes first, then one similar enough, then an English word."""
+        word one edit away comes first, then one similar enough, then an English word.
+        A `name` may only be one of the corpus's names one edit away."""
         if len(word) < SHORTEST or self.known(word):
             return None
         # Slips rarely hit a word's first letter, and a name changed there is another name
@@ -75,9 +90,9 @@ class Speller:
         # ("trst") or is an acronym in lower case ("dprk" is not "dark").
         near = {w for w in self._english.edit_distance_1(word) if w[:1] == word[:1]
                 and (VOWEL.search(word) or len(w) == len(word) + 1)}
-        ours = [w for w in near if w in self.corpus]
-        if ours:
-            return max(ours, key=lambda w: (self.corpus[w], w))
+        ours = [w for w in near if w in (self.names if name else self.corpus)]
+        if ours or name:
+            return max(ours, key=lambda w: (self.corpus[w], w)) if ours else None
         if len(word) >= LONG:
             similar = difflib.get_close_matches(word, self._long_corpus_words, n=3,
                                                 cutoff=SIMILAR_ENOUGH)
@@ -94,10 +109,10 @@ class Speller:
 
         def read(match: re.Match) -> str:
             typed = match.group(0)
-            named = typed[0].isupper() and match.start() > 0    # a capital inside it
-            if named or (typed.isupper() and len(typed) > 1):   # a name or an acronym
+            if typed.isupper() and len(typed) > 1:              # an acronym
                 return typed
-            meant = self.correction(typed.lower())
+            named = typed[0].isupper() and match.start() > 0    # a capital inside it
+            meant = self.correction(typed.lower(), name=named)
             if meant is None:
                 return typed
             written = meant.capitalize() if typed[0].isupper() else meant
