@@ -18,9 +18,11 @@ from alliance_qa.evaluation import EVAL_DIR, find_suites, load_questions
 from alliance_qa.indexing import build_index, check_index, missing_export
 from alliance_qa.integrity import SEAL, sealed
 from alliance_qa.onnx_encoder import (
+    ENCODING_FILES,
     EXPORT_FORMAT,
     MODEL_FILE,
     SETTINGS_FILE,
+    WORDS_FILE,
     OnnxEncoder,
     _disagreement,
     _plain_attention,
@@ -115,6 +117,22 @@ def test_a_damaged_export_falls_back_to_sentence_transformers(export_copy, embed
     fallback, _ = open_searcher(export_copy)
     assert fallback.embedder.runtime == "sentence-transformers"
     assert "status-of-forces" in fallback.search("What is SOFA?").hits[0].chunk.id
+
+
+def test_encoding_needs_only_the_encoding_files_and_still_verifies_them(export_copy, embedder,
+                                                                        exported):
+    """A Ray worker is sent only what encoding reads, not the build's word vectors."""
+    folder = folder_for(export_copy.encoders, embedder.fingerprint)
+    (folder / WORDS_FILE).unlink()
+    with pytest.raises(FileNotFoundError):
+        OnnxEncoder(folder)
+    worker = OnnxEncoder(folder, files=ENCODING_FILES)
+    question = QUESTIONS[0]
+    assert np.array_equal(worker.encode([question]), exported.encode([question]))
+    model = folder / MODEL_FILE
+    model.write_bytes(model.read_bytes()[:-1])
+    with pytest.raises(ValueError, match="checksum"):
+        OnnxEncoder(folder, files=ENCODING_FILES)
 
 
 @pytest.mark.full

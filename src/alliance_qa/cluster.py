@@ -26,7 +26,7 @@ import numpy as np
 
 from .embedding import TokenVectors
 from .errors import ClusterUnavailable
-from .onnx_encoder import FILES, OnnxEncoder
+from .onnx_encoder import ENCODING_FILES, OnnxEncoder
 
 TEXTS_PER_TASK = 256      # a worker sorts these by length into its own batches
 
@@ -53,7 +53,7 @@ class RayReader:
                                      f"({type(error).__name__}: {error}).") from error
         self.local, self.dimension = local, local.dimension
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self.parts = ray.put({name: (folder / name).read_bytes() for name in FILES})
+        self.parts = ray.put({name: (folder / name).read_bytes() for name in ENCODING_FILES})
 
     def words(self, ids: np.ndarray) -> list[str]:
         """The word pieces of these vocabulary ids."""
@@ -109,7 +109,7 @@ class _Worker:
         try:
             for name, data in ray.get(parts[0]).items():
                 (folder / name).write_bytes(data)
-            self.encoder = OnnxEncoder(folder, threads=1)      # checksums verified
+            self.encoder = OnnxEncoder(folder, threads=1, files=ENCODING_FILES)  # verified
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self.pieces = pieces

@@ -39,6 +39,7 @@ from .integrity import file_sha256, is_sealed, sealed
 MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE = "model.onnx", "tokenizer.json", "encoder.json"
 WORDS_FILE = "input-words.npz"     # the model's whole words and their input embeddings
 FILES = (MODEL_FILE, TOKENIZER_FILE, WORDS_FILE, SETTINGS_FILE)
+ENCODING_FILES = (MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE)   # what encoding alone reads
 POOLINGS = ("mean", "cls")
 AGREEMENT = 0.9999       # least cosine between the two runtimes' vectors for a kept export
 # Word pieces a batch holds at most, padding included: texts are sorted by length, so a
@@ -63,7 +64,9 @@ class OnnxEncoder:
 
     runtime = "onnxruntime"
 
-    def __init__(self, folder: Path, threads: int = 0):
+    def __init__(self, folder: Path, threads: int = 0, files: tuple[str, ...] = FILES):
+        """The export in `folder`, its `files` verified (a Ray worker, which only encodes,
+        is sent ENCODING_FILES)."""
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -71,7 +74,7 @@ class OnnxEncoder:
         if not is_sealed(settings):       # the settings decide every vector: verified too
             raise ValueError(f"{folder / SETTINGS_FILE} does not match its checksum")
         for name, digest in settings["files"].items():
-            if file_sha256(folder / name) != digest:
+            if name in files and file_sha256(folder / name) != digest:
                 raise ValueError(f"{folder / name} does not match its checksum")
         self.name, self.fingerprint = settings["model"], settings["fingerprint"]
         self.format = settings.get("format", 1)
