@@ -91,8 +91,10 @@ class Speller:
         near = {w for w in self._english.edit_distance_1(word) if w[:1] == word[:1]
                 and (VOWEL.search(word) or len(w) == len(word) + 1)}
         ours = [w for w in near if w in (self.names if name else self.corpus)]
-        if ours or name:
-            return max(ours, key=lambda w: (self.corpus[w], w)) if ours else None
+        if ours:
+            return max(ours, key=lambda w: (self.corpus[w], w))
+        if name:            # read as nothing but one of the corpus's names
+            return None
         if len(word) >= LONG:
             similar = difflib.get_close_matches(word, self._long_corpus_words, n=3,
                                                 cutoff=SIMILAR_ENOUGH)
