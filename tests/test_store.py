@@ -19,7 +19,7 @@ from alliance_qa import keyword, store
 from alliance_qa.config import Settings
 from alliance_qa.errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from alliance_qa.indexing import build_index, check_index
-from alliance_qa.integrity import sealed
+from alliance_qa.integrity import file_sha256, sealed
 from alliance_qa.manifest import FORMAT_VERSION
 from alliance_qa.service import open_searcher
 from alliance_qa.store import build_lock, live_folder, load_index, read_manifest
@@ -557,6 +557,20 @@ def test_kept_ranges_follow_rows_that_leave_or_pass_them():
     assert np.allclose(kept.least, [0.0, 0.5, -1.0])
     assert np.allclose(kept.least + kept.span, [2.55, 1.0, 2.55])
     assert kept.span[0] == ranges.span[0]
+
+
+@pytest.mark.unit
+def test_an_index_is_streamed_to_its_file_and_a_full_disk_still_says_so(tmp_path):
+    """FAISS files are written a block at a time as FAISS writes them, never copied whole
+    into memory first; the checksum is of the bytes on disk."""
+    index, _ = store.vector_index(unit_rows(3000))
+    path = tmp_path / "view.faiss"
+    digest = store._write_bytes(path, index)
+    assert path.read_bytes() == faiss.serialize_index(index).tobytes()
+    assert digest == file_sha256(path)
+    with pytest.raises(OSError) as error:
+        store._write_bytes(Path("/dev/full"), index)
+    assert error.value.errno == errno.ENOSPC
 
 
 @pytest.mark.unit

@@ -30,3 +30,28 @@ def test_rows_scored_from_their_codes_equal_the_decoded_rows_products(monkeypatc
                        query @ decoded_at_load.take(most).T, atol=1e-6)
     # and a decoded row stays close to the vector it codes
     assert np.median(np.sum(decoded_at_load.take(rows) * vectors[rows], axis=1)) > 0.5
+
+
+@pytest.mark.unit
+def test_codes_are_assembled_in_text_order_and_the_coders_blocks_let_go():
+    """New texts' codes come from the coder's blocks in turn (a text may span two), kept
+    texts' from the previous build; each block is released once used."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(400, 16)).astype(np.float32)
+    ids = rng.integers(0, 30, size=400).astype(np.int32)
+    like = token_codes.TokenCodes.learn(vectors, ids)
+    everything = like.codes
+    counts = [3, 0, 5, 2, 4]                     # rows of texts 0…4
+    starts = np.cumsum([0] + counts)
+    kept = {1, 3}
+    new_rows = np.concatenate([everything[starts[i]:starts[i + 1]] for i in range(5)
+                               if i not in kept])
+    blocks = [new_rows[:4], new_rows[4:]]        # text 2's rows span both blocks
+    ordered = token_codes.in_text_order(counts, {0, 2, 4}, blocks,
+                                        lambda i: everything[starts[i]:starts[i + 1]])
+    rows = token_codes.TokenCodes.assemble(like, ids[:sum(counts)], ordered,
+                                           (like.pieces, like.centroids))
+    assert np.array_equal(rows.codes, everything[:sum(counts)]) and blocks == []
+    with pytest.raises(ValueError):
+        token_codes.TokenCodes.assemble(like, ids[:5], iter([everything[:3]]),
+                                        (like.pieces, like.centroids))

@@ -48,7 +48,7 @@ from .store import (
     token_starts,
     write_index,
 )
-from .token_codes import Coder, TokenCodes
+from .token_codes import Coder, TokenCodes, in_text_order
 from .token_match import content_pieces
 
 # `from .module import …` and `from . import a, b` (names in parentheses across lines too),
@@ -331,15 +331,13 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
         _report(on_progress, "The corpus has outgrown its word-piece codebooks: "
                              "embedding every paragraph to learn them anew…", 0.1)
         return embed_with_pieces(reader, texts, progress, on_progress, scratch=scratch)
-    new_codes, centroids, codebooks = coder.finish()
-    coded = dict(zip(missing, np.split(new_codes, np.cumsum(
-        [len(ids_of[i]) for i in missing])[:-1].astype(int))))
-    codes = np.concatenate([coded[i] if i in coded else known_codes[keys[i]][1]
-                            for i in range(len(texts))])
+    blocks, centroids, codebooks = coder.finish()
     counts = [len(ids_of[i]) for i in range(len(texts))]
-    ids = np.concatenate([ids_of[i] for i in range(len(texts))]).astype(np.int32)
-    table = np.column_stack([np.repeat(np.arange(len(texts)), counts), ids]).astype(np.int32)
-    return Pieces(index, TokenCodes.assemble(codebooks, ids, codes, centroids,
+    table = np.empty((sum(counts), 2), np.int32)     # (text number, vocabulary id) a row
+    table[:, 0] = np.repeat(np.arange(len(texts), dtype=np.int32), counts)
+    table[:, 1] = np.concatenate([ids_of.pop(i) for i in range(len(texts))] or [[]])
+    codes = in_text_order(counts, set(missing), blocks, lambda i: known_codes[keys[i]][1])
+    return Pieces(index, TokenCodes.assemble(codebooks, table[:, 1], codes, centroids,
                                                None if kept else coder.rows),
                   table, keys, len(missing))
 

@@ -27,6 +27,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import hashlib
 import io
 import json
 import os
@@ -182,12 +183,23 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def _write_bytes(path: Path, data: bytes | np.ndarray) -> str:
+def _write_bytes(path: Path, data: bytes | np.ndarray | faiss.Index) -> str:
+    """Write the data (a FAISS index in its own format, streamed a block at a time: never
+    a copy of its codes in memory) to the path, on disk; its SHA-256."""
+    digest = hashlib.sha256()
     with open(path, "wb") as handle:
-        handle.write(data)
+        def write(block: bytes) -> int:
+            handle.write(block)
+            digest.update(block)
+            return len(block)
+
+        if isinstance(data, faiss.Index):
+            faiss.write_index(data, faiss.PyCallbackIOWriter(write))
+        else:
+            write(data)
         handle.flush()
         os.fsync(handle.fileno())
-    return sha256_bytes(data)
+    return digest.hexdigest()
 
 
 class ViewIndex:
@@ -411,13 +423,14 @@ def assemble(manifest: Manifest, contents: BuildContents,
 
 
 def _files(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
-           ) -> Iterator[tuple[str, bytes | np.ndarray]]:
-    """The build's files, name and bytes, one at a time: each is written and dropped before
-    the next is made (at 100,000 passages they are ~930 MB together)."""
+           ) -> Iterator[tuple[str, bytes | np.ndarray | faiss.Index]]:
+    """The build's files, name and contents, one at a time: each is written and dropped
+    before the next is made (at 100,000 passages they are ~930 MB together); the FAISS
+    indexes are streamed to their files as they are."""
     yield KEYS, json.dumps(contents.keys).encode()
     for name, (index, _) in indexes.items():
-        yield f"{name}.faiss", faiss.serialize_index(index)
-    yield f"{TOKENS}.faiss", faiss.serialize_index(contents.tokens.residuals)
+        yield f"{name}.faiss", index
+    yield f"{TOKENS}.faiss", contents.tokens.residuals
     yield TOKEN_TABLE, _npy_bytes(np.ascontiguousarray(contents.token_table, dtype=np.int32))
     yield TOKEN_CENTROIDS, _npz_bytes(pieces=contents.tokens.pieces,
                                       centroids=contents.tokens.centroids,

@@ -20,6 +20,7 @@ from, so its memory does not grow with the corpus beyond the codes themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import faiss
@@ -137,19 +138,28 @@ class TokenCodes:
         return cls(np.asarray(ids, np.int32), pieces, centroids, index, rows)
 
     @classmethod
-    def assemble(cls, like: TokenCodes, ids: np.ndarray, codes: np.ndarray,
+    def assemble(cls, like: TokenCodes, ids: np.ndarray, codes: Iterable[np.ndarray],
                  centroids: tuple[np.ndarray, np.ndarray],
                  trained_rows: int | None = None) -> TokenCodes:
-        """Rows from codes made with `like`'s codebooks (kept and new rows, in order)."""
+        """Rows from codes made with `like`'s codebooks (kept and new rows, in order), given
+        a block at a time and copied straight into the index: the codes are never held
+        twice (~280 MB a copy at 100,000 passages)."""
         index = faiss.IndexPQ(like.centroids.shape[1], like.residuals.pq.M,
                               like.residuals.pq.nbits, faiss.METRIC_INNER_PRODUCT)
         faiss.copy_array_to_vector(faiss.vector_to_array(like.residuals.pq.centroids),
                                    index.pq.centroids)
         index.is_trained = True
-        if len(codes):
-            faiss.copy_array_to_vector(np.ascontiguousarray(codes, np.uint8).ravel(),
-                                       index.codes)
-            index.ntotal = len(codes)
+        total, size = len(ids), index.code_size
+        index.codes.resize(total * size)
+        into = (faiss.rev_swig_ptr(index.codes.data(), total * size).reshape(total, size)
+                if total else np.zeros((0, size), np.uint8))
+        done = 0
+        for block in codes:
+            into[done:done + len(block)] = block
+            done += len(block)
+        if done != total:
+            raise ValueError(f"{done} word-piece codes for {total} rows")
+        index.ntotal = total
         pieces, rows = centroids
         return cls(np.asarray(ids, np.int32), pieces, rows, index,
                    trained_rows or like.trained_rows)
@@ -188,13 +198,32 @@ class Coder:
         self.centroids = (self.like.pieces, self.like.centroids)
         self.codes.append(self.like.codes.copy())
 
-    def finish(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], TokenCodes]:
-        """Every added row's code, the centroids (pieces, rows), and the codebooks' owner."""
+    def finish(self) -> tuple[list[np.ndarray], tuple[np.ndarray, np.ndarray], TokenCodes]:
+        """Every added row's code, in blocks handed over (the coder keeps none), the
+        centroids (pieces, rows), and the codebooks' owner."""
         if self.like is None:
             self._learn()
-        size = self.like.residuals.code_size
-        return (np.concatenate(self.codes or [np.zeros((0, size), np.uint8)]),
-                self.centroids, self.like)
+        blocks, self.codes = self.codes, []
+        return blocks, self.centroids, self.like
+
+
+def in_text_order(counts: Sequence[int], new: Collection[int], blocks: list[np.ndarray],
+                  kept: Callable[[int], np.ndarray]) -> Iterator[np.ndarray]:
+    """Every text's codes, text by text: a new text's `counts[i]` rows taken in turn from
+    `blocks` (the coder's, emptied as they are used, so each is freed once copied), a kept
+    text's `kept(i)`."""
+    blocks.reverse()
+    block, at = np.zeros((0, 0), np.uint8), 0
+    for i, count in enumerate(counts):
+        if i not in new:
+            yield kept(i)
+            continue
+        while count:
+            if at == len(block):
+                block, at = blocks.pop(), 0
+            take = min(count, len(block) - at)
+            yield block[at:at + take]
+            at, count = at + take, count - take
 
 
 def _centroids(vectors: np.ndarray, ids: np.ndarray, known_pieces: np.ndarray,
