@@ -60,13 +60,14 @@ def corpus_questions(sentences: list[str], lengths: list[int],
     lengths in words), so that they are as short as questions are. The same corpus always
     gives the same questions."""
     chance = random.Random(0)
-    split = [words for words in map(str.split, sentences) if words]
-    usable = [words for words in split if len(words) >= 4] or split
+    sizes = [len(s.split()) for s in sentences]      # split again only when drawn: all the
+    usable = ([i for i, n in enumerate(sizes) if n >= 4]          # words of 400,000
+              or [i for i, n in enumerate(sizes) if n])           # sentences held ~250 MB
     if not usable or not lengths:
         return []
     made = []
     for i in range(count):
-        words = chance.choice(usable)
+        words = sentences[chance.choice(usable)].split()
         kept = sorted(chance.sample(range(len(words)), min(lengths[i % len(lengths)],
                                                             len(words))))
         made.append(" ".join(words[j] for j in kept))

@@ -143,7 +143,7 @@ class BuildContents:
     words: dict[str, int]             # each corpus word's count, for the speller
 
     @functools.cached_property
-    def records(self) -> tuple[bytes, np.ndarray]:
+    def records(self) -> tuple[memoryview, np.ndarray]:
         """The records file's bytes and where each record starts (records.encode)."""
         return encode(self.chunks)
 
@@ -183,7 +183,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def _write_bytes(path: Path, data: bytes | np.ndarray | faiss.Index) -> str:
+def _write_bytes(path: Path, data: bytes | memoryview | np.ndarray | faiss.Index) -> str:
     """Write the data (a FAISS index in its own format, streamed a block at a time: never
     a copy of its codes in memory) to the path, on disk; its SHA-256."""
     digest = hashlib.sha256()
@@ -423,7 +423,7 @@ def assemble(manifest: Manifest, contents: BuildContents,
 
 
 def _files(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
-           ) -> Iterator[tuple[str, bytes | np.ndarray | faiss.Index]]:
+           ) -> Iterator[tuple[str, bytes | memoryview | np.ndarray | faiss.Index]]:
     """The build's files, name and contents, one at a time: each is written and dropped
     before the next is made (at 100,000 passages they are ~930 MB together); the FAISS
     indexes are streamed to their files as they are."""
