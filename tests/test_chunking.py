@@ -94,3 +94,32 @@ def test_paragraphs_are_asked_about_in_batches_and_cut_alike():
     assert max(asked) == FITS_AT_ONCE
     assert batched == alone
     assert len(batched) > len(paragraphs)             # the long ones were cut
+
+
+@pytest.mark.unit
+def test_a_rebuild_asks_the_model_only_about_paragraphs_it_has_not_seen_fit():
+    """What the previous build found to fit is answered from its chunks; the chunks are
+    those of asking about everything, a changed paragraph and a cut one asked again."""
+    from alliance_qa.chunking import fitted, remembered
+    text = ("## Lamps\n\nKeepers trim the wicks at dusk.\n\n"
+            + "The lens turns all night. " * 4 + "\n\n## Tides\n\nTides rise twice a day.\n")
+    _, sections = parse_markdown(text, "d")
+    before = Document("d", "D", "d.md", "", sections)
+
+    def model(texts):
+        asked.extend(texts)
+        return [len(text) < 80 for text in texts]
+
+    asked = []
+    first = chunk_documents([before], model)
+    assert any(c.part for c in first)                 # the long paragraph was cut
+    _, sections = parse_markdown(text.replace("twice a day", "twice daily"), "d")
+    after = Document("d", "D", "d.md", "", sections)
+    asked = []
+    fresh = chunk_documents([after], model)
+    everything = list(asked)
+    asked = []
+    again = chunk_documents([after], remembered(model, fitted(first)))
+    assert again == fresh
+    assert any("twice daily" in t for t in asked) and len(asked) < len(everything)
+    assert not any("Keepers trim" in t and len(t) < 80 for t in asked)   # known to fit

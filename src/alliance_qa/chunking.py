@@ -7,8 +7,9 @@ is ever silently truncated by the model.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from .citations import citation_id, label
@@ -94,6 +95,29 @@ def _spans(text: str, start: int, end: int, fits: Callable[[str], bool]) -> list
     if len(pieces) == 1:
         return pieces
     return [span for a, b in pieces for span in _spans(text, a, b, fits)]
+
+
+def fitted(chunks: Iterable[Chunk]) -> set[bytes]:
+    """Digests of what `chunk_documents` found to fit the model when it made these chunks:
+    each chunk's text after its heading path."""
+    return {_digest(context_prefix(c.breadcrumb) + c.text) for c in chunks}
+
+
+def remembered(fits: Fits, known: Collection[bytes]) -> Fits:
+    """`fits`, asked only about texts whose digest is not `known` to fit (a previous build
+    of the same code and model found those to fit): a rebuild counts again only the word
+    pieces of paragraphs that changed or were cut."""
+    def ask(texts: list[str]) -> list[bool]:
+        answers = [_digest(text) in known for text in texts]
+        unknown = [i for i, answer in enumerate(answers) if not answer]
+        for i, answer in zip(unknown, fits([texts[i] for i in unknown]) if unknown else ()):
+            answers[i] = answer
+        return answers
+    return ask
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def chunk_documents(documents: list[Document],

@@ -22,7 +22,7 @@ import numpy as np
 from . import __version__
 from .abstention import UNCALIBRATED, Calibration, corpus_questions, reference_questions, scripts_of
 from .acronyms import expand, find_acronyms
-from .chunking import Chunk, chunk_documents
+from .chunking import Chunk, chunk_documents, fitted, remembered
 from .cluster import RayReader
 from .config import Settings
 from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
@@ -159,6 +159,18 @@ class PreviousVectors(Mapping):
 
     def __len__(self) -> int:
         return len(self.row)
+
+
+def fitted_before(previous: StoredIndex | None, fingerprint: str) -> set[bytes]:
+    """What the previous build found to fit the model (chunking.fitted), if the same code (its
+    recipe) and model (its tokenizer and length limit) made it: they alone decide that."""
+    if (previous is None or previous.manifest.model_fingerprint != fingerprint
+            or previous.manifest.recipe != recipe()):
+        return set()
+    try:
+        return fitted(previous.chunks)
+    except AllianceQAError:      # unreadable records: every paragraph is counted again
+        return set()
 
 
 def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str, Mapping]:
@@ -423,9 +435,10 @@ def build_index(settings: Settings, embedder: CorpusModel | None = None, progres
         corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
         remove_dead_temporaries(settings.encoders)     # of exports by killed builds
         embedder = embedder or corpus_model(settings)
-        chunks = chunk_documents(documents, embedder.fits)
-        acronyms = find_acronyms([c.text for c in chunks])
         previous = _previous_build(settings.index_dir)
+        chunks = chunk_documents(documents, embedder.fits if full else remembered(
+            embedder.fits, fitted_before(previous, embedder.fingerprint)))
+        acronyms = find_acronyms([c.text for c in chunks])
         cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
         inputs = view_inputs(chunks, acronyms)
         _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.02)
