@@ -589,6 +589,24 @@ def test_rows_come_in_order_fresh_among_known():
     assert np.array_equal(np.concatenate(blocks), vectors)
 
 
+@pytest.mark.unit
+def test_reused_rows_before_a_late_fresh_row_come_a_slice_at_a_time(monkeypatch):
+    """A rebuild that re-embeds one text near the end never holds every reused row before
+    it at once."""
+    from alliance_qa import indexing
+    from alliance_qa.indexing import PreviousVectors, rows_in_order
+    monkeypatch.setattr(indexing, "SLICE", 3)
+    keys = [f"k{i}" for i in range(10)]
+    vectors = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    previous = faiss.IndexFlatIP(2)
+    previous.add(vectors[:8])
+    known = PreviousVectors(keys[:8], previous)
+    fresh = iter([([8, 9], vectors[[8, 9]])])
+    blocks = list(rows_in_order(10, keys, known, fresh, 2))
+    assert [len(b) for b in blocks] == [3, 3, 3, 1]
+    assert np.array_equal(np.concatenate(blocks), vectors)
+
+
 def test_the_keyword_files_are_the_same_bytes_in_any_process():
     """bm25s numbers words in set order, which follows the process's hash seed: the index
     numbers them itself, so two builds of one corpus write the same files."""
