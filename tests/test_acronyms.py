@@ -30,3 +30,20 @@ def test_each_form_is_written_beside_the_other(text, added):
                                   "The SOFA (Status of Forces Agreement) again."])
 def test_parts_of_words_and_texts_with_both_forms_are_left_alone(text):
     assert expand(text, find_acronyms(TEXTS)) == text
+
+
+def test_a_part_of_a_text_expands_alike_among_the_acronyms_the_whole_mentions():
+    """The build looks for acronyms once per chunk: its text and sentences, parts of the
+    chunk's context text, expand the same among those the whole mentions."""
+    from alliance_qa.acronyms import mentioned
+    acronyms = find_acronyms(TEXTS) | {"DMZ": "Demilitarized Zone"}
+    whole = ("Alliance. The THAAD battery is near the DMZ. A status of forces agreement "
+             "covers troops. Nothing else.")
+    among = mentioned(whole, acronyms)
+    assert among == ["SOFA", "THAAD", "DMZ"]
+    assert mentioned("Nothing else.", acronyms) == []
+    parts = [whole, whole[10:], "The THAAD battery is near the DMZ.",
+             "A status of forces agreement covers troops.", "Nothing else."]
+    for part in parts:
+        assert expand(part, acronyms, among) == expand(part, acronyms)
+    assert expand("Nothing else.", acronyms, []) == "Nothing else."

@@ -61,19 +61,22 @@ def _patterns(acronyms: tuple[str, ...]) -> _Patterns:
                      each, {a.lower(): a for a in acronyms})
 
 
-def expand(text: str, acronyms: dict[str, str]) -> str:
+def expand(text: str, acronyms: dict[str, str], among: list[str] | None = None) -> str:
     """Write each acronym's long form beside it, and each long form's acronym beside it.
 
     Matching is case-insensitive for the acronym (casual questions say "sofa"), but only on
-    whole words; a text that already has both forms is left as it is.
+    whole words; a text that already has both forms is left as it is. `among`: the only
+    acronyms the text can hold, in the dictionary's order (`mentioned` in a text that
+    contains this one), so the others are not looked for.
     """
-    if not acronyms:
+    if not acronyms or among == []:
         return text
     patterns = _patterns(tuple(acronyms))
     present = _acronyms_among(set(patterns.any.findall(text)), patterns)   # one scan
     additions = []
     lowered = text.lower()
-    for acronym, long_form in acronyms.items():
+    for acronym in acronyms if among is None else among:
+        long_form = acronyms[acronym]
         has_acronym = acronym in present
         has_long = long_form.lower() in lowered
         if has_acronym and not has_long:
@@ -81,6 +84,18 @@ def expand(text: str, acronyms: dict[str, str]) -> str:
         elif has_long and not has_acronym:
             additions.append(acronym)
     return text if not additions else f"{text} ({'; '.join(additions)})"
+
+
+def mentioned(text: str, acronyms: dict[str, str]) -> list[str]:
+    """The acronyms, in the dictionary's order, that the text writes in either form: all
+    that any part of it can hold (`expand`'s `among`)."""
+    if not acronyms:
+        return []
+    patterns = _patterns(tuple(acronyms))
+    present = _acronyms_among(set(patterns.any.findall(text)), patterns)
+    lowered = text.lower()
+    return [a for a, long_form in acronyms.items()
+            if a in present or long_form.lower() in lowered]
 
 
 def _acronyms_among(words: set[str], patterns: _Patterns) -> set[str]:

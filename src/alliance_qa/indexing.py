@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .abstention import UNCALIBRATED, Calibration, corpus_questions, reference_questions, scripts_of
-from .acronyms import expand, find_acronyms
+from .acronyms import expand, find_acronyms, mentioned
 from .chunking import Chunk, chunk_documents, fitted, remembered
 from .cluster import RayReader
 from .config import Settings
@@ -123,12 +123,18 @@ class BuildSummary:
 
 def view_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> dict[str, list[str]]:
     """What the model reads for each view, acronyms expanded: the chunk with its heading
-    path ("context"), the chunk alone ("text"), and each of its sentences ("sentences")."""
-    return {
-        "context": [expand(c.context_text(), acronyms) for c in chunks],
-        "text": [expand(c.text, acronyms) for c in chunks],
-        "sentences": [expand(c.text[s:e], acronyms) for c in chunks for s, e in c.sentences],
-    }
+    path ("context"), the chunk alone ("text"), and each of its sentences ("sentences").
+    The acronyms are looked for in each chunk once: its text and sentences, parts of the
+    context text, can hold no others."""
+    inputs: dict[str, list[str]] = {"context": [], "text": [], "sentences": []}
+    for chunk in chunks:
+        context = chunk.context_text()
+        among = mentioned(context, acronyms)
+        inputs["context"].append(expand(context, acronyms, among))
+        inputs["text"].append(expand(chunk.text, acronyms, among))
+        inputs["sentences"] += [expand(chunk.text[s:e], acronyms, among)
+                                for s, e in chunk.sentences]
+    return inputs
 
 
 def text_key(text: str) -> str:
