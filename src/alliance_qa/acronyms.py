@@ -69,33 +69,28 @@ def expand(text: str, acronyms: dict[str, str], among: list[str] | None = None) 
     acronyms the text can hold, in the dictionary's order (`mentioned` in a text that
     contains this one), so the others are not looked for.
     """
-    if not acronyms or among == []:
-        return text
-    patterns = _patterns(tuple(acronyms))
-    present = _acronyms_among(set(patterns.any.findall(text)), patterns)   # one scan
-    additions = []
-    lowered = text.lower()
-    for acronym in acronyms if among is None else among:
-        long_form = acronyms[acronym]
-        has_acronym = acronym in present
-        has_long = long_form.lower() in lowered
-        if has_acronym and not has_long:
-            additions.append(long_form)
-        elif has_long and not has_acronym:
-            additions.append(acronym)
+    additions = [acronyms[a] if short else a
+                 for a, short, long in _forms(text, acronyms, among) if short != long]
     return text if not additions else f"{text} ({'; '.join(additions)})"
 
 
 def mentioned(text: str, acronyms: dict[str, str]) -> list[str]:
     """The acronyms, in the dictionary's order, that the text writes in either form: all
     that any part of it can hold (`expand`'s `among`)."""
-    if not acronyms:
+    return [a for a, short, long in _forms(text, acronyms) if short or long]
+
+
+def _forms(text: str, acronyms: dict[str, str], among: list[str] | None = None
+           ) -> list[tuple[str, bool, bool]]:
+    """Each acronym (of `among`, else all), whether the text writes it, and whether it
+    writes its long form (found in one scan of the text)."""
+    if not acronyms or among == []:
         return []
     patterns = _patterns(tuple(acronyms))
     present = _acronyms_among(set(patterns.any.findall(text)), patterns)
     lowered = text.lower()
-    return [a for a, long_form in acronyms.items()
-            if a in present or long_form.lower() in lowered]
+    return [(a, a in present, acronyms[a].lower() in lowered)
+            for a in (acronyms if among is None else among)]
 
 
 def _acronyms_among(words: set[str], patterns: _Patterns) -> set[str]:
