@@ -100,7 +100,7 @@ def _spans(text: str, start: int, end: int, fits: Callable[[str], bool]) -> list
 def fitted(chunks: Iterable[Chunk]) -> set[bytes]:
     """Digests of what `chunk_documents` found to fit the model when it made these chunks:
     each chunk's text after its heading path."""
-    return {_digest(context_prefix(c.breadcrumb) + c.text) for c in chunks}
+    return {_digest(c.context_text()) for c in chunks}
 
 
 def remembered(fits: Fits, known: Collection[bytes]) -> Fits:
