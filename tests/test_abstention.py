@@ -54,10 +54,20 @@ def test_only_questions_that_ask_when_ask_for_a_time(asked, asks_time):
 @pytest.mark.unit
 @pytest.mark.parametrize("sentence", ["The alliance has shaped security since its inception.",
                                       "It was signed in 1953.", "During the eighties it grew.",
-                                      "Talks resumed in March.", "The facade dated c1600."])
+                                      "Talks resumed in March.", "The facade dated c1600.",
+                                      "Members vote after a general debate.",
+                                      "Troops stayed on during the armistice talks."])
 def test_a_time_expression_answers_a_when_question(sentence):
     assert abstention.missing_time("Since when has the alliance shaped security?",
                                    [sentence]) == ""
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("sentence", ["The treaty binds both parties.",
+                                      "The debate comes before parliament.",
+                                      "Upon request, records are shared."])
+def test_a_preposition_without_an_event_is_no_time(sentence):
+    assert abstention.missing_time("When was the treaty signed?", [sentence])
 
 
 @pytest.mark.unit
