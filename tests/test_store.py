@@ -1,6 +1,7 @@
 """Index on disk: build → load, freshness, atomic replace, and every broken-index case."""
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import faiss
 import numpy as np
 import pytest
 
-from alliance_qa import keyword, store
+from alliance_qa import indexing, keyword, store
 from alliance_qa.config import Settings
 from alliance_qa.errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from alliance_qa.indexing import build_index, check_index
@@ -217,10 +218,9 @@ def test_damaged_embedding_keys_leave_serving_alone_and_the_next_build_embeds_al
 def test_a_word_piece_table_out_of_chunk_order_is_refused(damaged):
     settings, folder = damaged
     table = load_index(settings.index_dir).token_table[::-1].copy()
-    data = store._npy_bytes(table)
-    (folder / "tokens.npy").write_bytes(data)
+    digest = store._write_bytes(folder / "tokens.npy", table)
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"]["tokens.npy"] = store.sha256_bytes(data)
+    manifest["files"]["tokens.npy"] = digest
     (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
     with pytest.raises(IndexCorrupt, match="inconsistent"):
         load_index(settings.index_dir)
@@ -270,6 +270,25 @@ def test_a_failed_build_keeps_the_previous_index(damaged, embedder, monkeypatch)
     assert live_folder(settings.index_dir) == folder
     assert list(load_index(settings.index_dir).chunks) == list(before.chunks)
     assert not list(settings.index_dir.glob(".tmp-build-*"))
+
+
+@pytest.mark.full
+def test_calibration_reads_the_build_as_written_and_its_failure_keeps_the_previous_index(
+        damaged, embedder, monkeypatch):
+    settings, folder = damaged
+    before, seen = load_index(settings.index_dir), []
+
+    def fails(index, reader):
+        seen.append((index.folder, index.views["context"].ntotal, len(index.chunks)))
+        raise RuntimeError("calibration failed")
+    monkeypatch.setattr(indexing, "calibrate", fails)
+    with pytest.raises(RuntimeError, match="calibration failed"):
+        build_index(settings, embedder)
+    (staged, rows, chunks), = seen
+    assert staged.name.startswith(".tmp-build-") and rows == chunks == len(before.chunks)
+    assert not staged.exists() and not list(settings.index_dir.glob(".tmp-build-*"))
+    assert live_folder(settings.index_dir) == folder
+    assert list(load_index(settings.index_dir).chunks) == list(before.chunks)
 
 
 def test_an_unwritable_index_folder_is_reported(tmp_path, embedder):
@@ -570,6 +589,20 @@ def test_an_index_is_streamed_to_its_file_and_a_full_disk_still_says_so(tmp_path
     assert digest == file_sha256(path)
     with pytest.raises(OSError) as error:
         store._write_bytes(Path("/dev/full"), index)
+    assert error.value.errno == errno.ENOSPC
+
+
+@pytest.mark.unit
+def test_an_array_is_streamed_to_its_file_as_numpy_saves_it(tmp_path):
+    table = np.arange(3 * 2**20, dtype=np.int32).reshape(-1, 2)    # 12 MiB: many blocks
+    path = tmp_path / "tokens.npy"
+    digest = store._write_bytes(path, table)
+    saved = io.BytesIO()
+    np.save(saved, table, allow_pickle=False)
+    assert path.read_bytes() == saved.getvalue() and digest == file_sha256(path)
+    assert np.array_equal(np.load(path, mmap_mode="r"), table)
+    with pytest.raises(OSError) as error:
+        store._write_bytes(Path("/dev/full"), table)
     assert error.value.errno == errno.ENOSPC
 
 

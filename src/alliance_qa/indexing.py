@@ -36,17 +36,15 @@ from .related_words import related_words
 from .spelling import corpus_words
 from .store import (
     TOKENS,
-    BuildContents,
     CodeRanges,
     Rows,
+    Staging,
     StoredIndex,
     ViewIndex,
-    assemble,
     build_lock,
     load_index,
     read_manifest,
     token_starts,
-    write_index,
 )
 from .token_codes import Coder, TokenCodes, in_text_order
 from .token_match import content_pieces
@@ -274,28 +272,27 @@ def index_view(view: str, keys: list[str], known: PreviousVectors | dict,
 def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
                 progress: bool = False, on_progress: Progress = None,
                 cache: dict[str, Mapping] | None = None, scratch: Path | None = None
-                ) -> tuple[dict[str, tuple[faiss.Index, dict]], dict[str, list[str]], int]:
+                ) -> Iterator[tuple[str, tuple[faiss.Index, dict], list[str], int]]:
     """The embedding stage for the views without word pieces ("text", "sentences"): each
     view's texts → unit vectors, reusing cached ones, into the view's index as they come
     (store.ViewIndex, which spills them to a temporary file in `scratch`).
 
-    Returns the indexes (with their descriptions), each row's text key, and how many texts
+    Yields one view at a time (so each can be written and let go before the next is made):
+    its name, its index (with its description), each row's text key, and how many texts
     were embedded anew.
     """
-    indexes, keys, embedded = {}, {}, 0
     for done, (view, texts) in enumerate(inputs.items()):
-        keys[view] = [text_key(t) for t in texts]
+        keys = [text_key(t) for t in texts]
         known = (cache or {}).get(view, {})
-        missing = [i for i, k in enumerate(keys[view]) if k not in known]
+        missing = [i for i, k in enumerate(keys) if k not in known]
         stage = (f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
                  f"({len(texts) - len(missing)} unchanged)…")
         span = (0.4 + 0.45 * done / len(inputs), 0.4 + 0.45 * (done + 1) / len(inputs))
         fresh = ((part, vectors) for part, (vectors, _) in zip(
             _slices(missing, progress, on_progress, stage, span),
             embed_in_slices(reader, [texts[i] for i in missing], False)))
-        indexes[view] = index_view(view, keys[view], known, fresh, reader.dimension, scratch)
-        embedded += len(missing)
-    return indexes, keys, embedded
+        yield view, index_view(view, keys, known, fresh, reader.dimension, scratch), keys, \
+            len(missing)
 
 
 @dataclass(frozen=True)
@@ -430,82 +427,110 @@ def build_index(settings: Settings, embedder: CorpusModel | None = None, progres
     `full`. `progress` shows terminal progress bars; `on_progress(stage, fraction)` reports
     stages. With `ray` ("local" or a cluster's address), `workers` Ray workers (default:
     one per CPU of the cluster) embed the texts (cluster.py).
+
+    Each part of the index is written as soon as it is made and let go (store.Staging);
+    abstention is then calibrated on the written files, loaded as serving loads them, and
+    only then is the build made live.
     """
     start = time.perf_counter()
     with build_lock(settings.index_dir):
-        _report(on_progress, "Reading the corpus…", 0.0)
-        files, refused = scan_corpus(settings.corpus_dir)
-        documents, warnings = read_documents(files)
-        warnings = refused + warnings
-        if not documents:
-            raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}"
-                              + (f" ({'; '.join(map(str, warnings))})." if warnings else "."))
-        skipped = {w.path: w.message for w in warnings if w.message.startswith("skipped")}
-        # Sizes and times as scanned before reading: an edit during the build shows as one.
-        corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
-        remove_dead_temporaries(settings.encoders)     # of exports by killed builds
-        embedder = embedder or corpus_model(settings)
-        previous = _previous_build(settings.index_dir)
-        chunks = chunk_documents(documents, embedder.fits if full else remembered(
-            embedder.fits, fitted_before(previous, embedder.fingerprint)))
-        acronyms = find_acronyms([c.text for c in chunks])
-        cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
-        inputs = view_inputs(chunks, acronyms)
-        _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.02)
-        exported, slow_questions = (embedder, "") if isinstance(embedder, OnnxEncoder) else \
-            export(embedder, settings.encoders, question_samples(inputs))
-        reader = exported or embedder
-        estimate = estimate_seconds(reader, inputs, cache)
-        if estimate:
-            _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
-                                 "machine…", 0.05)
-        workforce = _ray_reader(exported, settings, slow_questions, ray, workers) if ray \
-            else reader
+        staging = Staging(settings.index_dir)
         try:
-            pieces = embed_with_pieces(workforce, inputs["context"], progress, on_progress,
-                                       cache, previous.tokens if cache else None,
-                                       settings.index_dir)
-            views, keys, new_texts = embed_views(
-                workforce, {v: inputs[v] for v in ("text", "sentences")}, progress,
-                on_progress, cache, settings.index_dir)
-        finally:
-            if workforce is not reader:
-                workforce.close()
-        sentence_count, texts = len(inputs["sentences"]), sum(map(len, inputs.values()))
-        scripts = scripts_of(inputs["context"])
-        del cache, inputs             # the texts embedded: 230 MiB at 100,000 passages
-        _report(on_progress, "Finding the corpus words near the words it lacks…", 0.87)
-        indexes, keys = {"context": pieces.index, **views}, {
-            "context": pieces.keys, TOKENS: pieces.keys, **keys}
-        table, codes, new_texts = pieces.table, pieces.codes, new_texts + pieces.embedded
-        del pieces
-        searched = keyword_texts(chunks, acronyms)
-        keyword = KeywordIndex.from_texts(searched)
-        related = corpus_related_words(embedder, keyword)
-        seconds = time.perf_counter() - start
-        manifest = Manifest(
-            model=embedder.name, model_fingerprint=embedder.fingerprint,
-            dimension=embedder.dimension, max_tokens=embedder.max_tokens, recipe=recipe(),
-            corpus=corpus, corpus_stat=corpus_stat, skipped=skipped,
-            document_count=len(documents),
-            section_count=sum(len(d.sections) for d in documents), chunk_count=len(chunks),
-            sentence_count=sentence_count, acronyms=acronyms,
-            scripts=scripts, related_words=len(related),
-            slow_questions=slow_questions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            build_seconds=round(seconds, 3), versions=library_versions())
-        contents = BuildContents(documents, chunks, keys, table, codes, related,
-                                 keyword.with_related(related), corpus_words(searched))
-        _report(on_progress, "Calibrating abstention on questions it can and cannot answer…",
-                0.89)
-        calibration = calibrate(assemble(manifest, contents, indexes), reader)
-        manifest = replace(manifest, calibration=asdict(calibration))
-        _report(on_progress, "Writing the index…", 0.9)
-        folder = write_index(settings.index_dir, manifest, contents, indexes)
+            manifest, reader, summary = _write_build(staging, settings, embedder, progress,
+                                                     on_progress, full, ray, workers)
+            _report(on_progress, "Calibrating abstention on questions it can and cannot "
+                                 "answer…", 0.9)
+            calibration = calibrate(staging.load(manifest), reader)
+            folder = staging.publish(replace(manifest, calibration=asdict(calibration)))
+        except BaseException:
+            staging.discard()
+            raise
         _report(on_progress, "Done.", 1.0)
-    return BuildSummary(len(documents), manifest.section_count, len(chunks),
-                        manifest.sentence_count, time.perf_counter() - start, str(folder),
-                        [str(w) for w in warnings], new_texts, texts - new_texts,
-                        chunk_changes(previous, chunks), slow_questions)
+    return replace(summary, seconds=time.perf_counter() - start, folder=str(folder))
+
+
+def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | None,
+                 progress: bool, on_progress: Progress, full: bool, ray: str | None,
+                 workers: int | None) -> tuple[Manifest, TextEncoder, BuildSummary]:
+    """Every file of a build, written to `staging` part by part; returns its manifest
+    (all but the calibration), the encoder of the model, and what the build did."""
+    start = time.perf_counter()
+    _report(on_progress, "Reading the corpus…", 0.0)
+    files, refused = scan_corpus(settings.corpus_dir)
+    documents, warnings = read_documents(files)
+    warnings = refused + warnings
+    if not documents:
+        raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}"
+                          + (f" ({'; '.join(map(str, warnings))})." if warnings else "."))
+    skipped = {w.path: w.message for w in warnings if w.message.startswith("skipped")}
+    # Sizes and times as scanned before reading: an edit during the build shows as one.
+    corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
+    remove_dead_temporaries(settings.encoders)     # of exports by killed builds
+    embedder = embedder or corpus_model(settings)
+    previous = _previous_build(settings.index_dir)
+    chunks = chunk_documents(documents, embedder.fits if full else remembered(
+        embedder.fits, fitted_before(previous, embedder.fingerprint)))
+    acronyms = find_acronyms([c.text for c in chunks])
+    _report(on_progress, "Finding the corpus words near the words it lacks…", 0.01)
+    related = _write_words(staging, embedder, keyword_texts(chunks, acronyms))
+    cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
+    inputs = view_inputs(chunks, acronyms)
+    _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.02)
+    exported, slow_questions = (embedder, "") if isinstance(embedder, OnnxEncoder) else \
+        export(embedder, settings.encoders, question_samples(inputs))
+    reader = exported or embedder
+    estimate = estimate_seconds(reader, inputs, cache)
+    if estimate:
+        _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
+                             "machine…", 0.05)
+    workforce = _ray_reader(exported, settings, slow_questions, ray, workers) if ray \
+        else reader
+    try:
+        pieces = embed_with_pieces(workforce, inputs["context"], progress, on_progress,
+                                   cache, previous.tokens if cache else None,
+                                   settings.index_dir)
+        staging.view("context", pieces.index)
+        staging.word_pieces(pieces.table, pieces.codes)
+        keys, new_texts = {"context": pieces.keys, TOKENS: pieces.keys}, pieces.embedded
+        del pieces
+        for view, index, keys[view], embedded in embed_views(
+                workforce, {v: inputs[v] for v in ("text", "sentences")}, progress,
+                on_progress, cache, settings.index_dir):
+            staging.view(view, index)
+            new_texts += embedded
+            del index
+    finally:
+        if workforce is not reader:
+            workforce.close()
+    sentence_count, texts = len(inputs["sentences"]), sum(map(len, inputs.values()))
+    scripts = scripts_of(inputs["context"])
+    del cache, inputs             # the texts embedded: 230 MiB at 100,000 passages
+    _report(on_progress, "Writing the index…", 0.85)
+    staging.corpus(documents, chunks, keys)
+    manifest = Manifest(
+        model=embedder.name, model_fingerprint=embedder.fingerprint,
+        dimension=embedder.dimension, max_tokens=embedder.max_tokens, recipe=recipe(),
+        corpus=corpus, corpus_stat=corpus_stat, skipped=skipped,
+        document_count=len(documents),
+        section_count=sum(len(d.sections) for d in documents), chunk_count=len(chunks),
+        sentence_count=sentence_count, acronyms=acronyms,
+        scripts=scripts, related_words=len(related),
+        slow_questions=slow_questions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        build_seconds=round(time.perf_counter() - start, 3), versions=library_versions())
+    return staging.sealed(manifest), reader, BuildSummary(
+        len(documents), manifest.section_count, len(chunks), sentence_count, 0.0, "",
+        [str(w) for w in warnings], new_texts, texts - new_texts,
+        chunk_changes(previous, chunks), slow_questions)
+
+
+def _write_words(staging: Staging, embedder: CorpusModel, searched: list[str]) -> dict:
+    """BM25 over the chunks' searched texts, the related words and the corpus words,
+    written; returns the related words. Made before the embedding, while the build holds
+    the least (making BM25 peaked ~550 MB above what it keeps, at 100,000 passages)."""
+    keyword = KeywordIndex.from_texts(searched)
+    related = corpus_related_words(embedder, keyword)
+    staging.words(keyword.with_related(related), related, corpus_words(searched))
+    return related
 
 
 def corpus_model(settings: Settings) -> CorpusModel:

@@ -36,7 +36,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -93,7 +93,6 @@ class StoredIndex:
     keyword: KeywordIndex             # BM25 over the chunks (keyword.keyword_texts)
     words: dict[str, int]             # each corpus word's count, for the speller
     known_documents: list[Document] | None = None   # `documents` when already in memory
-    known_keys: dict | None = None    # `keys` when already in memory (a build's own)
 
     @property
     def build_id(self) -> str:
@@ -113,8 +112,6 @@ class StoredIndex:
         """VIEWS, TOKENS → SHA-256 of the text embedded per row (one per chunk for TOKENS):
         what a later build reuses vectors by. Serving never needs them, so a loaded index
         reads and checks them only when asked (IndexCorrupt when they do not fit)."""
-        if self.known_keys is not None:
-            return self.known_keys
         try:
             keys = json.loads(_read_verified(self.folder, self.manifest, KEYS))
             counts = {view: len(keys.get(view, [])) for view in (*VIEWS, TOKENS)}
@@ -126,36 +123,6 @@ class StoredIndex:
             raise IndexCorrupt(f"The index in {self.folder} is inconsistent: embedding keys "
                                f"{counts}, rows {expected}.")
         return keys
-
-
-@dataclass(frozen=True)
-class BuildContents:
-    """What a build writes besides the views' FAISS indexes: the corpus as parsed, the word
-    pieces and the tables made from them."""
-
-    documents: list[Document]
-    chunks: list[Chunk]
-    keys: dict[str, list[str]]        # VIEWS, TOKENS → SHA-256 of the text embedded per row
-    token_table: np.ndarray           # int32 (chunk number, vocabulary id) per word-piece row
-    tokens: TokenCodes                # the word-piece rows, in the table's order
-    related_words: dict               # word the corpus lacks → [(corpus stem, weight), …]
-    keyword: KeywordIndex             # BM25 over the chunks (keyword.keyword_texts)
-    words: dict[str, int]             # each corpus word's count, for the speller
-
-    @functools.cached_property
-    def records(self) -> tuple[memoryview, np.ndarray]:
-        """The records file's bytes and where each record starts (records.encode)."""
-        return encode(self.chunks)
-
-    @functools.cached_property
-    def columns(self) -> ChunkColumns:
-        """What search reads of every chunk."""
-        return ChunkColumns.of(self.chunks, self.documents, self.records[1])
-
-    @functools.cached_property
-    def token_frequency(self) -> np.ndarray:
-        """Vocabulary id → how many chunks have that word piece."""
-        return document_frequencies(self.token_table)
 
 
 # ---------------------------------------------------------------- writing
@@ -184,8 +151,9 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 def _write_bytes(path: Path, data: bytes | memoryview | np.ndarray | faiss.Index) -> str:
-    """Write the data (a FAISS index in its own format, streamed a block at a time: never
-    a copy of its codes in memory) to the path, on disk; its SHA-256."""
+    """Write the data to the path, on disk; its SHA-256. A FAISS index is written in its own
+    format and an array as .npy, both streamed a block at a time (never a copy of their
+    contents in memory)."""
     digest = hashlib.sha256()
     with open(path, "wb") as handle:
         def write(block: bytes) -> int:
@@ -195,11 +163,19 @@ def _write_bytes(path: Path, data: bytes | memoryview | np.ndarray | faiss.Index
 
         if isinstance(data, faiss.Index):
             faiss.write_index(data, faiss.PyCallbackIOWriter(write))
+        elif isinstance(data, np.ndarray):
+            np.save(_Hashed(write), data, allow_pickle=False)
         else:
             write(data)
         handle.flush()
         os.fsync(handle.fileno())
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    """A file-like object for NumPy's writers: each block goes to `write`."""
+    write: Callable[[bytes], int]
 
 
 class ViewIndex:
@@ -393,12 +369,6 @@ def matrix(index: faiss.Index) -> np.ndarray:
     return index.reconstruct_n(0, index.ntotal)
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
 def _npz_bytes(**arrays: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)
@@ -412,67 +382,96 @@ def token_description(tokens: TokenCodes) -> dict:
             "vectors": len(tokens), "trained_rows": tokens.trained_rows}
 
 
-def assemble(manifest: Manifest, contents: BuildContents,
-             indexes: dict[str, tuple[faiss.Index, dict]]) -> StoredIndex:
-    """A build as it will be loaded, in memory before it is written (the build measures it)."""
-    return StoredIndex(Path(), manifest, contents.chunks, contents.columns,
-                       {name: index for name, (index, _) in indexes.items()},
-                       contents.token_table, contents.tokens, contents.token_frequency,
-                       contents.related_words, contents.keyword, contents.words,
-                       known_documents=contents.documents, known_keys=contents.keys)
+class Staging:
+    """A build's files, written to a temporary folder as the build makes each part (so
+    the build lets each go once written), then loaded from there as serving loads them
+    (the build calibrates on them), and made live in one atomic step, or discarded."""
 
+    def __init__(self, index_dir: Path):
+        self.index_dir = index_dir
+        self.build_id = (time.strftime("%Y%m%d-%H%M%S")
+                         + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}")
+        self.folder = index_dir / f".tmp-build-{self.build_id}"
+        self.files: dict[str, str] = {}              # name → SHA-256
+        self.descriptions: dict[str, dict] = {}      # vector index → what it is
+        self._guarded(lambda: self.folder.mkdir(parents=True))
 
-def _files(contents: BuildContents, indexes: dict[str, tuple[faiss.Index, dict]]
-           ) -> Iterator[tuple[str, bytes | memoryview | np.ndarray | faiss.Index]]:
-    """The build's files, name and contents, one at a time: each is written and dropped
-    before the next is made (at 100,000 passages they are ~930 MB together); the FAISS
-    indexes are streamed to their files as they are."""
-    yield KEYS, json.dumps(contents.keys).encode()
-    for name, (index, _) in indexes.items():
-        yield f"{name}.faiss", index
-    yield f"{TOKENS}.faiss", contents.tokens.residuals
-    yield TOKEN_TABLE, _npy_bytes(np.ascontiguousarray(contents.token_table, dtype=np.int32))
-    yield TOKEN_CENTROIDS, _npz_bytes(pieces=contents.tokens.pieces,
-                                      centroids=contents.tokens.centroids,
-                                      frequency=contents.token_frequency)
-    yield RELATED, json.dumps(contents.related_words, ensure_ascii=False,
-                              sort_keys=True).encode()
-    yield CORPUS_WORDS, json.dumps(contents.words, ensure_ascii=False, sort_keys=True).encode()
-    yield from contents.keyword.files().items()
-    yield RECORDS, contents.records[0]
-    yield COLUMNS, _npz_bytes(**contents.columns.arrays())
-    yield DOCUMENTS, json.dumps([asdict(d) for d in contents.documents], ensure_ascii=False,
-                                indent=1).encode()
+    def _guarded(self, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except OSError as error:
+            raise BuildFailed(f"Writing the index to {self.index_dir} failed: "
+                              f"{_reason(error)}.") from error
 
+    def _write(self, name: str, data: bytes | memoryview | np.ndarray | faiss.Index) -> None:
+        def write() -> None:
+            self.files[name] = _write_bytes(self.folder / name, data)
+        self._guarded(write)
 
-def write_index(index_dir: Path, manifest: Manifest, contents: BuildContents,
-                indexes: dict[str, tuple[faiss.Index, dict]]) -> Path:
-    """Write a build and make it live in one atomic step; on failure nothing changes.
-    `indexes`: the views' FAISS indexes (ViewIndex)."""
-    build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    temporary = index_dir / f".tmp-build-{build_id}"
-    final = index_dir / f"build-{build_id}"
-    try:
-        temporary.mkdir(parents=True)
-        hashes = {name: _write_bytes(temporary / name, data)
-                  for name, data in _files(contents, indexes)}
-        descriptions = {**{name: info for name, (_, info) in indexes.items()},
-                        TOKENS: token_description(contents.tokens)}
-        manifest = replace(manifest, build_id=build_id, vector_indexes=descriptions,
-                           files=hashes)
-        _write_bytes(temporary / "manifest.json", manifest.to_json())
-        os.rename(temporary, final)
-        pointer = index_dir / f".{POINTER}.tmp"
-        _write_bytes(pointer, final.name.encode())
-        if (index_dir / POINTER).is_dir() and not (index_dir / POINTER).is_symlink():
-            shutil.rmtree(index_dir / POINTER)     # a damaged pointer: the build repairs it
-        os.replace(pointer, index_dir / POINTER)
-    except OSError as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise BuildFailed(f"Writing the index to {index_dir} failed: {_reason(error)}.") \
-            from error
-    _prune(index_dir, keep={final.name, *_previous(index_dir, final.name)})
-    return final
+    def view(self, name: str, index: tuple[faiss.Index, dict]) -> None:
+        """A view's FAISS index (ViewIndex.finish), streamed to its file."""
+        self._write(f"{name}.faiss", index[0])
+        self.descriptions[name] = index[1]
+
+    def word_pieces(self, table: np.ndarray, tokens: TokenCodes) -> None:
+        """The word-piece rows: their codes, their (chunk, vocabulary id) table, the
+        pieces' centroids and how many chunks have each piece."""
+        self._write(f"{TOKENS}.faiss", tokens.residuals)
+        self._write(TOKEN_TABLE, np.ascontiguousarray(table, dtype=np.int32))
+        self._write(TOKEN_CENTROIDS, _npz_bytes(pieces=tokens.pieces,
+                                                centroids=tokens.centroids,
+                                                frequency=document_frequencies(table)))
+        self.descriptions[TOKENS] = token_description(tokens)
+
+    def words(self, keyword: KeywordIndex, related: dict, counts: dict[str, int]) -> None:
+        """BM25 over the chunks, the related-words table and the corpus words' counts."""
+        self._write(RELATED, json.dumps(related, ensure_ascii=False, sort_keys=True).encode())
+        self._write(CORPUS_WORDS, json.dumps(counts, ensure_ascii=False,
+                                             sort_keys=True).encode())
+        for name, data in keyword.files().items():
+            self._write(name, data)
+
+    def corpus(self, documents: list[Document], chunks: list[Chunk],
+               keys: dict[str, list[str]]) -> None:
+        """The documents as parsed, the chunk records and their columns, and the key of
+        each embedded text (VIEWS, TOKENS → SHA-256 per row)."""
+        self._write(KEYS, json.dumps(keys).encode())
+        records, offsets = encode(chunks)
+        self._write(RECORDS, records)
+        del records
+        self._write(COLUMNS, _npz_bytes(**ChunkColumns.of(chunks, documents, offsets).arrays()))
+        self._write(DOCUMENTS, json.dumps([asdict(d) for d in documents], ensure_ascii=False,
+                                          indent=1).encode())
+
+    def sealed(self, manifest: Manifest) -> Manifest:
+        """The manifest with this build's id, files and vector indexes."""
+        return replace(manifest, build_id=self.build_id, vector_indexes=self.descriptions,
+                       files=dict(self.files))
+
+    def load(self, manifest: Manifest) -> StoredIndex:
+        """The staged build as serving will load it (checked and memory-mapped)."""
+        return _load_folder(self.folder, manifest)
+
+    def publish(self, manifest: Manifest) -> Path:
+        """Make the build live with `manifest` (sealed, and what was measured on the
+        files); on failure nothing changes."""
+        final = self.index_dir / f"build-{self.build_id}"
+        pointer = self.index_dir / f".{POINTER}.tmp"
+
+        def switch() -> None:
+            _write_bytes(self.folder / "manifest.json", manifest.to_json())
+            os.rename(self.folder, final)
+            _write_bytes(pointer, final.name.encode())
+            if (self.index_dir / POINTER).is_dir() and not (self.index_dir / POINTER).is_symlink():
+                shutil.rmtree(self.index_dir / POINTER)  # a damaged pointer: the build repairs it
+            os.replace(pointer, self.index_dir / POINTER)
+        self._guarded(switch)
+        _prune(self.index_dir, keep={final.name, *_previous(self.index_dir, final.name)})
+        return final
+
+    def discard(self) -> None:
+        """Remove the staged build (nothing of it is live)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _previous(index_dir: Path, current: str) -> list[str]:
@@ -614,6 +613,10 @@ def _load_live(index_dir: Path) -> StoredIndex:
     folder = live_folder(index_dir)
     if folder.name != f"build-{manifest.build_id}":
         raise IndexCorrupt(f"The manifest in {folder} belongs to another build.")
+    return _load_folder(folder, manifest)
+
+
+def _load_folder(folder: Path, manifest: Manifest) -> StoredIndex:
     lacking = sorted(set(FILES) - manifest.files.keys())
     if lacking:
         raise IndexStale(f"The index in {folder} was built by another version of alliance-qa "
