@@ -97,10 +97,11 @@ def test_paragraphs_are_asked_about_in_batches_and_cut_alike():
 
 
 @pytest.mark.unit
-def test_a_rebuild_asks_the_model_only_about_paragraphs_it_has_not_seen_fit():
-    """What the previous build found to fit is answered from its chunks; the chunks are
-    those of asking about everything, a changed paragraph and a cut one asked again."""
-    from alliance_qa.chunking import fitted, remembered
+def test_a_rebuild_asks_the_model_only_about_paragraphs_that_changed():
+    """The previous build's answers are remembered, a cut paragraph's runs of sentences
+    included: the chunks are those of asking about everything, and only the changed
+    paragraph is asked about again."""
+    from alliance_qa.chunking import FitsMemory
     text = ("## Lamps\n\nKeepers trim the wicks at dusk.\n\n"
             + "The lens turns all night. " * 4 + "\n\n## Tides\n\nTides rise twice a day.\n")
     _, sections = parse_markdown(text, "d")
@@ -110,16 +111,13 @@ def test_a_rebuild_asks_the_model_only_about_paragraphs_it_has_not_seen_fit():
         asked.extend(texts)
         return [len(text) < 80 for text in texts]
 
-    asked = []
-    first = chunk_documents([before], model)
-    assert any(c.part for c in first)                 # the long paragraph was cut
+    asked, first = [], FitsMemory(model)
+    assert any(c.part for c in chunk_documents([before], first))     # the long one was cut
     _, sections = parse_markdown(text.replace("twice a day", "twice daily"), "d")
     after = Document("d", "D", "d.md", "", sections)
-    asked = []
     fresh = chunk_documents([after], model)
-    everything = list(asked)
-    asked = []
-    again = chunk_documents([after], remembered(model, fitted(first)))
-    assert again == fresh
-    assert any("twice daily" in t for t in asked) and len(asked) < len(everything)
-    assert not any("Keepers trim" in t and len(t) < 80 for t in asked)   # known to fit
+    asked, again = [], FitsMemory(model, first.answers)
+    assert chunk_documents([after], again) == fresh
+    assert asked == ["Tides: Tides rise twice daily."]
+    unchanged = FitsMemory(lambda texts: pytest.fail(f"asked about {texts}"), again.answers)
+    assert chunk_documents([after], unchanged) == fresh

@@ -42,7 +42,7 @@ def test_manifest_says_what_the_index_was_built_from(built):
                                    "tokens.faiss", "tokens.npy", "token-centroids.npz",
                                    "chunks.jsonl", "chunk-columns.npz",
                                    "documents.json", "embedding-keys.json",
-                                   "related-words.json", "corpus-words.json",
+                                   "related-words.json", "corpus-words.json", "fits.npy",
                                    *keyword.FILES}
     assert manifest.related_words > 1000       # words the corpus lacks, with neighbours
 
@@ -350,6 +350,36 @@ def test_bad_files_are_skipped_by_name_and_the_rest_indexed(embedder, tmp_path, 
     assert check_index(settings) == []            # skipped files are part of what is fresh
     (corpus_copy / "broken.txt").write_text("Now it is readable text.\n")
     assert check_index(settings) == ["broken.txt was edited"]
+
+
+def test_damaged_fits_are_refused_only_by_a_rebuild_which_then_asks_again(damaged):
+    settings, folder = damaged
+    index = load_index(settings.index_dir)
+    assert index.fits and all(isinstance(a, bool) for a in index.fits.values())
+    (folder / "fits.npy").write_bytes(b"tampered")
+    index = load_index(settings.index_dir)           # serving never reads them
+    with pytest.raises(IndexCorrupt, match="does not match its manifest"):
+        index.fits
+    assert indexing.fits_before(index, index.manifest.model_fingerprint) == {}
+
+
+@pytest.mark.full
+def test_a_rebuild_with_nothing_changed_asks_the_model_nothing(embedder, tmp_path,
+                                                                monkeypatch):
+    """Not even about a paragraph too long to read whole, cut into runs of sentences."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    long = " ".join(f"Keeper {i} trimmed the wick of the lamp at dusk." for i in range(120))
+    (corpus / "lamps.md").write_text(f"# Lamps\n\n## Log\n\n{long}\n\nTides rise.\n")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    build_index(settings, embedder)
+    assert sum(1 for c in load_index(settings.index_dir).chunks if c.part) > 1
+    asked, fits = [], embedder.fits
+    monkeypatch.setattr(embedder, "fits", lambda texts: asked.extend(texts) or fits(texts))
+    assert build_index(settings, embedder).embedded == 0 and asked == []
+    (corpus / "lamps.md").write_text(f"# Lamps\n\n## Log\n\n{long}\n\nTides fall.\n")
+    build_index(settings, embedder)
+    assert asked == ["Log: Tides fall."]
 
 
 @pytest.mark.full

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .citations import citation_id, label
@@ -97,23 +97,26 @@ def _spans(text: str, start: int, end: int, fits: Callable[[str], bool]) -> list
     return [span for a, b in pieces for span in _spans(text, a, b, fits)]
 
 
-def fitted(chunks: Iterable[Chunk]) -> set[bytes]:
-    """Digests of what `chunk_documents` found to fit the model when it made these chunks:
-    each chunk's text after its heading path."""
-    return {_digest(c.context_text()) for c in chunks}
+class FitsMemory:
+    """`fits`, remembered: it answers about a text whose digest it was told (`known`: what
+    a previous build of the same code and model was answered, by 16-byte BLAKE2 digest) and
+    asks the model only about the rest; `answers` holds every answer it gave, for the next
+    build. A rebuild thus counts again only the word pieces of paragraphs that changed, and
+    does not try again the runs of sentences a long paragraph was cut into."""
 
+    def __init__(self, fits: Fits, known: Mapping[bytes, bool] | None = None):
+        self.fits, self.known = fits, known or {}
+        self.answers: dict[bytes, bool] = {}
 
-def remembered(fits: Fits, known: Collection[bytes]) -> Fits:
-    """`fits`, asked only about texts whose digest is not `known` to fit (a previous build
-    of the same code and model found those to fit): a rebuild counts again only the word
-    pieces of paragraphs that changed or were cut."""
-    def ask(texts: list[str]) -> list[bool]:
-        answers = [_digest(text) in known for text in texts]
-        unknown = [i for i, answer in enumerate(answers) if not answer]
-        for i, answer in zip(unknown, fits([texts[i] for i in unknown]) if unknown else ()):
-            answers[i] = answer
+    def __call__(self, texts: list[str]) -> list[bool]:
+        """Whether the model reads each text whole."""
+        digests = [_digest(text) for text in texts]
+        answers = [self.known.get(digest) for digest in digests]
+        unknown = [i for i, answer in enumerate(answers) if answer is None]
+        for i, answer in zip(unknown, self.fits([texts[i] for i in unknown]) if unknown else ()):
+            answers[i] = bool(answer)
+        self.answers.update(zip(digests, answers))
         return answers
-    return ask
 
 
 def _digest(text: str) -> bytes:

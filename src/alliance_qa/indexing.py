@@ -22,7 +22,7 @@ import numpy as np
 from . import __version__
 from .abstention import UNCALIBRATED, Calibration, corpus_questions, reference_questions, scripts_of
 from .acronyms import expand, find_acronyms, mentioned
-from .chunking import Chunk, chunk_documents, fitted, remembered
+from .chunking import Chunk, FitsMemory, chunk_documents
 from .cluster import RayReader
 from .config import Settings
 from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
@@ -165,16 +165,17 @@ class PreviousVectors(Mapping):
         return len(self.row)
 
 
-def fitted_before(previous: StoredIndex | None, fingerprint: str) -> set[bytes]:
-    """What the previous build found to fit the model (chunking.fitted), if the same code (its
-    recipe) and model (its tokenizer and length limit) made it: they alone decide that."""
+def fits_before(previous: StoredIndex | None, fingerprint: str) -> dict[bytes, bool]:
+    """What the previous build's model was asked while chunking, and answered (whether a
+    text fits), if the same code (its recipe) and model (its tokenizer and length limit)
+    made it: they alone decide that."""
     if (previous is None or previous.manifest.model_fingerprint != fingerprint
             or previous.manifest.recipe != recipe()):
-        return set()
+        return {}
     try:
-        return fitted(previous.chunks)
-    except AllianceQAError:      # unreadable records: every paragraph is counted again
-        return set()
+        return previous.fits
+    except AllianceQAError:      # unreadable: every paragraph is counted again
+        return {}
 
 
 def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str, Mapping]:
@@ -468,8 +469,11 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     remove_dead_temporaries(settings.encoders)     # of exports by killed builds
     embedder = embedder or corpus_model(settings)
     previous = _previous_build(settings.index_dir)
-    chunks = chunk_documents(documents, embedder.fits if full else remembered(
-        embedder.fits, fitted_before(previous, embedder.fingerprint)))
+    fits = FitsMemory(embedder.fits, {} if full else fits_before(previous,
+                                                                 embedder.fingerprint))
+    chunks = chunk_documents(documents, fits)
+    staging.fits(fits.answers)
+    del fits
     acronyms = find_acronyms([c.text for c in chunks])
     _report(on_progress, "Finding the corpus words near the words it lacks…", 0.01)
     related = _write_words(staging, embedder, keyword_texts(chunks, acronyms))

@@ -9,16 +9,19 @@ each content word piece of each chunk's context text, in chunk order, `token-cen
 each word piece's corpus centroid and how many chunks have it, and `tokens.npy`, each row's
 chunk number and vocabulary id), `embedding-keys.json`: for each view, the SHA-256 of the
 exact text embedded for each row (for `tokens`, for each chunk), so the next build can reuse
-every vector whose text and model are unchanged, and `related-words.json`: the corpus words
-each word the corpus lacks stands for (related_words.py).
-A build is written to a hidden temporary folder, then made live by atomically replacing
-`CURRENT`; readers resolve `CURRENT` once, so they never see a half-written build. The
-previous build is kept until the next one lands, so a reader that started before a swap can
-finish. Nothing here unpickles: the files are JSON, FAISS's own format and plain NumPy arrays.
+every vector whose text and model are unchanged, `fits.npy`: what the model was asked while
+chunking, by digest, with its answer (chunking.FitsMemory: the next build asks again only
+about what changed), `related-words.json`: the corpus words each word the corpus lacks
+stands for (related_words.py), `corpus-words.json` (spelling.py) and BM25's files
+(keyword.py). A build is written to a hidden temporary folder part by part as it is made
+(`Staging`), calibrated there, then made live by atomically replacing `CURRENT`; readers
+resolve `CURRENT` once, so they never see a half-written build. The previous build is kept
+until the next one lands, so a reader that started before a swap can finish. Nothing here
+unpickles: the files are JSON, FAISS's own format and plain NumPy arrays.
 
 Loading verifies every file it reads against the manifest's SHA-256 (two files at a time,
-hashlib releases the GIL), memory-maps the large ones, and reads the documents and the
-embedding keys only when asked: serving needs neither.
+hashlib releases the GIL), memory-maps the large ones, and reads the documents, the
+embedding keys and the fits only when asked: serving needs none of them.
 """
 
 from __future__ import annotations
@@ -63,11 +66,13 @@ TOKEN_TABLE = "tokens.npy"
 TOKEN_CENTROIDS = "token-centroids.npz"
 RELATED = "related-words.json"
 CORPUS_WORDS = "corpus-words.json"
+FITS = "fits.npy"                   # what the model was asked while chunking (FitsMemory)
+DIGEST = 16                         # bytes of a text's digest in FITS
 RECORDS, COLUMNS, DOCUMENTS = "chunks.jsonl", "chunk-columns.npz", "documents.json"
 FILES = (RECORDS, DOCUMENTS, KEYS, TOKEN_TABLE, TOKEN_CENTROIDS,
          f"{TOKENS}.faiss", *(f"{v}.faiss" for v in VIEWS), CORPUS_WORDS, *keyword.FILES)
-# RELATED and COLUMNS are read when present: an index from before them still loads (its
-# recipe makes it stale), so the rebuild can reuse its vectors.
+# RELATED, COLUMNS and FITS are read when present: an index from before them still loads
+# (its recipe makes it stale), so the rebuild can reuse its vectors.
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
@@ -106,6 +111,23 @@ class StoredIndex:
         if self.known_documents is not None:
             return self.known_documents
         return _documents(self.folder, self.manifest)
+
+    @functools.cached_property
+    def fits(self) -> dict[bytes, bool]:
+        """Whether the model read each text whole, by digest, as the build that made this
+        index asked while chunking (chunking.FitsMemory); empty for a build from before
+        they were kept. Read and checked when asked: only a rebuild needs them."""
+        if FITS not in self.manifest.files:
+            return {}
+        try:
+            rows = np.load(io.BytesIO(_read_verified(self.folder, self.manifest, FITS)),
+                           allow_pickle=False)
+            if rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != DIGEST + 1:
+                raise ValueError("not digests and answers")
+        except ValueError as error:
+            raise IndexCorrupt(f"The index in {self.folder} cannot be decoded "
+                               f"({type(error).__name__}).") from error
+        return dict(zip(map(bytes, rows[:, :DIGEST]), (rows[:, DIGEST] != 0).tolist()))
 
     @functools.cached_property
     def keys(self) -> dict[str, list[str]]:
@@ -430,6 +452,15 @@ class Staging:
                                              sort_keys=True).encode())
         for name, data in keyword.files().items():
             self._write(name, data)
+
+    def fits(self, answers: dict[bytes, bool]) -> None:
+        """What the model was asked while chunking: each text's digest and answer."""
+        rows = np.zeros((len(answers), DIGEST + 1), np.uint8)
+        if answers:
+            digests = sorted(answers)
+            rows[:, :DIGEST] = np.frombuffer(b"".join(digests), np.uint8).reshape(-1, DIGEST)
+            rows[:, DIGEST] = [answers[digest] for digest in digests]
+        self._write(FITS, rows)
 
     def corpus(self, documents: list[Document], chunks: list[Chunk],
                keys: dict[str, list[str]]) -> None:
