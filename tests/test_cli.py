@@ -42,14 +42,15 @@ def test_build_check_on_missing_then_built_index(tmp_path, corpus_copy):
     again = run("build", env=env)          # not quiet: each stage is named, in order
     stages = [line for line in again.stderr.splitlines() if line.endswith(("…", "Done."))]
     assert stages == ["Reading the corpus…",
+                      "Finding the corpus words near the words it lacks…",
                       "Exporting the model to ONNX Runtime (once per model)…",
                       "Embedding 0 of 55 paragraphs with their headings, word by word (55 "
                       "unchanged)…",
                       "Embedding 0 of 55 paragraphs (55 unchanged)…",
                       "Embedding 0 of 134 sentences (134 unchanged)…",
-                      "Finding the corpus words near the words it lacks…",
+                      "Writing the index…",
                       "Calibrating abstention on questions it can and cannot answer…",
-                      "Writing the index…", "Done."]
+                      "Done."]
     assert "Questions are encoded by the model's verified ONNX export." in again.stdout
     assert run("build", "--check", env=env).returncode == 0
     (corpus_copy / "us-rok-alliance-history.md").write_text("# Changed\n\nNew text.\n")
