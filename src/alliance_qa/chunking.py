@@ -119,8 +119,11 @@ class FitsMemory:
         return answers
 
 
+DIGEST = 16     # bytes of a text's digest in FitsMemory
+
+
 def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST).digest()
 
 
 def chunk_documents(documents: list[Document],

@@ -48,7 +48,7 @@ import faiss
 import numpy as np
 
 from . import keyword
-from .chunking import Chunk
+from .chunking import DIGEST, Chunk
 from .documents import Document, Section
 from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
 from .integrity import file_sha256, sha256_bytes
@@ -67,7 +67,6 @@ TOKEN_CENTROIDS = "token-centroids.npz"
 RELATED = "related-words.json"
 CORPUS_WORDS = "corpus-words.json"
 FITS = "fits.npy"                   # what the model was asked while chunking (FitsMemory)
-DIGEST = 16                         # bytes of a text's digest in FITS
 RECORDS, COLUMNS, DOCUMENTS = "chunks.jsonl", "chunk-columns.npz", "documents.json"
 FILES = (RECORDS, DOCUMENTS, KEYS, TOKEN_TABLE, TOKEN_CENTROIDS,
          f"{TOKENS}.faiss", *(f"{v}.faiss" for v in VIEWS), CORPUS_WORDS, *keyword.FILES)
@@ -125,8 +124,7 @@ class StoredIndex:
             if rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != DIGEST + 1:
                 raise ValueError("not digests and answers")
         except ValueError as error:
-            raise IndexCorrupt(f"The index in {self.folder} cannot be decoded "
-                               f"({type(error).__name__}).") from error
+            raise _undecodable(self.folder, error) from error
         return dict(zip(map(bytes, rows[:, :DIGEST]), (rows[:, DIGEST] != 0).tolist()))
 
     @functools.cached_property
@@ -138,8 +136,7 @@ class StoredIndex:
             keys = json.loads(_read_verified(self.folder, self.manifest, KEYS))
             counts = {view: len(keys.get(view, [])) for view in (*VIEWS, TOKENS)}
         except (ValueError, TypeError, AttributeError) as error:
-            raise IndexCorrupt(f"The index in {self.folder} cannot be decoded "
-                               f"({type(error).__name__}).") from error
+            raise _undecodable(self.folder, error) from error
         expected = {**view_rows(self.columns), TOKENS: len(self.chunks)}   # a key a chunk
         if counts != expected:
             raise IndexCorrupt(f"The index in {self.folder} is inconsistent: embedding keys "
@@ -487,15 +484,15 @@ class Staging:
         """Make the build live with `manifest` (sealed, and what was measured on the
         files); on failure nothing changes."""
         final = self.index_dir / f"build-{self.build_id}"
-        pointer = self.index_dir / f".{POINTER}.tmp"
+        current, pointer = self.index_dir / POINTER, self.index_dir / f".{POINTER}.tmp"
 
         def switch() -> None:
             _write_bytes(self.folder / "manifest.json", manifest.to_json())
             os.rename(self.folder, final)
             _write_bytes(pointer, final.name.encode())
-            if (self.index_dir / POINTER).is_dir() and not (self.index_dir / POINTER).is_symlink():
-                shutil.rmtree(self.index_dir / POINTER)  # a damaged pointer: the build repairs it
-            os.replace(pointer, self.index_dir / POINTER)
+            if current.is_dir() and not current.is_symlink():
+                shutil.rmtree(current)     # a damaged pointer: the build repairs it
+            os.replace(pointer, current)
         self._guarded(switch)
         _prune(self.index_dir, keep={final.name, *_previous(self.index_dir, final.name)})
         return final
@@ -571,6 +568,10 @@ def _unreadable(folder: Path, name: str, error: OSError) -> IndexCorrupt:
     return IndexCorrupt(f"The index file {folder / name} cannot be read ({error.strerror}).")
 
 
+def _undecodable(folder: Path, error: Exception) -> IndexCorrupt:
+    return IndexCorrupt(f"The index in {folder} cannot be decoded ({type(error).__name__}).")
+
+
 def _read_verified(folder: Path, manifest: Manifest, name: str) -> bytes:
     try:
         data = (folder / name).read_bytes()
@@ -622,8 +623,7 @@ def _documents(folder: Path, manifest: Manifest) -> list[Document]:
     try:
         return [_document(d) for d in json.loads(_read_verified(folder, manifest, DOCUMENTS))]
     except (ValueError, TypeError, KeyError) as error:
-        raise IndexCorrupt(f"The index in {folder} cannot be decoded "
-                           f"({type(error).__name__}).") from error
+        raise _undecodable(folder, error) from error
 
 
 def load_index(index_dir: Path) -> StoredIndex:
@@ -671,8 +671,7 @@ def _load_folder(folder: Path, manifest: Manifest) -> StoredIndex:
         trained = int(manifest.vector_indexes.get(TOKENS, {}).get("trained_rows", 0))
         last = chunks[-1] if len(chunks) else None     # the records decode
     except (RuntimeError, ValueError, TypeError, KeyError, AttributeError, OSError) as error:
-        raise IndexCorrupt(f"The index in {folder} cannot be decoded "
-                           f"({type(error).__name__}).") from error
+        raise _undecodable(folder, error) from error
     expected = {**view_rows(columns), TOKENS: len(token_table)}
     counts = {**{view: index.ntotal for view, index in views.items()},
               TOKENS: residuals.ntotal}
