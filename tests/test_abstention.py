@@ -56,7 +56,9 @@ def test_only_questions_that_ask_when_ask_for_a_time(asked, asks_time):
                                       "It was signed in 1953.", "During the eighties it grew.",
                                       "Talks resumed in March.", "The facade dated c1600.",
                                       "Members vote after a general debate.",
-                                      "Troops stayed on during the armistice talks."])
+                                      "Troops stayed on during the armistice talks.",
+                                      "Tides rise twice a day at the harbour.",
+                                      "The allies drill annually."])
 def test_a_time_expression_answers_a_when_question(sentence):
     assert abstention.missing_time("Since when has the alliance shaped security?",
                                    [sentence]) == ""

@@ -65,14 +65,16 @@ SUMMARY_REQUEST = re.compile(rf"^(please\s+)?(summari[sz]e|tl;?dr|give (me )?(an
 _MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|"
            "december")
 _DECADE_WORDS = "twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties"
-# Words that place something in time: years, decades, centuries, months, eras, and a time
-# told by an event ("after a general debate", "during the Cold War").
+# Words that place something in time: years, decades, centuries, months, eras, how often
+# ("twice a day", "annually"), and a time told by an event ("after a general debate",
+# "during the Cold War").
 TIME_EXPRESSION = re.compile(
     rf"\b(c\.?|ca\.)?\s?(1[0-9]{{3}}|20[0-9]{{2}})s?\b|['’]?\b[0-9]0s\b|\b({_DECADE_WORDS})\b|"
     rf"\b[0-9]{{1,2}}(st|nd|rd|th) century\b|\b({_MONTHS})\b|\b(since|until|era|decades?|"
     rf"centur(y|ies)|years? (ago|later|earlier|after|before))\b|"
     rf"\b(after|before|during|following|prior to|upon) (a|an|the|its|their|his|her|this|that|"
-    rf"each|every)\b", re.IGNORECASE)
+    rf"each|every)\b|\b(daily|nightly|weekly|monthly|yearly|annually|(a|an|each|every|per) "
+    rf"(day|night|week|month|year|morning|evening))\b", re.IGNORECASE)
 # "When was…", "In what year…", "since when…": asks for a time. "When Washington revisits
 # its commitments, does…" opens a clause instead: an auxiliary verb must follow "when".
 ASKS_TIME = re.compile(rf"^(when\s+{_AUXILIARY}\b|in what year|what year|which year|"
