@@ -498,8 +498,8 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     if estimate:
         _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
                              "machine…", 0.05)
-    workforce = _ray_reader(exported, settings, slow_questions, ray, workers) if ray \
-        else corpus_reader
+    workforce = _ray_reader(corpus_reader if exported else None, settings, slow_questions,
+                            ray, workers) if ray else corpus_reader
     try:
         pieces = embed_with_pieces(workforce, inputs["context"], progress, on_progress,
                                    cache, previous.tokens if cache else None,
@@ -556,14 +556,15 @@ def corpus_model(settings: Settings) -> CorpusModel:
         Embedder(settings.model)
 
 
-def _ray_reader(exported: OnnxEncoder | None, settings: Settings, why_not: str,
+def _ray_reader(encoder: OnnxEncoder | None, settings: Settings, why_not: str,
                 address: str, workers: int | None) -> RayReader:
-    """Ray workers with the model's export (they need one: they do not load PyTorch)."""
-    if exported is None:
+    """Ray workers with the export that embeds the corpus (`encoder`; they need one: they
+    do not load PyTorch)."""
+    if encoder is None:
         raise ClusterUnavailable(f"build --ray ships the model's ONNX export to the workers, "
                                  f"and there is none: {why_not}.",
                                  "Build without --ray.")
-    return RayReader(exported.for_corpus(), folder_for(settings.encoders, exported.fingerprint),
+    return RayReader(encoder, folder_for(settings.encoders, encoder.fingerprint),
                      None if address == "local" else address, workers)
 
 

@@ -236,10 +236,7 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]
         disagreement = _disagreement(embedder, encoder, samples)
         if disagreement:
             return None, disagreement
-        if not _keep_quantized(encoder, samples):
-            _seal(temporary, embedder, MODEL_FILE)
-            (temporary / CORPUS_MODEL_FILE).unlink()
-            encoder = OnnxEncoder(temporary)
+        encoder = _with_quantized_copy(temporary, embedder, encoder, samples)
         shutil.rmtree(folder, ignore_errors=True)
         temporary.rename(folder)
         encoder.folder = folder          # where its other files are read from now
@@ -306,6 +303,14 @@ def _write_export(embedder: Embedder, folder: Path) -> None:
     words, vectors = embedder.word_vectors() or ([], np.zeros((0, embedder.dimension)))
     np.savez(folder / WORDS_FILE, words=np.array(words, dtype=str),
              vectors=np.asarray(vectors, dtype=np.float32))
+    _seal(folder, embedder, MODEL_FILE)
+
+
+def _with_quantized_copy(folder: Path, embedder: Embedder, encoder: OnnxEncoder,
+                         samples: list[str]) -> OnnxEncoder:
+    """The verified export in `folder` (`encoder`), with an 8-bit copy for the corpus if
+    one can be made whose vectors of `samples` agree with the full model's (text and word
+    pieces, QUANTIZED_AGREEMENT); else as it was."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Weights of the matrix products in 8 bits, one scale per output column. (The
@@ -314,9 +319,17 @@ def _write_export(embedder: Embedder, folder: Path) -> None:
     try:
         quantize_dynamic(folder / MODEL_FILE, folder / CORPUS_MODEL_FILE, per_channel=True,
                          op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+        _seal(folder, embedder, CORPUS_MODEL_FILE)
+        copy = OnnxEncoder(folder, files=ENCODING_FILES, model=CORPUS_MODEL_FILE)
+        if _agreement(encoder, copy, samples) >= QUANTIZED_AGREEMENT:
+            return OnnxEncoder(folder)
+    except Exception:     # a copy that cannot be made costs speed, never the export
+        pass
     finally:
         logging.disable(logging.NOTSET)
-    _seal(folder, embedder, CORPUS_MODEL_FILE)
+    _seal(folder, embedder, MODEL_FILE)
+    (folder / CORPUS_MODEL_FILE).unlink(missing_ok=True)
+    return encoder
 
 
 def _seal(folder: Path, embedder: Embedder, corpus_model: str) -> None:
@@ -354,15 +367,12 @@ def _plain_attention(model: object) -> Iterator[None]:
             model.set_attn_implementation(before)
 
 
-def _keep_quantized(encoder: OnnxEncoder, samples: list[str]) -> bool:
-    """Whether the 8-bit copy's vectors of `samples` keep QUANTIZED_AGREEMENT with the full
-    model's, the texts' and their word pieces'."""
-    full, full_pieces = encoder.encode_with_pieces(samples)
-    eight, eight_pieces = encoder.for_corpus().encode_with_pieces(samples)
-    least = min([float(np.min(np.sum(full * eight, 1)))] + [
-        float(np.min(np.sum(a.vectors * b.vectors, 1))) for a, b in zip(full_pieces,
-                                                                     eight_pieces)])
-    return least >= QUANTIZED_AGREEMENT
+def _agreement(encoder: OnnxEncoder, other: OnnxEncoder, samples: list[str]) -> float:
+    """The least cosine between two encoders' vectors of `samples`, texts and word pieces."""
+    (vectors, pieces), (others, other_pieces) = (encoder.encode_with_pieces(samples),
+                                                 other.encode_with_pieces(samples))
+    return min([float(np.min(np.sum(vectors * others, 1)))] + [
+        float(np.min(np.sum(a.vectors * b.vectors, 1))) for a, b in zip(pieces, other_pieces)])
 
 
 def _disagreement(embedder: Embedder, encoder: OnnxEncoder, samples: list[str]) -> str:
