@@ -16,7 +16,7 @@ as answerable ones, so each check below looks for that kind of fact in what was 
 Each is named, can be switched off, and is measured alone by `alliance-qa eval` (what it
 catches that nothing else would, and what it wrongly abstains on):
 - `time`: a when-question whose first passage and best sentences hold no time expression;
-- `quantity`: a how-many (how much, how large) question whose first passage and best
+- `quantity`: a how-many (how much, how tall) question whose first passage and best
   sentences hold no figure counting the thing asked, or no figure in a sentence naming the
   measure asked ("What is the population of…");
 - `number`: a number in the question that no closest passage mentions;
@@ -174,7 +174,7 @@ def missing_time(question: str, best_sentences: list[str]) -> str:
 
 
 def missing_quantity(question: str, best_sentences: list[str]) -> str:
-    """Why a question asking how many, how much or how large finds no figure; "" if it
+    """Why a question asking how many, how much or how tall finds no figure; "" if it
     does. A figure for a named measure ("the population of…") must stand in a best sentence
     (or the first passage) that names it."""
     if not en.ASKS_QUANTITY.search(question):

@@ -85,8 +85,8 @@ NUMBER_WORDS = ("both two three four five six seven eight nine ten eleven twelve
                 "forty fifty hundred hundreds thousand thousands million millions billion "
                 "billions dozen dozens percent half third quarter").split()
 QUANTITY = re.compile(r"\b([0-9][0-9,.]*%?|" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
-ASKS_QUANTITY = re.compile(r"\bhow (many|much|expensive|costly|tall|high|large|big|deep|wide|"
-                           r"heavy|far)\b|"
+# ("How large/far/high…" may ask for a judgement, "how large a presence": not counted.)
+ASKS_QUANTITY = re.compile(r"\bhow (many|much|expensive|costly|tall|deep|wide|heavy)\b|"
                            r"\bwhat (number|percentage|share|amount) of\b|"
                            r"\bwhat (did|does|do|will|would)\b[^?]{0,60}\bcost\b|"
                            r"\bwhat(’s|'s| is| was| are| were) the ([\w-]+ ){0,3}(cost|price|"
