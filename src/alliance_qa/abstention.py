@@ -17,8 +17,7 @@ Each is named, can be switched off, and is measured alone by `alliance-qa eval` 
 catches that nothing else would, and what it wrongly abstains on):
 - `time`: a when-question whose first passage and best sentences hold no time expression;
 - `quantity`: a how-many (how much, how tall) question whose first passage and best
-  sentences hold no figure counting the thing asked, or no figure in a sentence naming the
-  measure asked ("What is the population of…");
+  sentences hold no figure counting the thing asked;
 - `number`: a number in the question that no closest passage mentions;
 - `role`: a who/which question naming a role or place ("which city") no passage uses.
 """
@@ -175,21 +174,12 @@ def missing_time(question: str, best_sentences: list[str]) -> str:
 
 def missing_quantity(question: str, best_sentences: list[str]) -> str:
     """Why a question asking how many, how much or how tall finds no figure; "" if it
-    does. A figure for a named measure ("the population of…") must stand in a best sentence
-    (or the first passage) that names it."""
-    if not en.ASKS_QUANTITY.search(question):
-        return ""
-    measured = en.MEASURED.search(question)
-    if measured is None:
-        if _quantities(" ".join(best_sentences), _counted(question)):
-            return ""
+    does."""
+    if en.ASKS_QUANTITY.search(question) and not _quantities(" ".join(best_sentences),
+                                                             _counted(question)):
         return ("The sentences that best answer it give no figure for that, so the documents "
                 "do not seem to say how many or how much.")
-    measure = measured.group(2).lower()
-    if any(_quantities(s, []) for s in best_sentences if _stems(measure) <= _stems(s)):
-        return ""
-    return (f"The sentences that best answer it give no figure for the {measure}, so the "
-            "documents do not seem to say.")
+    return ""
 
 
 def _mentions(number: str, passages: str) -> bool:

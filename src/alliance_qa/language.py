@@ -93,11 +93,6 @@ ASKS_QUANTITY = re.compile(r"\bhow (many|much|expensive|costly|tall|deep|wide|he
                            r"budget|population|size|number|amount|total|rate|percentage|"
                            r"salary|gdp|height|length|distance|temperature|speed|weight)s?\b",
                            re.IGNORECASE)
-# "What is the population of…": a figure answers it only in a sentence that names what it
-# measures (a passage's other figures count other things).
-MEASURED = re.compile(r"\bwhat(’s|'s| is| was| are| were) the (?:[\w-]+ ){0,3}?(budget|population|"
-                      r"salary|gdp|height|length|distance|temperature|speed|weight|cost|"
-                      r"price)s?\b", re.IGNORECASE)
 # "How many X does/are…": a figure answers it only if it counts X.
 COUNTED = re.compile(r"\bhow many ((?:[\w-]+ ){1,3}?)(?:do|does|did|is|are|was|were|has|have|"
                      r"had|will|would|can|could|should|died|served)\b", re.IGNORECASE)
