@@ -15,17 +15,20 @@ import pytest
 
 from alliance_qa.config import Settings
 from alliance_qa.evaluation import EVAL_DIR, find_suites, load_questions
-from alliance_qa.indexing import build_index, check_index, missing_export
+from alliance_qa.indexing import build_index, check_index, missing_export, reusable_vectors
 from alliance_qa.integrity import SEAL, sealed
 from alliance_qa.onnx_encoder import (
+    CORPUS_MODEL_FILE,
     ENCODING_FILES,
     EXPORT_FORMAT,
     MODEL_FILE,
+    QUANTIZED_AGREEMENT,
     SETTINGS_FILE,
     WORDS_FILE,
     OnnxEncoder,
     _disagreement,
     _plain_attention,
+    export,
     folder_for,
     unsupported,
 )
@@ -69,6 +72,65 @@ def test_a_batch_of_texts_of_any_length_embeds_as_each_text_alone(exported, embe
         assert np.min(np.sum(got.vectors * expected.vectors, axis=1)) > 0.9999, text
     assert len(pieces[-1].ids) == embedder.max_tokens
     assert np.allclose(exported.encode(texts[:3]), vectors[:3], atol=1e-6)
+
+
+def test_the_corpus_is_embedded_by_an_8_bit_copy_close_to_the_model(built, exported):
+    """The build embeds the corpus with the export's 8-bit copy; questions are encoded by
+    the full export. The copy's vectors are its own, yet close to the full model's."""
+    corpus = exported.for_corpus()
+    assert (exported.model_file, corpus.model_file) == (MODEL_FILE, CORPUS_MODEL_FILE)
+    assert open_searcher(built)[0].embedder.model_file == MODEL_FILE
+    texts = QUESTIONS[:20] + ODD
+    (full, full_pieces), (eight, eight_pieces) = (exported.encode_with_pieces(texts),
+                                                  corpus.encode_with_pieces(texts))
+    agreement = np.sum(full * eight, axis=1)
+    assert agreement.min() >= QUANTIZED_AGREEMENT and agreement.max() < 0.99999
+    assert min(np.min(np.sum(a.vectors * b.vectors, axis=1))
+               for a, b in zip(full_pieces, eight_pieces)) >= QUANTIZED_AGREEMENT
+    assert read_manifest(built.index_dir).corpus_encoder == corpus.model_digest
+    assert corpus.model_digest != exported.model_digest
+
+
+def test_the_8_bit_copy_embeds_a_text_alike_in_any_batch(exported):
+    """Each word piece is quantized on its own scale, so a text's vectors do not depend on
+    the texts batched with it: an incremental or sliced build matches a full one."""
+    corpus = exported.for_corpus()
+    texts = QUESTIONS[:40] + ODD + [" ".join(QUESTIONS[:30])]
+    vectors, pieces = corpus.encode_with_pieces(texts)
+    for text, vector, got in zip(texts[::7], vectors[::7], pieces[::7]):
+        alone, alone_pieces = corpus.encode_with_pieces([text])
+        assert np.allclose(alone[0], vector, atol=1e-6), text
+        assert np.allclose(alone_pieces[0].vectors, got.vectors, atol=1e-5), text
+    assert np.allclose(corpus.encode(texts[10:20]), vectors[10:20], atol=1e-6)
+
+
+def test_vectors_are_reused_only_from_a_build_embedded_the_same_way(built, embedder,
+                                                                     exported, searcher):
+    previous = searcher.index
+    same = reusable_vectors(previous, embedder.fingerprint, exported.for_corpus().model_digest)
+    assert len(same["context"]) == len(previous.chunks)
+    assert reusable_vectors(previous, embedder.fingerprint, exported.model_digest) == {}
+
+
+def test_a_damaged_8_bit_copy_leaves_the_corpus_to_the_full_export(export_copy, embedder):
+    folder = folder_for(export_copy.encoders, embedder.fingerprint)
+    copy = folder / CORPUS_MODEL_FILE
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    encoder = OnnxEncoder.load(export_copy.encoders, embedder.fingerprint)
+    assert encoder is not None and encoder.for_corpus() is encoder    # slower, not refused
+
+
+@pytest.mark.full
+def test_an_8_bit_copy_that_strays_from_the_model_is_not_kept(embedder, tmp_path, monkeypatch):
+    monkeypatch.setattr("alliance_qa.onnx_encoder.QUANTIZED_AGREEMENT", 1.0)
+    encoder, why_not = export(embedder, tmp_path, QUESTIONS[:5])
+    assert encoder is not None and why_not == ""
+    assert encoder.corpus_model == MODEL_FILE and encoder.for_corpus() is encoder
+    assert not (encoder.folder / CORPUS_MODEL_FILE).exists()
+    reloaded = OnnxEncoder.load(tmp_path, embedder.fingerprint)
+    assert reloaded is not None and reloaded.corpus_model == MODEL_FILE
 
 
 @pytest.mark.full

@@ -53,7 +53,8 @@ class RayReader:
                                      f"({type(error).__name__}: {error}).") from error
         self.local, self.dimension = local, local.dimension
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self.parts = ray.put({name: (folder / name).read_bytes() for name in ENCODING_FILES})
+        self.parts = ray.put({name: (folder / name).read_bytes()
+                              for name in (local.model_file, *ENCODING_FILES)})
 
     def words(self, ids: np.ndarray) -> list[str]:
         """The word pieces of these vocabulary ids."""
@@ -71,7 +72,8 @@ class RayReader:
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         dataset = ray.data.from_items([{"text": t} for t in texts]).map_batches(
-            _Worker, fn_constructor_kwargs={"parts": [self.parts], "pieces": pieces},
+            _Worker, fn_constructor_kwargs={"parts": [self.parts], "pieces": pieces,
+                                            "model": self.local.model_file},
             batch_size=TEXTS_PER_TASK, num_cpus=1,
             compute=ray.data.ActorPoolStrategy(size=self.workers))
         try:
@@ -103,13 +105,14 @@ def _reachable(address: str, seconds: float = 5.0) -> None:
 class _Worker:
     """One Ray actor: the export, loaded from the object store, on one thread."""
 
-    def __init__(self, parts: list, pieces: bool):
+    def __init__(self, parts: list, pieces: bool, model: str):
         import ray
         folder = Path(tempfile.mkdtemp(prefix="alliance-qa-worker-"))
         try:
             for name, data in ray.get(parts[0]).items():
                 (folder / name).write_bytes(data)
-            self.encoder = OnnxEncoder(folder, threads=1, files=ENCODING_FILES)  # verified
+            self.encoder = OnnxEncoder(folder, threads=1, files=ENCODING_FILES,  # verified
+                                       model=model)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self.pieces = pieces

@@ -178,10 +178,19 @@ def fits_before(previous: StoredIndex | None, fingerprint: str) -> dict[bytes, b
         return {}
 
 
-def reusable_vectors(previous: StoredIndex | None, fingerprint: str) -> dict[str, Mapping]:
-    """{view: {text key: vector}} from the previous build, if it used the same model; for
-    "tokens", {text key: (piece ids, codes)} (a text has a row per content word piece)."""
-    if previous is None or previous.manifest.model_fingerprint != fingerprint:
+def corpus_encoder(reader: TextEncoder) -> str:
+    """What embeds the corpus, as the manifest names it: the checksum of the ONNX file run
+    (the full export or its 8-bit copy), or sentence-transformers."""
+    return reader.model_digest if isinstance(reader, OnnxEncoder) else reader.runtime
+
+
+def reusable_vectors(previous: StoredIndex | None, fingerprint: str, encoded_by: str
+                     ) -> dict[str, Mapping]:
+    """{view: {text key: vector}} from the previous build, if the same model embedded it the
+    same way (`encoded_by`: corpus_encoder); for "tokens", {text key: (piece ids, codes)} (a
+    text has a row per content word piece)."""
+    if (previous is None or previous.manifest.model_fingerprint != fingerprint
+            or previous.manifest.corpus_encoder != encoded_by):
         return {}
     try:
         keys = previous.keys
@@ -477,18 +486,20 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     acronyms = find_acronyms([c.text for c in chunks])
     _report(on_progress, "Finding the corpus words near the words it lacks…", 0.01)
     related = _write_words(staging, embedder, keyword_texts(chunks, acronyms))
-    cache = {} if full else reusable_vectors(previous, embedder.fingerprint)
     inputs = view_inputs(chunks, acronyms)
     _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.02)
     exported, slow_questions = (embedder, "") if isinstance(embedder, OnnxEncoder) else \
         export(embedder, settings.encoders, question_samples(inputs))
-    reader = exported or embedder
-    estimate = estimate_seconds(reader, inputs, cache)
+    reader = exported or embedder                 # encodes questions, as serving will
+    corpus_reader = exported.for_corpus() if exported else embedder
+    encoded_by = corpus_encoder(corpus_reader)
+    cache = {} if full else reusable_vectors(previous, embedder.fingerprint, encoded_by)
+    estimate = estimate_seconds(corpus_reader, inputs, cache)
     if estimate:
         _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
                              "machine…", 0.05)
-    workforce = _ray_reader(exported, settings, slow_questions, ray, workers) if ray \
-        else reader
+    workforce = _ray_reader(corpus_reader if exported else None, settings, slow_questions,
+                            ray, workers) if ray else corpus_reader
     try:
         pieces = embed_with_pieces(workforce, inputs["context"], progress, on_progress,
                                    cache, previous.tokens if cache else None,
@@ -504,7 +515,7 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
             new_texts += embedded
             del index
     finally:
-        if workforce is not reader:
+        if workforce is not corpus_reader:
             workforce.close()
     sentence_count, texts = len(inputs["sentences"]), sum(map(len, inputs.values()))
     scripts = scripts_of(inputs["context"])
@@ -512,7 +523,7 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     _report(on_progress, "Writing the index…", 0.85)
     staging.corpus(documents, chunks, keys)
     manifest = Manifest(
-        model=embedder.name, model_fingerprint=embedder.fingerprint,
+        model=embedder.name, model_fingerprint=embedder.fingerprint, corpus_encoder=encoded_by,
         dimension=embedder.dimension, max_tokens=embedder.max_tokens, recipe=recipe(),
         corpus=corpus, corpus_stat=corpus_stat, skipped=skipped,
         document_count=len(documents),
@@ -545,14 +556,15 @@ def corpus_model(settings: Settings) -> CorpusModel:
         Embedder(settings.model)
 
 
-def _ray_reader(exported: OnnxEncoder | None, settings: Settings, why_not: str,
+def _ray_reader(encoder: OnnxEncoder | None, settings: Settings, why_not: str,
                 address: str, workers: int | None) -> RayReader:
-    """Ray workers with the model's export (they need one: they do not load PyTorch)."""
-    if exported is None:
+    """Ray workers with the export that embeds the corpus (`encoder`; they need one: they
+    do not load PyTorch)."""
+    if encoder is None:
         raise ClusterUnavailable(f"build --ray ships the model's ONNX export to the workers, "
                                  f"and there is none: {why_not}.",
                                  "Build without --ray.")
-    return RayReader(exported, folder_for(settings.encoders, exported.fingerprint),
+    return RayReader(encoder, folder_for(settings.encoders, encoder.fingerprint),
                      None if address == "local" else address, workers)
 
 

@@ -21,6 +21,7 @@ class Manifest:
     """What a build records about itself (see the module's docstring)."""
     model: str                     # the configured name ("bundled:…", a path, a cache name)
     model_fingerprint: str         # SHA-256 over the model's files
+    corpus_encoder: str            # what embedded the corpus (indexing.corpus_encoder)
     dimension: int
     max_tokens: int
     recipe: str                    # digest of the code and data a build runs (indexing.py)
