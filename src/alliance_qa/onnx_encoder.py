@@ -50,8 +50,8 @@ POOLINGS = ("mean", "cls")
 AGREEMENT = 0.9999       # least cosine between the two runtimes' vectors for a kept export
 # Least cosine between the 8-bit copy's vectors and the full model's (texts' and word
 # pieces'), on the corpus's own texts, for the copy to embed the corpus: a floor against a
-# model that quantization breaks. all-MiniLM-L6-v2 keeps 0.996 for texts and 0.98 for word
-# pieces (docs/speed.md).
+# model that quantization breaks. all-MiniLM-L6-v2 keeps 0.98 for texts and for word
+# pieces (docs/method.md).
 QUANTIZED_AGREEMENT = 0.95
 # Word pieces a batch holds at most, padding included: texts are sorted by length, so a
 # batch is many sentences or a few paragraphs. Small batches stay in cache: 4,096 and 8,192

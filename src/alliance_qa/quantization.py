@@ -14,7 +14,7 @@ tensor, that is once per batch: a text's vectors then depend on the texts batche
 (cosine 0.969 between a sentence embedded in a batch and alone), and an incremental build
 would not match a full one. Here each word piece's row is quantized on its own, so a text
 gives the same vectors, to the bit, in any batch (tests/test_onnx_encoder.py), and closer to
-the full model's than per batch (cosine ≥ 0.98 for all-MiniLM-L6-v2; docs/speed.md).
+the full model's than per batch (cosine ≥ 0.98 for all-MiniLM-L6-v2; docs/method.md).
 
 Standard ONNX operators do the quantization (ReduceMax/ReduceMin, QuantizeLinear per axis),
 so ONNX Runtime runs the copy as it is; only `MatMulIntegerToFloat` is its own operator.
