@@ -14,8 +14,15 @@ import numpy as np
 import pytest
 
 from alliance_qa.config import Settings
+from alliance_qa.embedding import Embedder
 from alliance_qa.evaluation import EVAL_DIR, find_suites, load_questions
-from alliance_qa.indexing import build_index, check_index, missing_export, reusable_vectors
+from alliance_qa.indexing import (
+    build_index,
+    check_index,
+    corpus_model,
+    missing_export,
+    reusable_vectors,
+)
 from alliance_qa.integrity import SEAL, sealed
 from alliance_qa.onnx_encoder import (
     CORPUS_MODEL_FILE,
@@ -112,14 +119,20 @@ def test_vectors_are_reused_only_from_a_build_embedded_the_same_way(built, embed
     assert reusable_vectors(previous, embedder.fingerprint, exported.model_digest) == {}
 
 
-def test_a_damaged_8_bit_copy_leaves_the_corpus_to_the_full_export(export_copy, embedder):
+def test_a_damaged_8_bit_copy_is_made_again_by_the_next_build(export_copy, embedder):
+    """A damaged copy never fails a build: that build would embed in full precision, so it
+    loads the model instead and exports it again, copy and all."""
     folder = folder_for(export_copy.encoders, embedder.fingerprint)
     copy = folder / CORPUS_MODEL_FILE
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
     encoder = OnnxEncoder.load(export_copy.encoders, embedder.fingerprint)
-    assert encoder is not None and encoder.for_corpus() is encoder    # slower, not refused
+    assert encoder is not None and encoder.for_corpus() is encoder and encoder.copy_lost()
+    assert missing_export(read_manifest(export_copy.index_dir), export_copy) == []  # serves
+    assert isinstance(corpus_model(export_copy), Embedder)
+    copy.unlink()
+    assert isinstance(corpus_model(export_copy), Embedder)
 
 
 @pytest.mark.full

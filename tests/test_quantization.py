@@ -17,12 +17,15 @@ W3 = RNG.normal(size=(24, 8)).astype(np.float32)
 
 
 def float_model(path, opset: int = 17) -> None:
-    """x [batch, pieces, 16] → (relu(x·W1)·W3 + x·W2): two products share an input."""
+    """x [batch, pieces, 16] → relu(x·W1)·W3 + x·W2 + the sum of W2: two products share an
+    input, and one weight is read by another operator too."""
     nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]),
              helper.make_node("Relu", ["h"], ["r"]),
              helper.make_node("MatMul", ["r", "w3"], ["a"]),
              helper.make_node("MatMul", ["x", "w2"], ["b"]),
-             helper.make_node("Add", ["a", "b"], ["y"])]
+             helper.make_node("Add", ["a", "b"], ["s"]),
+             helper.make_node("ReduceSum", ["w2"], ["w2_sum"], keepdims=0),   # w2 read again
+             helper.make_node("Add", ["s", "w2_sum"], ["y"])]
     graph = helper.make_graph(
         nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "t", 16])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "t", 8])],

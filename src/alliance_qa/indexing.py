@@ -550,10 +550,13 @@ def _write_words(staging: Staging, embedder: CorpusModel, searched: list[str]) -
 
 def corpus_model(settings: Settings) -> CorpusModel:
     """The configured model's verified export if there is one (no PyTorch: ~7 s less a
-    build on 2 cores), else the model loaded by sentence-transformers (the build then
-    exports it)."""
-    return OnnxEncoder.load(settings.encoders, fingerprint(settings.model)) or \
-        Embedder(settings.model)
+    build on 2 cores) with its 8-bit copy intact if it kept one, else the model loaded by
+    sentence-transformers (the build then exports it, so a damaged copy is remade instead of
+    leaving every later build embedding in full precision)."""
+    exported = OnnxEncoder.load(settings.encoders, fingerprint(settings.model))
+    if exported is not None and not exported.copy_lost():
+        return exported
+    return Embedder(settings.model)   # exported again: a lost 8-bit copy is made anew
 
 
 def _ray_reader(encoder: OnnxEncoder | None, settings: Settings, why_not: str,

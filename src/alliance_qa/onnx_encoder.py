@@ -111,6 +111,7 @@ class OnnxEncoder:
                                                     providers=["CPUExecutionProvider"])
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
         self._counter = None
+        self._for_corpus: OnnxEncoder | None = None
 
     @classmethod
     def load(cls, encoders_dir: Path, fingerprint: str) -> OnnxEncoder | None:
@@ -126,13 +127,20 @@ class OnnxEncoder:
 
     def for_corpus(self) -> OnnxEncoder:
         """The encoder the build embeds the corpus with: the 8-bit copy when the export
-        kept one, else this one."""
-        if self.corpus_model == self.model_file:
-            return self
-        try:
-            return OnnxEncoder(self.folder, files=ENCODING_FILES, model=self.corpus_model)
-        except (OSError, ValueError):   # a damaged copy costs speed, never the build
-            return self
+        kept one and it loads, else this one."""
+        if self._for_corpus is None:
+            self._for_corpus = self
+            if self.corpus_model != self.model_file:
+                try:
+                    self._for_corpus = OnnxEncoder(self.folder, files=ENCODING_FILES,
+                                                   model=self.corpus_model)
+                except (OSError, ValueError):   # a damaged copy costs speed, never a build
+                    pass
+        return self._for_corpus
+
+    def copy_lost(self) -> bool:
+        """Whether the export names an 8-bit copy that does not load (damaged or gone)."""
+        return self.corpus_model != self.model_file and self.for_corpus() is self
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of the texts, one row each."""

@@ -99,8 +99,8 @@ def quantize_per_word_piece(source: Path, target: Path) -> int:
             ]
             replacing[id(node)] = (quantize if j == 0 else []) + product
     nodes = [new for node in graph.node for new in replacing.get(id(node), [node])]
-    used = {node.input[1] for group in products.values() for node in group}
-    kept = [i for i in graph.initializer if i.name not in used]
+    read = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    kept = [i for i in graph.initializer if i.name in read]   # a weight read elsewhere stays
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.initializer[:]
