@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -119,20 +120,38 @@ def test_vectors_are_reused_only_from_a_build_embedded_the_same_way(built, embed
     assert reusable_vectors(previous, embedder.fingerprint, exported.model_digest) == {}
 
 
-def test_a_damaged_8_bit_copy_is_made_again_by_the_next_build(export_copy, embedder):
-    """A damaged copy never fails a build: that build would embed in full precision, so it
-    loads the model instead and exports it again, copy and all."""
-    folder = folder_for(export_copy.encoders, embedder.fingerprint)
-    copy = folder / CORPUS_MODEL_FILE
+def damage_the_8_bit_copy(settings: Settings, fingerprint: str) -> Path:
+    copy = folder_for(settings.encoders, fingerprint) / CORPUS_MODEL_FILE
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
+    return copy
+
+
+def test_a_damaged_8_bit_copy_sends_the_build_back_to_the_model(export_copy, embedder):
+    """A damaged copy never fails a build, nor serving: that build loads the model to export
+    it again, copy and all, rather than embed in full precision from then on."""
+    copy = damage_the_8_bit_copy(export_copy, embedder.fingerprint)
     encoder = OnnxEncoder.load(export_copy.encoders, embedder.fingerprint)
-    assert encoder is not None and encoder.for_corpus() is encoder and encoder.copy_lost()
-    assert missing_export(read_manifest(export_copy.index_dir), export_copy) == []  # serves
+    assert encoder is not None and encoder.for_corpus() is encoder       # serves, slower
+    assert missing_export(read_manifest(export_copy.index_dir), export_copy) == []
+    assert OnnxEncoder.load_for_build(export_copy.encoders, embedder.fingerprint) is None
     assert isinstance(corpus_model(export_copy), Embedder)
     copy.unlink()
     assert isinstance(corpus_model(export_copy), Embedder)
+
+
+@pytest.mark.full
+def test_a_build_makes_a_damaged_8_bit_copy_again(export_copy, embedder, tmp_path):
+    settings = replace(export_copy, index_dir=tmp_path / "index")   # the session's stays
+    shutil.copytree(export_copy.index_dir, settings.index_dir)
+    copy = damage_the_8_bit_copy(settings, embedder.fingerprint)
+    before = read_manifest(settings.index_dir).corpus_encoder
+    summary = build_index(settings, corpus_model(settings))
+    remade = OnnxEncoder.load_for_build(settings.encoders, embedder.fingerprint)
+    assert remade is not None and remade.for_corpus().model_file == copy.name
+    assert read_manifest(settings.index_dir).corpus_encoder == before   # the same copy
+    assert summary.embedded == 0                          # so every vector was reused
 
 
 @pytest.mark.full

@@ -553,10 +553,8 @@ def corpus_model(settings: Settings) -> CorpusModel:
     build on 2 cores) with its 8-bit copy intact if it kept one, else the model loaded by
     sentence-transformers (the build then exports it, so a damaged copy is remade instead of
     leaving every later build embedding in full precision)."""
-    exported = OnnxEncoder.load(settings.encoders, fingerprint(settings.model))
-    if exported is not None and not exported.copy_lost():
-        return exported
-    return Embedder(settings.model)   # exported again: a lost 8-bit copy is made anew
+    return OnnxEncoder.load_for_build(settings.encoders, fingerprint(settings.model)) or \
+        Embedder(settings.model)
 
 
 def _ray_reader(encoder: OnnxEncoder | None, settings: Settings, why_not: str,

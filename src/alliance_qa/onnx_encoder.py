@@ -138,9 +138,16 @@ class OnnxEncoder:
                     pass
         return self._for_corpus
 
-    def copy_lost(self) -> bool:
-        """Whether the export names an 8-bit copy that does not load (damaged or gone)."""
-        return self.corpus_model != self.model_file and self.for_corpus() is self
+    @classmethod
+    def load_for_build(cls, encoders_dir: Path, fingerprint: str) -> OnnxEncoder | None:
+        """`load`, refusing an export whose 8-bit copy does not load (damaged or gone): the
+        build then exports the model again, copy and all, instead of embedding in full
+        precision from then on."""
+        encoder = cls.load(encoders_dir, fingerprint)
+        if encoder is None or (encoder.corpus_model != encoder.model_file
+                               and encoder.for_corpus() is encoder):
+            return None
+        return encoder
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of the texts, one row each."""
@@ -232,7 +239,7 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]
     is none), and why questions will be encoded by sentence-transformers ("" when they will
     not)."""
     folder = folder_for(encoders_dir, embedder.fingerprint)
-    existing = OnnxEncoder.load(encoders_dir, embedder.fingerprint)
+    existing = OnnxEncoder.load_for_build(encoders_dir, embedder.fingerprint)
     if existing:
         return existing, ""
     reason = unsupported(embedder)
