@@ -441,6 +441,7 @@ def test_a_build_codes_word_pieces_slice_by_slice_past_the_rows_it_learns_from(
     rows than TRAINING_ROWS and ADD_ROWS."""
     from alliance_qa import indexing, token_codes
     monkeypatch.setattr(indexing, "SLICE", 8)
+    monkeypatch.setattr(indexing, "PIECES_SLICE", 8)
     monkeypatch.setattr(token_codes, "TRAINING_ROWS", 500)
     monkeypatch.setattr(store, "ADD_ROWS", 16)
     settings = Settings(corpus_dir=corpus_copy, index_dir=tmp_path / "sliced",

@@ -55,3 +55,29 @@ def test_codes_are_assembled_in_text_order_and_the_coders_blocks_let_go():
     with pytest.raises(ValueError):
         token_codes.TokenCodes.assemble(like, ids[:5], iter([everything[:3]]),
                                         (like.pieces, like.centroids))
+
+
+@pytest.mark.unit
+def test_a_coder_learns_from_exactly_the_first_rows_and_codes_the_rest_with_them(
+        monkeypatch):
+    """Slices that straddle TRAINING_ROWS: the codebooks are those learned from the first
+    TRAINING_ROWS rows alone (held in one buffer of that size), and the rows after them,
+    in the same slice or later ones, are coded with those codebooks."""
+    monkeypatch.setattr(token_codes, "TRAINING_ROWS", 300)
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((390, 24)).astype(np.float32)
+    ids = rng.integers(0, 20, 390).astype(np.int32)
+    original = vectors.copy()
+    coder = token_codes.Coder()
+    for start in (0, 130, 260):
+        coder.add(vectors[start:start + 130], ids[start:start + 130])
+        assert coder.first is None or coder.first.shape == (300, 24)
+    blocks, (pieces, centroids), like = coder.finish()
+    alone = token_codes.TokenCodes.learn(vectors[:300], ids[:300])
+    codes = np.concatenate(blocks)
+    assert len(codes) == 390 and like.trained_rows == 300
+    assert np.array_equal(codes[:300], alone.codes)
+    assert np.array_equal(like.centroids, alone.centroids)
+    rest = vectors[300:] - centroids[np.searchsorted(pieces, ids[300:])].astype(np.float32)
+    assert np.array_equal(codes[300:], alone.residuals.pq.compute_codes(rest))
+    assert np.array_equal(vectors, original)      # the caller's rows are never overwritten

@@ -31,6 +31,7 @@ from .errors import AllianceQAError, ClusterUnavailable, CorpusEmpty
 from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
 from .manifest import Manifest
+from .memory import release_freed_memory
 from .onnx_encoder import OnnxEncoder, export, folder_for, remove_dead_temporaries
 from .related_words import related_words
 from .spelling import corpus_words
@@ -205,10 +206,12 @@ def reusable_vectors(previous: StoredIndex | None, fingerprint: str, encoded_by:
     return cache
 
 
-SLICE = 512     # texts embedded per call: a build holds one slice's word-piece vectors
+SLICE = 512         # texts embedded per call
+PIECES_SLICE = 128  # … with their word pieces: a build holds one slice's word-piece vectors
+                    # (~40 MB; 512 texts made the 10,000-passage build's peak ~150 MB higher)
 
 
-def _slices(indices: list[int], progress: bool, on_progress: Progress, stage: str,
+def _slices(indices: list[int], size: int, progress: bool, on_progress: Progress, stage: str,
             span: tuple[float, float]) -> Iterator[list[int]]:
     """`indices` a slice at a time, each reported (as a fraction within `span`, and on a
     terminal bar with `progress`) before it is embedded."""
@@ -218,24 +221,26 @@ def _slices(indices: list[int], progress: bool, on_progress: Progress, stage: st
     elif progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(indices), desc=stage.split(" (")[0], unit="texts")
-    for start in range(0, len(indices), SLICE):
+    for start in range(0, len(indices), size):
         _report(on_progress, stage, span[0] + (span[1] - span[0]) * start / len(indices))
-        yield indices[start:start + SLICE]
+        yield indices[start:start + size]
         if bar is not None:
-            bar.update(len(indices[start:start + SLICE]))
+            bar.update(len(indices[start:start + size]))
     if bar is not None:
         bar.close()
 
 
 def embed_in_slices(reader: TextEncoder | RayReader, texts: list[str], pieces: bool
                     ) -> Iterator[tuple[np.ndarray, list[TokenVectors] | None]]:
-    """The texts' vectors (and word pieces, if `pieces`), SLICE texts at a time, in order:
-    streamed by Ray Data's workers for `build --ray`, else one call per slice here."""
+    """The texts' vectors (and word pieces, if `pieces`), a slice at a time (SLICE or
+    PIECES_SLICE texts), in order: streamed by Ray Data's workers for `build --ray`, else
+    one call per slice here."""
+    size = PIECES_SLICE if pieces else SLICE
     if isinstance(reader, RayReader):
-        yield from reader.stream(texts, SLICE, pieces) if texts else ()
+        yield from reader.stream(texts, size, pieces) if texts else ()
         return
-    for start in range(0, len(texts), SLICE):
-        part = texts[start:start + SLICE]
+    for start in range(0, len(texts), size):
+        part = texts[start:start + size]
         yield reader.encode_with_pieces(part) if pieces else (reader.encode(part), None)
 
 
@@ -299,7 +304,7 @@ def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
                  f"({len(texts) - len(missing)} unchanged)…")
         span = (0.4 + 0.45 * done / len(inputs), 0.4 + 0.45 * (done + 1) / len(inputs))
         fresh = ((part, vectors) for part, (vectors, _) in zip(
-            _slices(missing, progress, on_progress, stage, span),
+            _slices(missing, SLICE, progress, on_progress, stage, span),
             embed_in_slices(reader, [texts[i] for i in missing], False)))
         yield view, index_view(view, keys, known, fresh, reader.dimension, scratch), keys, \
             len(missing)
@@ -344,7 +349,7 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
 
     def fresh() -> Iterator[tuple[list[int], np.ndarray]]:
         for part, (vectors, pieces) in zip(
-                _slices(missing, progress, on_progress, stage, (0.1, 0.4)),
+                _slices(missing, PIECES_SLICE, progress, on_progress, stage, (0.1, 0.4)),
                 embed_in_slices(reader, [texts[i] for i in missing], True)):
             pieces = [content_pieces(p, reader.words(p.ids)) for p in pieces]
             ids_of.update(zip(part, (p.ids for p in pieces)))
@@ -450,6 +455,7 @@ def build_index(settings: Settings, embedder: CorpusModel | None = None, progres
                                                      on_progress, full, ray, workers)
             _report(on_progress, "Calibrating abstention on questions it can and cannot "
                                  "answer…", 0.9)
+            release_freed_memory()      # the index is loaded where the build's arrays were
             calibration = calibrate(staging.load(manifest), reader)
             folder = staging.publish(replace(manifest, calibration=asdict(calibration)))
         except BaseException:
@@ -508,6 +514,7 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
         staging.word_pieces(pieces.table, pieces.codes)
         keys, new_texts = {"context": pieces.keys, TOKENS: pieces.keys}, pieces.embedded
         del pieces
+        release_freed_memory()
         for view, index, keys[view], embedded in embed_views(
                 workforce, {v: inputs[v] for v in ("text", "sentences")}, progress,
                 on_progress, cache, settings.index_dir):

@@ -20,7 +20,8 @@ from .language import STOPWORDS
 
 NEAR_ENOUGH = 0.4     # cosine of input embeddings; below it neighbours are mostly noise
 PER_WORD = 2          # corpus words (distinct stems) a missing word stands for, at most
-_BLOCK = 4096         # vocabulary rows compared at a time (memory stays small)
+_BLOCK_BYTES = 64 * 2**20     # a block's transient: rows × corpus words × 16 bytes (the
+                              # similarities, their negation, argpartition's int64 order)
 
 
 def related_words(words: list[str], vectors: np.ndarray, corpus_stems: set[str],
@@ -39,8 +40,9 @@ def related_words(words: list[str], vectors: np.ndarray, corpus_stems: set[str],
         return table
     rows = np.flatnonzero(asked)
     spare = min(4 * PER_WORD, len(near))          # a few more, for neighbours sharing a stem
-    for start in range(0, len(rows), _BLOCK):
-        block = rows[start:start + _BLOCK]
+    step = max(1, _BLOCK_BYTES // (16 * len(near)))
+    for start in range(0, len(rows), step):
+        block = rows[start:start + step]
         similarity = vectors[block] @ near.T
         close = similarity.max(axis=1) >= NEAR_ENOUGH          # most words have nothing near
         block, similarity = block[close], similarity[close]

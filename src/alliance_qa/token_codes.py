@@ -29,6 +29,7 @@ import numpy as np
 DIMENSIONS_PER_CODE = 12        # a 384-dimensional vector → 32 codes of one byte
 TRAINING_ROWS = 256 * 256       # what FAISS's k-means would sample anyway
 DECODE_ALL_BELOW_BYTES = 256 * 2**20    # vectors decoded once at load take at most this
+_BLOCK_ROWS = 8192              # rows given their centroid's share at a time
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -119,21 +120,33 @@ class TokenCodes:
     # ------------------------------------------------------------ making them
 
     @classmethod
-    def learn(cls, vectors: np.ndarray, ids: np.ndarray, seed: int = 0) -> TokenCodes:
-        """Learn the centroids and codebooks from a build's rows, and encode them."""
+    def learn(cls, vectors: np.ndarray, ids: np.ndarray, seed: int = 0,
+              overwrite: bool = False) -> TokenCodes:
+        """Learn the centroids and codebooks from a build's rows, and encode them. With
+        `overwrite`, `vectors` is turned into the residuals in place (no second copy)."""
         dimension = vectors.shape[1]
         pieces, centroids = _centroids(vectors, ids, np.zeros(0, np.int32),
                                        np.zeros((0, dimension), np.float16))
-        residual = vectors - centroids[np.searchsorted(pieces, ids)].astype(np.float32)
+        residual = vectors if overwrite else vectors.copy()
+        nearest = np.searchsorted(pieces, ids)
+        for start in range(0, len(residual), _BLOCK_ROWS):
+            block = slice(start, start + _BLOCK_ROWS)
+            residual[block] -= centroids[nearest[block]]
         rows = len(vectors)
         bits = int(min(8, max(1, np.log2(max(rows, 2)))))     # k-means needs 2**bits rows
         index = faiss.IndexPQ(dimension, subvectors(dimension), bits,
                               faiss.METRIC_INNER_PRODUCT)
         index.pq.cp.min_points_per_centroid = 1     # a small corpus trains on what it has
         index.pq.cp.seed = seed
-        sample = np.random.default_rng(seed).permutation(rows)[:TRAINING_ROWS]
-        index.train(np.ascontiguousarray(residual[np.sort(sample)]) if rows > 1 else
-                    np.repeat(residual, 2, axis=0))
+        if rows == 1:
+            training = np.repeat(residual, 2, axis=0)
+        elif rows <= TRAINING_ROWS:
+            training = residual          # every row, in order: what a sample of all would be
+        else:
+            sample = np.random.default_rng(seed).permutation(rows)[:TRAINING_ROWS]
+            training = residual[np.sort(sample)]
+        index.train(np.ascontiguousarray(training))
+        del training
         index.add(np.ascontiguousarray(residual))
         return cls(np.asarray(ids, np.int32), pieces, centroids, index, rows)
 
@@ -167,34 +180,45 @@ class TokenCodes:
 
 class Coder:
     """Codes word-piece rows as a build embeds them, slice by slice: with `like`'s
-    codebooks, or with codebooks learned from the first TRAINING_ROWS rows (the only
-    vectors it ever holds). Pieces first seen later get their own rows' mean as centroid."""
+    codebooks, or with codebooks learned from the first TRAINING_ROWS rows, gathered in one
+    buffer (the only vectors it ever holds). Pieces first seen later get their own rows'
+    mean as centroid."""
 
     def __init__(self, like: TokenCodes | None = None):
         self.like = like
         self.centroids = (like.pieces, like.centroids) if like else None
-        self.waiting: list[tuple[np.ndarray, np.ndarray]] = []    # rows before codebooks
+        self.first: np.ndarray | None = None                  # rows before codebooks
+        self.first_ids: list[np.ndarray] = []
         self.codes: list[np.ndarray] = []
         self.rows = 0
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Code the next rows (vocabulary ids `ids`), in order."""
         self.rows += len(ids)
-        if self.like is not None:
-            self.centroids = _centroids(vectors, ids, *self.centroids)
-            pieces, rows = self.centroids
-            residual = vectors - rows[np.searchsorted(pieces, ids)].astype(np.float32)
-            self.codes.append(self.like.residuals.pq.compute_codes(
-                np.ascontiguousarray(residual)))
-            return
-        self.waiting.append((vectors, ids))
-        if sum(len(i) for _, i in self.waiting) >= TRAINING_ROWS:
+        if self.like is None:
+            if self.first is None:
+                self.first = np.empty((TRAINING_ROWS, vectors.shape[1]), np.float32)
+            held = sum(map(len, self.first_ids))
+            taken = min(len(ids), TRAINING_ROWS - held)
+            self.first[held:held + taken] = vectors[:taken]
+            self.first_ids.append(ids[:taken])
+            if held + taken < TRAINING_ROWS:
+                return
             self._learn()
+            vectors, ids = vectors[taken:], ids[taken:]
+            if not len(ids):
+                return
+        self.centroids = _centroids(vectors, ids, *self.centroids)
+        pieces, rows = self.centroids
+        residual = vectors - rows[np.searchsorted(pieces, ids)].astype(np.float32)
+        self.codes.append(self.like.residuals.pq.compute_codes(
+            np.ascontiguousarray(residual)))
 
     def _learn(self) -> None:
-        vectors, ids = (np.concatenate(part) for part in zip(*self.waiting))
-        self.waiting = []
-        self.like = TokenCodes.learn(vectors, ids)
+        ids = np.concatenate(self.first_ids) if self.first_ids else np.zeros(0, np.int32)
+        vectors = self.first[:len(ids)] if self.first is not None else np.zeros((0, 1))
+        self.first, self.first_ids = None, []
+        self.like = TokenCodes.learn(vectors, ids, overwrite=True)
         self.centroids = (self.like.pieces, self.like.centroids)
         self.codes.append(self.like.codes.copy())
 
