@@ -230,12 +230,22 @@ def _slices(indices: list[int], size: int, progress: bool, on_progress: Progress
         bar.close()
 
 
-def embed_in_slices(reader: TextEncoder | RayReader, texts: list[str], pieces: bool
-                    ) -> Iterator[tuple[np.ndarray, list[TokenVectors] | None]]:
-    """The texts' vectors (and word pieces, if `pieces`), a slice at a time (SLICE or
-    PIECES_SLICE texts), in order: streamed by Ray Data's workers for `build --ray`, else
-    one call per slice here."""
+def embedded_slices(reader: TextEncoder | RayReader, texts: list[str], missing: list[int],
+                    pieces: bool, progress: bool, on_progress: Progress, stage: str,
+                    span: tuple[float, float]
+                    ) -> Iterator[tuple[list[int], tuple[np.ndarray, list[TokenVectors] | None]]]:
+    """The `missing` texts embedded a slice at a time (PIECES_SLICE texts with their word
+    pieces, else SLICE): each slice's text numbers with its vectors (and pieces), each
+    slice reported as `_slices` reports it."""
     size = PIECES_SLICE if pieces else SLICE
+    return zip(_slices(missing, size, progress, on_progress, stage, span),
+               embed_in_slices(reader, [texts[i] for i in missing], pieces, size))
+
+
+def embed_in_slices(reader: TextEncoder | RayReader, texts: list[str], pieces: bool, size: int
+                    ) -> Iterator[tuple[np.ndarray, list[TokenVectors] | None]]:
+    """The texts' vectors (and word pieces, if `pieces`), `size` texts at a time, in order:
+    streamed by Ray Data's workers for `build --ray`, else one call per slice here."""
     if isinstance(reader, RayReader):
         yield from reader.stream(texts, size, pieces) if texts else ()
         return
@@ -303,9 +313,8 @@ def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
         stage = (f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
                  f"({len(texts) - len(missing)} unchanged)…")
         span = (0.4 + 0.45 * done / len(inputs), 0.4 + 0.45 * (done + 1) / len(inputs))
-        fresh = ((part, vectors) for part, (vectors, _) in zip(
-            _slices(missing, SLICE, progress, on_progress, stage, span),
-            embed_in_slices(reader, [texts[i] for i in missing], False)))
+        fresh = ((part, vectors) for part, (vectors, _) in embedded_slices(
+            reader, texts, missing, False, progress, on_progress, stage, span))
         yield view, index_view(view, keys, known, fresh, reader.dimension, scratch), keys, \
             len(missing)
 
@@ -348,9 +357,8 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
              f"by word ({len(kept)} unchanged)…")
 
     def fresh() -> Iterator[tuple[list[int], np.ndarray]]:
-        for part, (vectors, pieces) in zip(
-                _slices(missing, PIECES_SLICE, progress, on_progress, stage, (0.1, 0.4)),
-                embed_in_slices(reader, [texts[i] for i in missing], True)):
+        for part, (vectors, pieces) in embedded_slices(
+                reader, texts, missing, True, progress, on_progress, stage, (0.1, 0.4)):
             pieces = [content_pieces(p, reader.words(p.ids)) for p in pieces]
             ids_of.update(zip(part, (p.ids for p in pieces)))
             coder.add(np.concatenate([p.vectors for p in pieces]),

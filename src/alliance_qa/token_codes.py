@@ -127,11 +127,8 @@ class TokenCodes:
         dimension = vectors.shape[1]
         pieces, centroids = _centroids(vectors, ids, np.zeros(0, np.int32),
                                        np.zeros((0, dimension), np.float16))
-        residual = vectors if overwrite else vectors.copy()
-        nearest = np.searchsorted(pieces, ids)
-        for start in range(0, len(residual), _BLOCK_ROWS):
-            block = slice(start, start + _BLOCK_ROWS)
-            residual[block] -= centroids[nearest[block]]
+        residual = _subtract_centroids(vectors if overwrite else vectors.copy(), ids,
+                                       pieces, centroids)
         rows = len(vectors)
         bits = int(min(8, max(1, np.log2(max(rows, 2)))))     # k-means needs 2**bits rows
         index = faiss.IndexPQ(dimension, subvectors(dimension), bits,
@@ -198,7 +195,7 @@ class Coder:
         if self.like is None:
             if self.first is None:
                 self.first = np.empty((TRAINING_ROWS, vectors.shape[1]), np.float32)
-            held = sum(map(len, self.first_ids))
+            held = self.rows - len(ids)         # every row so far is in the buffer
             taken = min(len(ids), TRAINING_ROWS - held)
             self.first[held:held + taken] = vectors[:taken]
             self.first_ids.append(ids[:taken])
@@ -209,10 +206,9 @@ class Coder:
             if not len(ids):
                 return
         self.centroids = _centroids(vectors, ids, *self.centroids)
-        pieces, rows = self.centroids
-        residual = vectors - rows[np.searchsorted(pieces, ids)].astype(np.float32)
-        self.codes.append(self.like.residuals.pq.compute_codes(
-            np.ascontiguousarray(residual)))
+        residual = _subtract_centroids(np.array(vectors, np.float32, order="C"), ids,
+                                       *self.centroids)
+        self.codes.append(self.like.residuals.pq.compute_codes(residual))
 
     def _learn(self) -> None:
         ids = np.concatenate(self.first_ids) if self.first_ids else np.zeros(0, np.int32)
@@ -248,6 +244,17 @@ def in_text_order(counts: Sequence[int], new: Collection[int], blocks: list[np.n
             take = min(count, len(block) - at)
             yield block[at:at + take]
             at, count = at + take, count - take
+
+
+def _subtract_centroids(rows: np.ndarray, ids: np.ndarray, pieces: np.ndarray,
+                        centroids: np.ndarray) -> np.ndarray:
+    """`rows` (float32, C-ordered, overwritten) minus each row's piece centroid: the
+    residuals, made _BLOCK_ROWS at a time (no second copy of the rows)."""
+    nearest = np.searchsorted(pieces, ids)
+    for start in range(0, len(rows), _BLOCK_ROWS):
+        block = slice(start, start + _BLOCK_ROWS)
+        rows[block] -= centroids[nearest[block]]
+    return rows
 
 
 def _centroids(vectors: np.ndarray, ids: np.ndarray, known_pieces: np.ndarray,
