@@ -4,6 +4,7 @@ calibration is learned by each index from its own corpus and model."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -132,6 +133,7 @@ def test_confidence_rises_through_the_threshold_between_what_is_and_is_not_answe
     answered = [1.0 + 0.1 * i for i in range(21)]        # 1.0 … 3.0
     calibration = Calibration.fit(unanswered, answered)
     assert calibration.reference_questions == 11 and calibration.corpus_questions == 21
+    assert Calibration.fit(unanswered, answered, near=4).reference_questions == 7
     assert 0.8 < calibration.threshold < 1.2
     assert calibration.confidence(calibration.threshold) == pytest.approx(0.5)
     assert calibration.confidence(0.0) < 0.1 < 0.9 < calibration.confidence(2.5)
@@ -161,6 +163,32 @@ def test_questions_made_from_the_corpus_keep_a_sentences_words_in_order_at_quest
 
 
 @pytest.mark.unit
+def test_names_are_counted_by_the_texts_that_name_them_inside_a_sentence():
+    texts = ["The treaty bound South Korea and the United States. South Korea's army grew.",
+             "Troops from the United States stayed in South Korea’s south, said the Court "
+             "of Justice.", "Seoul is not counted here: it opens the sentence."]
+    names = abstention.corpus_names(texts)
+    assert names == {"South Korea": 2, "United States": 2, "Court of Justice": 1}
+    assert abstention.corpus_names(texts, sample=1) == abstention.corpus_names(texts, sample=1)
+    assert sum(abstention.corpus_names(texts, sample=1).values()) <= 3
+
+
+@pytest.mark.unit
+def test_near_questions_set_the_reference_questions_among_the_corpus_names():
+    questions = ["How long should I boil an egg?", "Which team won the league"]
+    names = Counter({"South Korea": 30, "Court of Justice": 1})
+    near = abstention.near_questions(questions, names)
+    assert near == abstention.near_questions(questions, names)            # repeatable
+    assert [q.rsplit(" in ", 1)[0] for q in near] == ["How long should I boil an egg",
+                                                      "Which team won the league"]
+    assert all(q.endswith(("in South Korea?", "in Court of Justice?")) for q in near)
+    drawn = Counter(q.rsplit(" in ", 1)[1] for q in abstention.near_questions(
+        questions * 100, names))
+    assert drawn["South Korea?"] > 10 * drawn["Court of Justice?"]      # as often as named
+    assert abstention.near_questions(questions, Counter()) == []
+
+
+@pytest.mark.unit
 def test_the_reference_questions_are_general_and_bundled():
     questions = abstention.reference_questions()
     assert len(questions) >= 200 and len(set(questions)) == len(questions)
@@ -184,6 +212,8 @@ def test_each_index_learns_its_own_calibration(built, tmp_path, embedder, encode
     ours, theirs = (read_manifest(s.index_dir).calibration for s in (built, other))
     assert ours["reference_questions"] == theirs["reference_questions"] >= 200
     assert ours["corpus_questions"] == theirs["corpus_questions"] == abstention.CORPUS_QUESTIONS
+    assert ours["near_questions"] == ours["reference_questions"]   # set among its names
+    assert theirs["near_questions"] == 0           # the kitchen notes name nothing
     assert ours["threshold"] != theirs["threshold"]
     json.dumps(ours)                                   # stored as plain JSON
 

@@ -74,6 +74,15 @@ def test_off_topic_questions_abstain_but_keep_passages(searcher, question):
 
 
 @pytest.mark.parametrize("question", [
+    "What is the best hotel in Seoul?", "How do I renew my passport in South Korea?",
+])
+def test_questions_near_the_subject_that_the_text_does_not_treat_abstain(searcher, question):
+    """They share the collection's names, and the build calibrated on questions that do."""
+    answer = searcher.search(question)
+    assert answer.abstained and answer.reason.startswith("Nothing in") and answer.hits
+
+
+@pytest.mark.parametrize("question", [
     "When was THAAD deployed in South Korea?",
     "How many American troops are stationed in South Korea today?",
     "What did the 2018 inter-Korean summit agree on?",

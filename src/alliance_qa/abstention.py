@@ -4,12 +4,15 @@ answer-type checks that each say, truthfully, what the closest passages lack.
 **Calibration.** How high a question's best fused score must be depends on the corpus (a
 broad collection comes close to anything) and on the model (each has its own cosine scale),
 so no constant decides it. At build time the index scores, with the very searcher that
-serves, two sets of questions: a bundled set of general questions about other subjects
-(`data/reference-questions.txt`), which it cannot answer, and questions made from its own
-text, which it can — a sentence's words in their order, as many as a reference question has
-(`corpus_questions`). A logistic regression (scikit-learn's) fitted to the two sets of scores
-gives the threshold, where the two are equally likely, and the confidence above and below it;
-the manifest keeps both. Every rebuild, and every change of model, refits it.
+serves, questions it cannot answer and questions it can. Those it cannot: a bundled set of
+general questions about other subjects (`data/reference-questions.txt`), and the same
+questions set among the corpus's own names ("… in South Korea?", `near_questions`), which
+share the collection's subject words as a question near its subject does ("What currency
+does South Korea use?"). Those it can: questions made from its own text, a sentence's words
+in their order, as many as a reference question has (`corpus_questions`). A logistic
+regression (scikit-learn's) fitted to the two sides' scores gives the threshold, where the
+two are equally likely, and the confidence above and below it; the manifest keeps both.
+Every rebuild, and every change of model, refits it.
 
 **Checks.** On-topic questions that ask for a kind of fact the text never gives score as high
 as answerable ones, so each check below looks for that kind of fact in what was retrieved.
@@ -42,6 +45,7 @@ from .questions import Question
 
 CHECKS = ("time", "quantity", "number", "role")
 CORPUS_QUESTIONS = 500        # questions made from the corpus's own sentences, to calibrate
+NAMING_SAMPLE = 2000          # texts whose names are counted (a sample keeps a large build fast)
 _STEMMER = Stemmer.Stemmer("english")
 
 
@@ -74,6 +78,28 @@ def corpus_questions(sentences: list[str], lengths: list[int],
     return made
 
 
+def corpus_names(texts: list[str], sample: int = NAMING_SAMPLE) -> Counter:
+    """How many texts name each name (`language.names_in`), over a repeatable sample of
+    them."""
+    chance = random.Random(0)
+    chosen = texts if len(texts) <= sample else chance.sample(texts, sample)
+    counts: Counter = Counter()
+    for text in chosen:
+        counts.update(set(en.names_in(text)))
+    return counts
+
+
+def near_questions(questions: list[str], names: Counter) -> list[str]:
+    """The questions set among the corpus's own names, each name drawn as often as texts name
+    it: they use the collection's subject words and still ask what it does not say. The same
+    corpus always gives the same questions; a corpus that names nothing gives none."""
+    if not names:
+        return []
+    chance = random.Random(0)
+    drawn = chance.choices(list(names), weights=list(names.values()), k=len(questions))
+    return [en.asked_in(question, name) for question, name in zip(questions, drawn)]
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What the index learned of its own corpus and model (kept in the manifest)."""
@@ -82,14 +108,16 @@ class Calibration:
     scale: float             # how fast confidence rises above it
     reference_questions: int
     corpus_questions: int
+    near_questions: int = 0
 
     @classmethod
-    def fit(cls, unanswered: list[float], answered: list[float]) -> Calibration:
+    def fit(cls, unanswered: list[float], answered: list[float], near: int = 0
+            ) -> Calibration:
         """From the top scores of questions the corpus cannot answer (the reference
-        questions) and of questions it can (made from its own sentences): a logistic
-        regression of answerability on the score, each set weighted alike. Its threshold is
-        where the two are equally likely; its scale, how fast the odds change with the
-        score."""
+        questions, then the `near` of them set among its names) and of questions it can
+        (made from its own sentences): a logistic regression of answerability on the score,
+        each side weighted alike. Its threshold is where the two are equally likely; its
+        scale, how fast the odds change with the score."""
         from sklearn.linear_model import LogisticRegression  # 2 s to import: build only
         scores = np.array(unanswered + answered, dtype=np.float64)
         centre, spread = float(scores.mean()), max(float(scores.std()), 1e-6)
@@ -97,10 +125,11 @@ class Calibration:
         model = LogisticRegression(class_weight="balanced").fit(
             ((scores - centre) / spread)[:, None], labels)
         slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
+        counts = (len(unanswered) - near, len(answered), near)
         if slope <= 0:        # the corpus's own questions score no higher: trust no score
-            return cls(math.inf, 1.0, len(unanswered), len(answered))
+            return cls(math.inf, 1.0, *counts)
         return cls(round(centre - intercept * spread / slope, 4), round(spread / slope, 4),
-                   len(unanswered), len(answered))
+                   *counts)
 
     @classmethod
     def from_manifest(cls, data: object) -> Calibration:
@@ -110,7 +139,8 @@ class Calibration:
             raise IndexStale("The index was built before abstention was calibrated.")
         try:
             return cls(float(data["threshold"]), float(data["scale"]),
-                       int(data["reference_questions"]), int(data["corpus_questions"]))
+                       int(data["reference_questions"]), int(data["corpus_questions"]),
+                       int(data["near_questions"]))
         except (KeyError, TypeError, ValueError) as error:
             raise IndexCorrupt("The index's abstention calibration is malformed.") from error
 
@@ -121,7 +151,7 @@ class Calibration:
 
 
 # What the build's own searcher uses while it measures the calibration: it never abstains.
-UNCALIBRATED = Calibration(-math.inf, 1.0, 0, 0)
+UNCALIBRATED = Calibration(-math.inf, 1.0, 0, 0, 0)
 
 
 @dataclass(frozen=True)

@@ -374,7 +374,8 @@ def format_report(report: dict) -> str:
                   f"false abstention on answerable {a['false_abstention']:.3f}",
               "  recall by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in a["by_kind"].items()),
               f"calibration learned by the build from {c['reference_questions']} questions "
-              f"about other subjects and {c['corpus_questions']} made from its own sentences: "
+              f"about other subjects (and {c['near_questions']} of them set among its names) "
+              f"and {c['corpus_questions']} made from its own sentences: "
               f"threshold {c['threshold']:.3f}, scale {c['scale']:.3f}",
               "  reliability (confidence → share answerable): " + ", ".join(
                   f"{b['bin']} {b['answerable']:.2f} (n={b['questions']})" for b in c["bins"])

@@ -20,7 +20,15 @@ import faiss
 import numpy as np
 
 from . import __version__
-from .abstention import UNCALIBRATED, Calibration, corpus_questions, reference_questions, scripts_of
+from .abstention import (
+    UNCALIBRATED,
+    Calibration,
+    corpus_names,
+    corpus_questions,
+    near_questions,
+    reference_questions,
+    scripts_of,
+)
 from .acronyms import expand, find_acronyms, mentioned
 from .chunking import Chunk, FitsMemory, chunk_documents
 from .cluster import RayReader
@@ -586,16 +594,18 @@ def _ray_reader(encoder: OnnxEncoder | None, settings: Settings, why_not: str,
 
 def calibrate(index: StoredIndex, reader: TextEncoder) -> Calibration:
     """Score, with the searcher that will serve this index, the bundled questions about
-    other subjects and questions made from the corpus's own sentences: where the two stand
-    decides when the documents do not answer."""
+    other subjects (as written and set among the corpus's names) and questions made from
+    the corpus's own sentences: where the two sides stand decides when the documents do not
+    answer."""
     from .search import Searcher
     searcher = Searcher(index, reader, calibration=UNCALIBRATED)
     reference = reference_questions()
+    near = near_questions(reference, corpus_names([c.text for c in searcher.chunks]))
     own = corpus_questions([c.text[a:b] for c in searcher.chunks for a, b in c.sentences]
                            or [c.text for c in searcher.chunks],
                            [len(q.split()) for q in reference])
-    return Calibration.fit(searcher.probe(reference, reader.encode_with_pieces),
-                           searcher.probe(own, reader.encode_with_pieces))
+    return Calibration.fit(searcher.probe(reference + near, reader.encode_with_pieces),
+                           searcher.probe(own, reader.encode_with_pieces), near=len(near))
 
 
 def corpus_related_words(embedder: CorpusModel, keyword: KeywordIndex) -> dict:

@@ -116,6 +116,28 @@ ROLE_OR_PLACE = re.compile(
     r"cit(y|ies)|towns?|villages?|provinces?|capitals?|ports?|islands?|streets?)\b",
     re.IGNORECASE)
 
+# ---------------------------------------------------------------- names in running text
+
+# A name: capitalized words inside a sentence (not its first word, which every sentence
+# capitalizes), joined by "of" or "the" ("Status of Forces Agreement", "Court of Justice").
+# A possessive's "'s" is not part of it.
+_CAPITALIZED = r"[A-Z](?:[\w-]|['’](?!s\b))+"
+_CAPITALIZED_RUN = re.compile(rf"(?<![\w'’-]){_CAPITALIZED}(?: (?:of |the )?{_CAPITALIZED})*")
+_INSIDE_A_SENTENCE = re.compile(r"[a-z0-9,;:)]\s+$")
+
+
+def names_in(text: str) -> list[str]:
+    """The names a text uses, each time it uses one."""
+    return [m.group(0) for m in _CAPITALIZED_RUN.finditer(text)
+            if _INSIDE_A_SENTENCE.search(text, max(0, m.start() - 3), m.start())]
+
+
+def asked_in(question: str, name: str) -> str:
+    """A question set where a name is ("How is espresso made?" → "How is espresso made in
+    Seoul?")."""
+    return f"{question.rstrip(' ?.!')} in {name}?"
+
+
 # ---------------------------------------------------------------- a follow-up in a conversation
 
 # A message that leans on what was said before: a pronoun or a demonstrative with nothing in

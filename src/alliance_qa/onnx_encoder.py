@@ -63,7 +63,8 @@ PIECES_PER_BATCH = 1024
 # build needs of the model besides its vectors (its length limit and its input word
 # embeddings), so a build with an export does not load PyTorch. 4: with an 8-bit copy
 # quantized per batch. 5: with the 8-bit copy quantized per word piece (quantization.py).
-EXPORT_FORMAT = 5
+# 6: that copy's weights in 7 bits, which no x86 kernel overflows (quantization.py).
+EXPORT_FORMAT = 6
 
 
 def folder_for(encoders_dir: Path, fingerprint: str) -> Path:
