@@ -247,6 +247,23 @@ def test_a_slip_in_a_name_is_read_as_the_corpus_name_one_edit_away():
 
 
 @pytest.mark.unit
+def test_a_short_decade_is_read_as_the_one_the_corpus_writes_in_full():
+    from alliance_qa.spelling import Speller
+    speller = Speller({}, decades=["1970s", "1980s", "1880s"])
+    assert speller.correct("what happened in the 70s and ’70s?") == (
+        "what happened in the 1970s and 1970s?", (("70s", "1970s"), ("’70s", "1970s")))
+    assert speller.correct("and in the 80s, or 1975, or the 60s?") == (
+        "and in the 80s, or 1975, or the 60s?", ())        # two centuries, or none written
+    assert Speller({}).correct("the 70s") == ("the 70s", ())
+
+
+def test_the_built_index_reads_a_short_decade_as_the_text_writes_it(searcher):
+    answer = searcher.search("what happened in the 70s")
+    assert answer.searched.startswith("what happened in the 1970s")
+    assert not answer.abstained and "1970s" in answer.hits[0].chunk.citation
+
+
+@pytest.mark.unit
 def test_a_word_whose_other_form_the_corpus_has_is_left_alone():
     from alliance_qa.spelling import Speller, corpus_words
     speller = Speller(corpus_words(["Upregulation of the gene was measured."]))
