@@ -85,7 +85,7 @@ def corpus_names(texts: list[str], sample: int = NAMING_SAMPLE) -> Counter:
     chosen = texts if len(texts) <= sample else chance.sample(texts, sample)
     counts: Counter = Counter()
     for text in chosen:
-        counts.update(set(en.names_in(text)))
+        counts.update(dict.fromkeys(en.names_in(text)).keys())   # once a text, in order
     return counts
 
 
