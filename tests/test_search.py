@@ -249,7 +249,7 @@ def test_a_slip_in_a_name_is_read_as_the_corpus_name_one_edit_away():
 @pytest.mark.unit
 def test_a_short_decade_is_read_as_the_one_the_corpus_writes_in_full():
     from alliance_qa.spelling import Speller
-    speller = Speller({}, decades=["1970s", "1980s", "1880s"])
+    speller = Speller({}, keywords=["1970s", "1980s", "1880s", "80s", "treaty"])
     assert speller.correct("what happened in the 70s and ’70s?") == (
         "what happened in the 1970s and 1970s?", (("70s", "1970s"), ("’70s", "1970s")))
     assert speller.correct("and in the 80s, or 1975, or the 60s?") == (

@@ -100,11 +100,9 @@ COUNTED = re.compile(r"\bhow many ((?:[\w-]+ ){1,3}?)(?:do|does|did|is|are|was|w
                      r"had|will|would|can|could|should|died|served)\b", re.IGNORECASE)
 # A number written in a question: "1975", "the 80s", "3,000".
 NUMBER = re.compile(r"\b[0-9][0-9,.]*\b")
+# A decade, in full ("1980s": its century is group 1) or short ("the 80s", "’70s", "70's":
+# which century a short one means is for the corpus to say, spelling.py).
 DECADE = re.compile(r"(?:\b(1[0-9]|20)|['’]|\b)([0-9])0['’]?s\b")
-# A decade written short ("the 80s", "’70s", "70's") and in full ("1980s"): which century a
-# short one means is for the corpus to say (spelling.py).
-SHORT_DECADE = re.compile(r"(?<![\w'’])['’]?([0-9])0['’]?s\b")
-FULL_DECADE = re.compile(r"(1[0-9]|20)[0-9]0s")
 # Small numbers are as often written out: "4 centres" may be "four centres" in the text.
 SPELLED = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve "
                          "thirteen fourteen fifteen sixteen seventeen eighteen nineteen "

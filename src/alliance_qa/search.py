@@ -33,7 +33,6 @@ from .chunking import Chunk
 from .citations import parse_citation_id
 from .embedding import QueryEncoder, QueryEncoding
 from .errors import UnknownDocument
-from .language import FULL_DECADE
 from .questions import Question, prepare, read_question
 from .spelling import Speller
 from .store import Rows, StoredIndex, spans_rows
@@ -120,7 +119,7 @@ class Searcher:
                                    index.token_frequency)
         self.keyword = index.keyword
         self.speller = Speller(index.words, also_known=embedder.dictionary(),
-                               decades=filter(FULL_DECADE.fullmatch, self.keyword.vocabulary))
+                               keywords=self.keyword.vocabulary)
         self._encode_lock = threading.Lock()
         # The products here are small; threads of the BLAS library would only spin on the
         # cores the model's forward pass needs next (7.1 → 8.0 ms a query on 2 cores; with

@@ -36,7 +36,7 @@ from functools import cached_property
 import Stemmer
 from spellchecker import SpellChecker
 
-from .language import SHORT_DECADE, VOWEL
+from .language import DECADE, VOWEL
 
 _WORD = re.compile(r"[^\W\d_]+")
 SHORTEST = 4              # shorter words are too easily another word: left as typed
@@ -60,10 +60,10 @@ def names_among(written: Mapping[str, int]) -> set[str]:
 
 class Speller:
     """Reads misspelt question words as the words meant (corpus words first); `written`:
-    each corpus word's count as written (`corpus_words`); `decades`: the decades the corpus
-    writes in full ("1980s")."""
+    each corpus word's count as written (`corpus_words`); `keywords`: the corpus's keyword
+    tokens (BM25's vocabulary), of which the decades written in full ("1980s") are kept."""
     def __init__(self, written: Mapping[str, int], also_known: Collection[str] = (),
-                 decades: Iterable[str] = ()):
+                 keywords: Iterable[str] = ()):
         self.corpus = Counter()
         for word, count in written.items():
             self.corpus[word.lower()] += count
@@ -73,8 +73,10 @@ class Speller:
         self._corpus_stems = set(self._stemmer.stemWords(list(self.corpus)))
         self._also_known = also_known
         self._decades: dict[str, list[str]] = {}          # "8" → ["1980s"]
-        for decade in sorted(decades):
-            self._decades.setdefault(decade[2], []).append(decade)
+        for word in sorted(keywords):
+            decade = DECADE.fullmatch(word)
+            if decade and decade.group(1):
+                self._decades.setdefault(decade.group(2), []).append(word)
 
     @cached_property
     def _english(self) -> SpellChecker:
@@ -121,8 +123,8 @@ class Speller:
         changes = []
 
         def decade(match: re.Match) -> str:
-            full = self._decades.get(match.group(1), [])
-            if len(full) != 1:
+            full = self._decades.get(match.group(2), [])
+            if match.group(1) or len(full) != 1:        # written in full, or not one decade
                 return match.group(0)
             changes.append((match.group(0), full[0]))
             return full[0]
@@ -139,5 +141,5 @@ class Speller:
             changes.append((typed, written))
             return written
 
-        text = SHORT_DECADE.sub(decade, text)
+        text = DECADE.sub(decade, text)
         return _WORD.sub(read, text), tuple(dict.fromkeys(changes))
