@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 
@@ -174,6 +175,25 @@ def test_names_are_counted_by_the_texts_that_name_them_inside_a_sentence():
     assert names == {"South Korea": 2, "United States": 2, "Court of Justice": 1}
     assert abstention.corpus_names(texts, sample=1) == abstention.corpus_names(texts, sample=1)
     assert sum(abstention.corpus_names(texts, sample=1).values()) <= 3
+
+
+@pytest.mark.unit
+def test_only_the_sampled_texts_are_read():
+    """A large build's records are decoded as asked for: naming reads its sample alone."""
+    texts = [f"Troops of South Korea met Unit {n} near Seoul." for n in range(50)]
+    read = []
+
+    class Recorded(Sequence):
+        def __len__(self):
+            return len(texts)
+
+        def __getitem__(self, number):
+            read.append(number)
+            return texts[number]
+
+    assert abstention.corpus_names(Recorded(), sample=5) == abstention.corpus_names(
+        texts, sample=5)
+    assert len(read) == 5 and len(set(read)) == 5
 
 
 @pytest.mark.unit

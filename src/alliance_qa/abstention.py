@@ -32,7 +32,7 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -78,14 +78,15 @@ def corpus_questions(sentences: list[str], lengths: list[int],
     return made
 
 
-def corpus_names(texts: list[str], sample: int = NAMING_SAMPLE) -> Counter:
+def corpus_names(texts: Sequence[str], sample: int = NAMING_SAMPLE) -> Counter:
     """How many texts name each name (`language.names_in`), over a repeatable sample of
-    them."""
+    them; only the texts sampled are read (`texts` may decode each as it is asked for)."""
     chance = random.Random(0)
-    chosen = texts if len(texts) <= sample else chance.sample(texts, sample)
+    count = len(texts)
+    chosen = range(count) if count <= sample else chance.sample(range(count), sample)
     counts: Counter = Counter()
-    for text in chosen:
-        counts.update(dict.fromkeys(en.names_in(text)).keys())   # once a text, in order
+    for number in chosen:
+        counts.update(dict.fromkeys(en.names_in(texts[number])).keys())  # once a text, in order
     return counts
 
 

@@ -11,7 +11,7 @@ import hashlib
 import platform
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -600,12 +600,26 @@ def calibrate(index: StoredIndex, reader: TextEncoder) -> Calibration:
     from .search import Searcher
     searcher = Searcher(index, reader, calibration=UNCALIBRATED)
     reference = reference_questions()
-    near = near_questions(reference, corpus_names([c.text for c in searcher.chunks]))
+    near = near_questions(reference, corpus_names(ChunkTexts(searcher.chunks)))
     own = corpus_questions([c.text[a:b] for c in searcher.chunks for a, b in c.sentences]
                            or [c.text for c in searcher.chunks],
                            [len(q.split()) for q in reference])
     return Calibration.fit(searcher.probe(reference + near, reader.encode_with_pieces),
                            searcher.probe(own, reader.encode_with_pieces), near=len(near))
+
+
+class ChunkTexts(Sequence[str]):
+    """The texts of chunks, each read only when asked for (a stored build's records are
+    decoded one by one: calibration names from 2,000 of them, not all)."""
+
+    def __init__(self, chunks: Sequence[Chunk]):
+        self.chunks = chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, number: int) -> str:      # type: ignore[override]
+        return self.chunks[number].text
 
 
 def corpus_related_words(embedder: CorpusModel, keyword: KeywordIndex) -> dict:
