@@ -39,7 +39,7 @@ def test_manifest_says_what_the_index_was_built_from(built):
     assert manifest.acronyms == {"THAAD": "Terminal High Altitude Area Defense",
                                  "SOFA": "Status of Forces Agreement"}
     assert set(manifest.files) == {"context.faiss", "text.faiss", "sentences.faiss",
-                                   "tokens.faiss", "tokens.npy", "token-centroids.npz",
+                                   "token-codes.npy", "tokens.npy", "token-centroids.npz",
                                    "chunks.jsonl", "chunk-columns.npz",
                                    "documents.json", "embedding-keys.json",
                                    "related-words.json", "corpus-words.json", "fits.npy",
@@ -230,13 +230,13 @@ def test_an_index_from_a_version_without_word_pieces_is_called_stale(damaged):
     """What a build by the previous release looks like: no word-piece files."""
     settings, folder = damaged
     manifest = json.loads((folder / "manifest.json").read_text())
-    for name in ("tokens.faiss", "tokens.npy", "token-centroids.npz"):
+    for name in ("token-codes.npy", "tokens.npy", "token-centroids.npz"):
         (folder / name).unlink()
         del manifest["files"][name]
     (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
     with pytest.raises(IndexStale, match="another version of alliance-qa") as error:
         load_index(settings.index_dir)
-    assert "tokens.faiss" in str(error.value) and "alliance-qa build" in str(error.value)
+    assert "token-codes.npy" in str(error.value) and "alliance-qa build" in str(error.value)
 
 
 @pytest.mark.full

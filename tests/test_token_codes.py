@@ -17,8 +17,8 @@ def test_rows_scored_from_their_codes_equal_the_decoded_rows_products(monkeypatc
     decoded_at_load = token_codes.TokenCodes.learn(vectors, ids)
     monkeypatch.setattr(token_codes, "DECODE_ALL_BELOW_BYTES", 0)    # as for a large index
     from_codes = token_codes.TokenCodes(decoded_at_load.ids, decoded_at_load.pieces,
-                                        decoded_at_load.centroids, decoded_at_load.residuals,
-                                        decoded_at_load.trained_rows)
+                                        decoded_at_load.centroids, decoded_at_load.codebooks,
+                                        decoded_at_load.codes, decoded_at_load.trained_rows)
     assert from_codes._decoded is None and decoded_at_load._decoded is not None
     query = vectors[[5, 17, 2999]] + 0.1
     rows = np.array([0, 1, 2, 2999, 1500, 7, 7])         # any order, repeated
@@ -33,28 +33,27 @@ def test_rows_scored_from_their_codes_equal_the_decoded_rows_products(monkeypatc
 
 
 @pytest.mark.unit
-def test_codes_are_assembled_in_text_order_and_the_coders_blocks_let_go():
-    """New texts' codes come from the coder's blocks in turn (a text may span two), kept
-    texts' from the previous build; each block is released once used."""
+def test_codes_are_put_in_text_order_from_the_spool_and_the_kept_texts(tmp_path):
+    """New texts' codes are read back from the coder's spool in turn (spooled in blocks
+    that a text may straddle), kept texts' come from the previous build."""
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(400, 16)).astype(np.float32)
     ids = rng.integers(0, 30, size=400).astype(np.int32)
-    like = token_codes.TokenCodes.learn(vectors, ids)
-    everything = like.codes
+    everything = token_codes.TokenCodes.learn(vectors, ids).codes
     counts = [3, 0, 5, 2, 4]                     # rows of texts 0…4
     starts = np.cumsum([0] + counts)
     kept = {1, 3}
     new_rows = np.concatenate([everything[starts[i]:starts[i + 1]] for i in range(5)
                                if i not in kept])
-    blocks = [new_rows[:4], new_rows[4:]]        # text 2's rows span both blocks
-    ordered = token_codes.in_text_order(counts, {0, 2, 4}, blocks,
+    spool = token_codes.Spool(everything.shape[1], tmp_path)
+    spool.append(new_rows[:4])                   # text 2's rows straddle the two blocks
+    spool.append(new_rows[4:])
+    assert spool.rows == len(new_rows) and not list(tmp_path.iterdir())   # an unnamed file
+    ordered = token_codes.in_text_order(counts, {0, 2, 4}, spool,
                                         lambda i: everything[starts[i]:starts[i + 1]])
-    rows = token_codes.TokenCodes.assemble(like, ids[:sum(counts)], ordered,
-                                           (like.pieces, like.centroids))
-    assert np.array_equal(rows.codes, everything[:sum(counts)]) and blocks == []
-    with pytest.raises(ValueError):
-        token_codes.TokenCodes.assemble(like, ids[:5], iter([everything[:3]]),
-                                        (like.pieces, like.centroids))
+    assert np.array_equal(np.concatenate(list(ordered)), everything[:sum(counts)])
+    with pytest.raises(ValueError, match="fewer"):
+        spool.read(1)                            # every spooled row was read once
 
 
 @pytest.mark.unit
@@ -72,12 +71,26 @@ def test_a_coder_learns_from_exactly_the_first_rows_and_codes_the_rest_with_them
     for start in (0, 130, 260):
         coder.add(vectors[start:start + 130], ids[start:start + 130])
         assert coder.first is None or coder.first.shape == (300, 24)
-    blocks, (pieces, centroids), like = coder.finish()
+    spool, (pieces, centroids), like = coder.finish()
     alone = token_codes.TokenCodes.learn(vectors[:300], ids[:300])
-    codes = np.concatenate(blocks)
+    codes = spool.read(spool.rows)
     assert len(codes) == 390 and like.trained_rows == 300
     assert np.array_equal(codes[:300], alone.codes)
     assert np.array_equal(like.centroids, alone.centroids)
     rest = vectors[300:] - centroids[np.searchsorted(pieces, ids[300:])].astype(np.float32)
-    assert np.array_equal(codes[300:], alone.residuals.pq.compute_codes(rest))
+    assert np.array_equal(codes[300:], alone.quantizer.compute_codes(rest))
     assert np.array_equal(vectors, original)      # the caller's rows are never overwritten
+
+
+@pytest.mark.unit
+def test_rows_given_a_block_at_a_time_are_written_as_one_array(tmp_path):
+    from alliance_qa import store
+    rows = np.arange(60, dtype=np.uint8).reshape(20, 3)
+    blocks = store.RowBlocks((20, 3), np.dtype(np.uint8), iter([rows[:7], rows[7:]]))
+    digest = store._write_bytes(tmp_path / "rows.npy", blocks)
+    assert np.array_equal(np.load(tmp_path / "rows.npy"), rows)
+    assert digest == store.file_sha256(tmp_path / "rows.npy")
+    for wrong in ([rows[:7]], [rows, rows[:1]], [rows[:, :2]]):
+        with pytest.raises(ValueError):
+            store._write_bytes(tmp_path / "wrong.npy",
+                               store.RowBlocks((20, 3), np.dtype(np.uint8), iter(wrong)))

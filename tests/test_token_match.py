@@ -76,7 +76,7 @@ def test_rows_decoded_once_at_load_or_per_question_score_alike(searcher, monkeyp
     stored = searcher.index.tokens
     monkeypatch.setattr(token_codes, "DECODE_ALL_BELOW_BYTES", 0)    # as for a large index
     per_question = token_codes.TokenCodes(stored.ids, stored.pieces, stored.centroids,
-                                          stored.residuals, stored.trained_rows)
+                                          stored.codebooks, stored.codes, stored.trained_rows)
     assert per_question._decoded is None and stored._decoded is not None
     kept = TokenMatcher(per_question, searcher.index.token_table, len(searcher.chunks),
                         searcher.index.token_frequency)

@@ -55,7 +55,7 @@ from .store import (
     read_manifest,
     token_starts,
 )
-from .token_codes import Coder, TokenCodes, in_text_order
+from .token_codes import CodedPieces, Coder, TokenCodes, in_text_order
 from .token_match import content_pieces
 
 # `from .module import …` and `from . import a, b` (names in parentheses across lines too),
@@ -332,8 +332,7 @@ class Pieces:
     """The context view and the word pieces, from one forward pass over the context texts."""
 
     index: tuple[faiss.Index, dict]   # the context view's index, described
-    codes: TokenCodes            # the content word pieces of every text, in text order
-    table: np.ndarray            # int32 (text number, vocabulary id) per row of `codes`
+    coded: CodedPieces           # the content word pieces of every text, in text order
     keys: list[str]              # each text's key
     embedded: int                # texts embedded anew
 
@@ -360,7 +359,7 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
     missing = sorted(set(range(len(texts))) - set(kept))
     kept_rows = sum(len(known_codes[keys[i]][0]) for i in kept)
     ids_of = {i: known_codes[keys[i]][0] for i in kept}
-    coder = Coder(previous if kept else None)
+    coder = Coder(previous if kept else None, scratch)
     stage = (f"Embedding {len(missing)} of {len(texts)} paragraphs with their headings, word "
              f"by word ({len(kept)} unchanged)…")
 
@@ -381,15 +380,15 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
         _report(on_progress, "The corpus has outgrown its word-piece codebooks: "
                              "embedding every paragraph to learn them anew…", 0.1)
         return embed_with_pieces(reader, texts, progress, on_progress, scratch=scratch)
-    blocks, centroids, codebooks = coder.finish()
+    spool, (pieces, centroids), owner = coder.finish()
     counts = [len(ids_of[i]) for i in range(len(texts))]
     table = np.empty((sum(counts), 2), np.int32)     # (text number, vocabulary id) a row
     table[:, 0] = np.repeat(np.arange(len(texts), dtype=np.int32), counts)
     table[:, 1] = np.concatenate([ids_of.pop(i) for i in range(len(texts))] or [[]])
-    codes = in_text_order(counts, set(missing), blocks, lambda i: known_codes[keys[i]][1])
-    return Pieces(index, TokenCodes.assemble(codebooks, table[:, 1], codes, centroids,
-                                               None if kept else coder.rows),
-                  table, keys, len(missing))
+    codes = in_text_order(counts, set(missing), spool, lambda i: known_codes[keys[i]][1])
+    return Pieces(index, CodedPieces(table, pieces, centroids, owner.codebooks, codes,
+                                     owner.trained_rows if kept else coder.rows),
+                  keys, len(missing))
 
 
 def estimate_seconds(reader: TextEncoder, inputs: dict[str, list[str]],
@@ -527,7 +526,7 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
                                    cache, previous.tokens if cache else None,
                                    settings.index_dir)
         staging.view("context", pieces.index)
-        staging.word_pieces(pieces.table, pieces.codes)
+        staging.word_pieces(pieces.coded)
         keys, new_texts = {"context": pieces.keys, TOKENS: pieces.keys}, pieces.embedded
         del pieces
         release_freed_memory()

@@ -4,20 +4,20 @@ Layout: `index/CURRENT` names the live build folder (`index/build-…/`), which 
 `manifest.json`, `chunks.jsonl` and `chunk-columns.npz` (records.py), `documents.json`, one
 FAISS inner-product index per view of the text (`context.faiss` and `text.faiss`: a unit
 vector per chunk; `sentences.faiss`: a unit vector per sentence of each chunk, in chunk
-order), the word pieces (token_codes.py: `tokens.faiss`, FAISS's product-quantized code of
+order), the word pieces (token_codes.py: `token-codes.npy`, the product-quantized code of
 each content word piece of each chunk's context text, in chunk order, `token-centroids.npz`,
-each word piece's corpus centroid and how many chunks have it, and `tokens.npy`, each row's
-chunk number and vocabulary id), `embedding-keys.json`: for each view, the SHA-256 of the
-exact text embedded for each row (for `tokens`, for each chunk), so the next build can reuse
-every vector whose text and model are unchanged, `fits.npy`: what the model was asked while
-chunking, by digest, with its answer (chunking.FitsMemory: the next build asks again only
-about what changed), `related-words.json`: the corpus words each word the corpus lacks
-stands for (related_words.py), `corpus-words.json` (spelling.py) and BM25's files
-(keyword.py). A build is written to a hidden temporary folder part by part as it is made
-(`Staging`), calibrated there, then made live by atomically replacing `CURRENT`; readers
-resolve `CURRENT` once, so they never see a half-written build. The previous build is kept
-until the next one lands, so a reader that started before a swap can finish. Nothing here
-unpickles: the files are JSON, FAISS's own format and plain NumPy arrays.
+each word piece's corpus centroid and how many chunks have it, and FAISS's codebooks, and
+`tokens.npy`, each row's chunk number and vocabulary id), `embedding-keys.json`: for each
+view, the SHA-256 of the exact text embedded for each row (for `tokens`, for each chunk), so
+the next build can reuse every vector whose text and model are unchanged, `fits.npy`: what
+the model was asked while chunking, by digest, with its answer (chunking.FitsMemory: the
+next build asks again only about what changed), `related-words.json`: the corpus words each
+word the corpus lacks stands for (related_words.py), `corpus-words.json` (spelling.py) and
+BM25's files (keyword.py). A build is written to a hidden temporary folder part by part as
+it is made (`Staging`), calibrated there, then made live by atomically replacing `CURRENT`;
+readers resolve `CURRENT` once, so they never see a half-written build. The previous build
+is kept until the next one lands, so a reader that started before a swap can finish. Nothing
+here unpickles: the files are JSON, FAISS's own format and plain NumPy arrays.
 
 Loading verifies every file it reads against the manifest's SHA-256 (two files at a time,
 hashlib releases the GIL), memory-maps the large ones, and reads the documents, the
@@ -39,7 +39,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -55,7 +55,7 @@ from .integrity import file_sha256, sha256_bytes
 from .keyword import KeywordIndex
 from .manifest import Manifest
 from .records import ChunkColumns, ChunkRecords, decode, encode
-from .token_codes import TokenCodes
+from .token_codes import CodedPieces, TokenCodes, product_quantizer
 
 POINTER = "CURRENT"
 LOCK = ".build.lock"
@@ -63,13 +63,14 @@ KEYS = "embedding-keys.json"
 VIEWS = ("context", "text", "sentences")
 TOKENS = "tokens"                   # the word pieces: one key a chunk, rows in token_codes
 TOKEN_TABLE = "tokens.npy"
+TOKEN_CODES = "token-codes.npy"
 TOKEN_CENTROIDS = "token-centroids.npz"
 RELATED = "related-words.json"
 CORPUS_WORDS = "corpus-words.json"
 FITS = "fits.npy"                   # what the model was asked while chunking (FitsMemory)
 RECORDS, COLUMNS, DOCUMENTS = "chunks.jsonl", "chunk-columns.npz", "documents.json"
-FILES = (RECORDS, DOCUMENTS, KEYS, TOKEN_TABLE, TOKEN_CENTROIDS,
-         f"{TOKENS}.faiss", *(f"{v}.faiss" for v in VIEWS), CORPUS_WORDS, *keyword.FILES)
+FILES = (RECORDS, DOCUMENTS, KEYS, TOKEN_TABLE, TOKEN_CENTROIDS, TOKEN_CODES,
+         *(f"{v}.faiss" for v in VIEWS), CORPUS_WORDS, *keyword.FILES)
 # RELATED, COLUMNS and FITS are read when present: an index from before them still loads
 # (its recipe makes it stale), so the rebuild can reuse its vectors.
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
@@ -169,10 +170,11 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def _write_bytes(path: Path, data: bytes | memoryview | np.ndarray | faiss.Index) -> str:
+def _write_bytes(path: Path, data: bytes | memoryview | np.ndarray | faiss.Index | RowBlocks
+                 ) -> str:
     """Write the data to the path, on disk; its SHA-256. A FAISS index is written in its own
     format and an array as .npy, both streamed a block at a time (never a copy of their
-    contents in memory)."""
+    contents in memory), as are rows given a block at a time."""
     digest = hashlib.sha256()
     with open(path, "wb") as handle:
         def write(block: bytes) -> int:
@@ -184,11 +186,35 @@ def _write_bytes(path: Path, data: bytes | memoryview | np.ndarray | faiss.Index
             faiss.write_index(data, faiss.PyCallbackIOWriter(write))
         elif isinstance(data, np.ndarray):
             np.save(_Hashed(write), data, allow_pickle=False)
+        elif isinstance(data, RowBlocks):
+            data.save(_Hashed(write))
         else:
             write(data)
         handle.flush()
         os.fsync(handle.fileno())
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RowBlocks:
+    """A 2-d array given a block of rows at a time, to write as .npy without holding it."""
+    shape: tuple[int, int]
+    dtype: np.dtype
+    blocks: Iterable[np.ndarray]
+
+    def save(self, handle: _Hashed) -> None:
+        """Write the .npy header, then each block (ValueError when they do not fit it)."""
+        np.lib.format.write_array_header_1_0(handle, {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(self.dtype)),
+            "fortran_order": False, "shape": self.shape})
+        done = 0
+        for block in self.blocks:
+            if block.shape[1:] != self.shape[1:] or done + len(block) > self.shape[0]:
+                raise ValueError(f"rows of shape {block.shape} after {done} of {self.shape}")
+            handle.write(memoryview(np.ascontiguousarray(block, self.dtype)))
+            done += len(block)
+        if done != self.shape[0]:
+            raise ValueError(f"{done} rows for {self.shape}")
 
 
 @dataclass(frozen=True)
@@ -394,11 +420,12 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def token_description(tokens: TokenCodes) -> dict:
+def token_description(coded: CodedPieces) -> dict:
     """The word-piece rows as the manifest describes them."""
-    pq = tokens.residuals.pq
-    return {"type": f"word-piece centroids + IndexPQ residuals ({pq.M} × {pq.nbits} bits)",
-            "vectors": len(tokens), "trained_rows": tokens.trained_rows}
+    count, entries, _ = coded.codebooks.shape
+    bits = int(entries).bit_length() - 1
+    return {"type": f"word-piece centroids + product-quantized residuals ({count} × {bits} "
+                    "bits)", "vectors": len(coded.table), "trained_rows": coded.trained_rows}
 
 
 class Staging:
@@ -432,15 +459,19 @@ class Staging:
         self._write(f"{name}.faiss", index[0])
         self.descriptions[name] = index[1]
 
-    def word_pieces(self, table: np.ndarray, tokens: TokenCodes) -> None:
-        """The word-piece rows: their codes, their (chunk, vocabulary id) table, the
-        pieces' centroids and how many chunks have each piece."""
-        self._write(f"{TOKENS}.faiss", tokens.residuals)
-        self._write(TOKEN_TABLE, np.ascontiguousarray(table, dtype=np.int32))
-        self._write(TOKEN_CENTROIDS, _npz_bytes(pieces=tokens.pieces,
-                                                centroids=tokens.centroids,
+    def word_pieces(self, coded: CodedPieces) -> None:
+        """The word-piece rows: their codes (streamed from the build's spool), their
+        (chunk, vocabulary id) table, the pieces' centroids, the codebooks and how many
+        chunks have each piece."""
+        table = np.ascontiguousarray(coded.table, dtype=np.int32)
+        width = product_quantizer(coded.codebooks).code_size
+        self._write(TOKEN_CODES, RowBlocks((len(table), width), np.dtype(np.uint8),
+                                           coded.codes))
+        self._write(TOKEN_TABLE, table)
+        self._write(TOKEN_CENTROIDS, _npz_bytes(pieces=coded.pieces, centroids=coded.centroids,
+                                                codebooks=coded.codebooks,
                                                 frequency=document_frequencies(table)))
-        self.descriptions[TOKENS] = token_description(tokens)
+        self.descriptions[TOKENS] = token_description(coded)
 
     def words(self, keyword: KeywordIndex, related: dict, counts: dict[str, int]) -> None:
         """BM25 over the chunks, the related-words table and the corpus words' counts."""
@@ -652,33 +683,34 @@ def _load_folder(folder: Path, manifest: Manifest) -> StoredIndex:
     if lacking:
         raise IndexStale(f"The index in {folder} was built by another version of alliance-qa "
                          f"(it has no {', '.join(lacking)}).")
-    vectors = [f"{view}.faiss" for view in (*VIEWS, TOKENS)]
+    vectors = [f"{view}.faiss" for view in VIEWS]
     read = [name for name in (TOKEN_CENTROIDS, CORPUS_WORDS, RELATED, COLUMNS)
             if name in manifest.files]
-    raw = _verify(folder, manifest, read, [RECORDS, TOKEN_TABLE, *vectors, *keyword.FILES])
+    raw = _verify(folder, manifest, read, [RECORDS, TOKEN_TABLE, TOKEN_CODES, *vectors,
+                                           *keyword.FILES])
     try:
         views = {name.removesuffix(".faiss"): _map_vectors(folder, name) for name in vectors}
         chunks, columns, documents = _chunks(folder, manifest, raw.get(COLUMNS))
         token_table = np.load(folder / TOKEN_TABLE, mmap_mode="r", allow_pickle=False)
+        codes = np.load(folder / TOKEN_CODES, mmap_mode="r", allow_pickle=False)
         with np.load(io.BytesIO(raw[TOKEN_CENTROIDS]), allow_pickle=False) as stored:
             pieces, centroids = stored["pieces"], stored["centroids"]
+            codebooks = stored["codebooks"]
             frequency = (stored["frequency"] if "frequency" in stored.files
                          else document_frequencies(token_table))
         related_words = _related(json.loads(raw.get(RELATED, b"{}")))
         words = _counts(json.loads(raw[CORPUS_WORDS]))
         keywords = KeywordIndex.load(folder, related_words)
-        residuals = views.pop(TOKENS)
         trained = int(manifest.vector_indexes.get(TOKENS, {}).get("trained_rows", 0))
         last = chunks[-1] if len(chunks) else None     # the records decode
     except (RuntimeError, ValueError, TypeError, KeyError, AttributeError, OSError) as error:
         raise _undecodable(folder, error) from error
     expected = {**view_rows(columns), TOKENS: len(token_table)}
-    counts = {**{view: index.ntotal for view, index in views.items()},
-              TOKENS: residuals.ntotal}
+    counts = {**{view: index.ntotal for view, index in views.items()}, TOKENS: len(codes)}
     if (counts != expected
             or len(chunks) != manifest.chunk_count
-            or any(index.d != manifest.dimension for index in [*views.values(), residuals])
-            or not isinstance(residuals, faiss.IndexPQ)
+            or any(index.d != manifest.dimension for index in views.values())
+            or not _codes_fit(codes, codebooks, manifest.dimension)
             or keywords.documents != len(chunks)
             or not _token_table_fits(token_table, len(chunks))
             or not _centroids_fit(pieces, centroids, token_table, manifest.dimension)
@@ -688,7 +720,7 @@ def _load_folder(folder: Path, manifest: Manifest) -> StoredIndex:
         raise IndexCorrupt(f"The index in {folder} is inconsistent: {len(chunks)} chunk "
                            f"records, {manifest.chunk_count} in the manifest, vectors "
                            f"{counts}.")
-    tokens = TokenCodes(token_table[:, 1], pieces, centroids, residuals, trained)
+    tokens = TokenCodes(token_table[:, 1], pieces, centroids, codebooks, codes, trained)
     return StoredIndex(folder, manifest, chunks, columns, views, token_table, tokens,
                        frequency, related_words, keywords, words, known_documents=documents)
 
@@ -762,6 +794,16 @@ def _centroids_fit(pieces: np.ndarray, centroids: np.ndarray, table: np.ndarray,
     return (centroids.dtype == np.float16 and centroids.shape == (len(pieces), dimension)
             and pieces.dtype == np.int32 and pieces.ndim == 1
             and bool(np.all(np.diff(pieces) > 0)) and _all_among(table[:, 1], pieces))
+
+
+def _codes_fit(codes: np.ndarray, codebooks: np.ndarray, dimension: int) -> bool:
+    """Codebooks of a product quantizer for `dimension`, and uint8 codes of its size."""
+    if codebooks.ndim != 3 or codebooks.dtype != np.float32 or codes.ndim != 2:
+        return False
+    count, entries, width = codebooks.shape
+    bits = int(entries).bit_length() - 1
+    return (count * width == dimension and entries == 2 ** bits and 1 <= bits <= 8
+            and codes.dtype == np.uint8 and codes.shape[1] == (count * bits + 7) // 8)
 
 
 def _all_among(ids: np.ndarray, known: np.ndarray) -> bool:

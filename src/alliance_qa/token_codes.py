@@ -15,13 +15,16 @@ new or edited paragraphs with the same codebooks and keeps every other row's cod
 once the corpus has grown to twice the rows the codebooks were learned on, the next build
 learns them anew (and so embeds every paragraph again). A build codes its rows as they are
 embedded (`Coder`): it holds vectors only until it has enough rows to learn the codebooks
-from, so its memory does not grow with the corpus beyond the codes themselves.
+from, and the codes wait in a temporary file (`Spool`) until they are written in text order,
+so what it holds does not grow with the corpus's word pieces beyond their vocabulary ids.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -44,44 +47,49 @@ def subvectors(dimension: int) -> int:
     return max(m for m in range(1, wanted + 1) if dimension % m == 0)
 
 
+def product_quantizer(codebooks: np.ndarray) -> faiss.ProductQuantizer:
+    """FAISS's product quantizer with these codebooks (subvectors × entries × width)."""
+    count, entries, width = codebooks.shape
+    quantizer = faiss.ProductQuantizer(count * width, count, int(entries).bit_length() - 1)
+    faiss.copy_array_to_vector(np.ascontiguousarray(codebooks, np.float32).ravel(),
+                               quantizer.centroids)
+    return quantizer
+
+
+def _codebooks_of(quantizer: faiss.ProductQuantizer) -> np.ndarray:
+    return faiss.vector_to_array(quantizer.centroids).reshape(quantizer.M, quantizer.ksub,
+                                                              quantizer.dsub)
+
+
 @dataclass
 class TokenCodes:
     """The word-piece rows of an index: `ids` (the vocabulary id of each row), `pieces`
-    (the sorted ids that have a centroid), `centroids` (float16, one row per piece) and
-    `residuals` (FAISS IndexPQ holding each row's code)."""
+    (the sorted ids that have a centroid), `centroids` (float16, one row per piece),
+    `codebooks` (float32, subvectors × entries × width: FAISS's product quantizer) and
+    `codes` (uint8, each row's residual coded with them; memory-mapped when loaded)."""
 
     ids: np.ndarray
     pieces: np.ndarray
     centroids: np.ndarray
-    residuals: faiss.IndexPQ
+    codebooks: np.ndarray
+    codes: np.ndarray
     trained_rows: int             # how many rows the codebooks were learned from
 
     def __post_init__(self) -> None:
-        self._decoded = self._centroids = self._codebooks = None
+        self.quantizer = product_quantizer(self.codebooks)
+        self._decoded = self._centroids = None
         if len(self) * self.centroids.shape[1] * 4 <= DECODE_ALL_BELOW_BYTES:
             self._decoded = self.take(np.arange(len(self)))
         else:      # scored from the codes per question (`similarities`)
             self._centroids = self.centroids.astype(np.float32)
-            pq = self.residuals.pq
-            self._codebooks = faiss.vector_to_array(pq.centroids).reshape(pq.M, pq.ksub,
-                                                                          pq.dsub)
 
     def __len__(self) -> int:
-        return int(self.residuals.ntotal)
+        return len(self.codes)
 
     def centroid_of(self, rows: np.ndarray) -> np.ndarray:
         """Each row's centroid row (looked up as asked: for every row of a large index it
         took 0.9 s of each start)."""
         return np.searchsorted(self.pieces, self.ids[rows])
-
-    @property
-    def codes(self) -> np.ndarray:
-        """Each row's code bytes (a view of FAISS's memory, memory-mapped pages included)."""
-        size = self.residuals.code_size
-        if not len(self):
-            return np.zeros((0, size), np.uint8)
-        return faiss.rev_swig_ptr(self.residuals.codes.data(), len(self) * size).reshape(
-            len(self), size)
 
     def rows(self, low: int, high: int) -> np.ndarray:
         """Rows low…high−1 as float32 vectors."""
@@ -93,7 +101,7 @@ class TokenCodes:
         them to 1 did not raise hit@1 on either)."""
         if self._decoded is not None:
             return self._decoded[rows]
-        residual = self.residuals.pq.decode(np.ascontiguousarray(self.codes[rows]))
+        residual = self.quantizer.decode(np.ascontiguousarray(self.codes[rows]))
         centroids = self._centroids if self._centroids is not None else self.centroids
         return (centroids[self.centroid_of(rows)] + residual).astype(np.float32, copy=False)
 
@@ -106,18 +114,16 @@ class TokenCodes:
             if 4 * len(rows) >= len(self._decoded):    # most rows: copying them costs more
                 return (query @ self._decoded.T)[:, rows]   # than multiplying them all
             return query @ self._decoded[rows].T
-        m, entries, width = self._codebooks.shape
+        m, entries, width = self.codebooks.shape
         # (m, entries, queries): every codebook entry's product with the query's subvector
         tables = np.ascontiguousarray(np.matmul(
-            self._codebooks, query.reshape(len(query), m, width).transpose(1, 2, 0)))
+            self.codebooks, query.reshape(len(query), m, width).transpose(1, 2, 0)))
         codes = self.codes[rows]
         residual = np.zeros((len(rows), len(query)), np.float32)
         for part in range(m):
             residual += tables[part][codes[:, part]]
         pieces, which = np.unique(self.centroid_of(rows), return_inverse=True)
         return (query @ self._centroids[pieces].T)[:, which] + residual.T
-
-    # ------------------------------------------------------------ making them
 
     @classmethod
     def learn(cls, vectors: np.ndarray, ids: np.ndarray, seed: int = 0,
@@ -131,10 +137,9 @@ class TokenCodes:
                                        pieces, centroids)
         rows = len(vectors)
         bits = int(min(8, max(1, np.log2(max(rows, 2)))))     # k-means needs 2**bits rows
-        index = faiss.IndexPQ(dimension, subvectors(dimension), bits,
-                              faiss.METRIC_INNER_PRODUCT)
-        index.pq.cp.min_points_per_centroid = 1     # a small corpus trains on what it has
-        index.pq.cp.seed = seed
+        quantizer = faiss.ProductQuantizer(dimension, subvectors(dimension), bits)
+        quantizer.cp.min_points_per_centroid = 1    # a small corpus trains on what it has
+        quantizer.cp.seed = seed
         if rows == 1:
             training = np.repeat(residual, 2, axis=0)
         elif rows <= TRAINING_ROWS:
@@ -142,51 +147,62 @@ class TokenCodes:
         else:
             sample = np.random.default_rng(seed).permutation(rows)[:TRAINING_ROWS]
             training = residual[np.sort(sample)]
-        index.train(np.ascontiguousarray(training))
+        quantizer.train(np.ascontiguousarray(training))
         del training
-        index.add(np.ascontiguousarray(residual))
-        return cls(np.asarray(ids, np.int32), pieces, centroids, index, rows)
+        codes = quantizer.compute_codes(np.ascontiguousarray(residual))
+        return cls(np.asarray(ids, np.int32), pieces, centroids, _codebooks_of(quantizer),
+                   codes, rows)
 
-    @classmethod
-    def assemble(cls, like: TokenCodes, ids: np.ndarray, codes: Iterable[np.ndarray],
-                 centroids: tuple[np.ndarray, np.ndarray],
-                 trained_rows: int | None = None) -> TokenCodes:
-        """Rows from codes made with `like`'s codebooks (kept and new rows, in order), given
-        a block at a time and copied straight into the index: the codes are never held
-        twice (~280 MB a copy at 100,000 passages)."""
-        index = faiss.IndexPQ(like.centroids.shape[1], like.residuals.pq.M,
-                              like.residuals.pq.nbits, faiss.METRIC_INNER_PRODUCT)
-        faiss.copy_array_to_vector(faiss.vector_to_array(like.residuals.pq.centroids),
-                                   index.pq.centroids)
-        index.is_trained = True
-        total, size = len(ids), index.code_size
-        index.codes.resize(total * size)
-        into = (faiss.rev_swig_ptr(index.codes.data(), total * size).reshape(total, size)
-                if total else np.zeros((0, size), np.uint8))
-        done = 0
-        for block in codes:
-            into[done:done + len(block)] = block
-            done += len(block)
-        if done != total:
-            raise ValueError(f"{done} word-piece codes for {total} rows")
-        index.ntotal = total
-        pieces, rows = centroids
-        return cls(np.asarray(ids, np.int32), pieces, rows, index,
-                   trained_rows or like.trained_rows)
+
+@dataclass(frozen=True)
+class CodedPieces:
+    """A build's word-piece rows as it writes them: the table, the centroids and codebooks,
+    and every row's code in text order, a block at a time (read from disk as written)."""
+
+    table: np.ndarray                  # int32 (text number, vocabulary id) a row
+    pieces: np.ndarray
+    centroids: np.ndarray
+    codebooks: np.ndarray
+    codes: Iterable[np.ndarray]
+    trained_rows: int
+
+
+class Spool:
+    """Rows of codes appended to an unnamed temporary file, then read back in order: a
+    build's codes wait on disk, not in memory (~280 MB at 100,000 passages)."""
+
+    def __init__(self, width: int, folder: Path | None = None):
+        self.file = tempfile.TemporaryFile(dir=folder)
+        self.width, self.rows, self._reading = width, 0, False
+
+    def append(self, codes: np.ndarray) -> None:
+        """Add rows after those already spooled."""
+        self.file.write(memoryview(np.ascontiguousarray(codes, np.uint8)))
+        self.rows += len(codes)
+
+    def read(self, count: int) -> np.ndarray:
+        """The next `count` rows (the first call starts at the first row)."""
+        if not self._reading:
+            self.file.seek(0)
+            self._reading = True
+        data = self.file.read(count * self.width)
+        if len(data) != count * self.width:
+            raise ValueError(f"the spool holds fewer than {count} more rows")
+        return np.frombuffer(data, np.uint8).reshape(count, self.width)
 
 
 class Coder:
     """Codes word-piece rows as a build embeds them, slice by slice: with `like`'s
     codebooks, or with codebooks learned from the first TRAINING_ROWS rows, gathered in one
-    buffer (the only vectors it ever holds). Pieces first seen later get their own rows'
-    mean as centroid."""
+    buffer (the only vectors it ever holds); the codes go to a `Spool` in `folder`. Pieces
+    first seen later get their own rows' mean as centroid."""
 
-    def __init__(self, like: TokenCodes | None = None):
-        self.like = like
+    def __init__(self, like: TokenCodes | None = None, folder: Path | None = None):
+        self.like, self.folder = like, folder
         self.centroids = (like.pieces, like.centroids) if like else None
         self.first: np.ndarray | None = None                  # rows before codebooks
         self.first_ids: list[np.ndarray] = []
-        self.codes: list[np.ndarray] = []
+        self.spool = Spool(like.codes.shape[1], folder) if like else None
         self.rows = 0
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
@@ -208,7 +224,7 @@ class Coder:
         self.centroids = _centroids(vectors, ids, *self.centroids)
         residual = _subtract_centroids(np.array(vectors, np.float32, order="C"), ids,
                                        *self.centroids)
-        self.codes.append(self.like.residuals.pq.compute_codes(residual))
+        self.spool.append(self.like.quantizer.compute_codes(residual))
 
     def _learn(self) -> None:
         ids = np.concatenate(self.first_ids) if self.first_ids else np.zeros(0, np.int32)
@@ -216,34 +232,35 @@ class Coder:
         self.first, self.first_ids = None, []
         self.like = TokenCodes.learn(vectors, ids, overwrite=True)
         self.centroids = (self.like.pieces, self.like.centroids)
-        self.codes.append(self.like.codes.copy())
+        self.spool = Spool(self.like.codes.shape[1], self.folder)
+        self.spool.append(self.like.codes)
 
-    def finish(self) -> tuple[list[np.ndarray], tuple[np.ndarray, np.ndarray], TokenCodes]:
-        """Every added row's code, in blocks handed over (the coder keeps none), the
-        centroids (pieces, rows), and the codebooks' owner."""
+    def finish(self) -> tuple[Spool, tuple[np.ndarray, np.ndarray], TokenCodes]:
+        """The spool of every added row's code, the centroids (pieces, rows), and the
+        codebooks' owner."""
         if self.like is None:
             self._learn()
-        blocks, self.codes = self.codes, []
-        return blocks, self.centroids, self.like
+        return self.spool, self.centroids, self.like
 
 
-def in_text_order(counts: Sequence[int], new: Collection[int], blocks: list[np.ndarray],
+def in_text_order(counts: Sequence[int], new: Collection[int], fresh: Spool,
                   kept: Callable[[int], np.ndarray]) -> Iterator[np.ndarray]:
-    """Every text's codes, text by text: a new text's `counts[i]` rows taken in turn from
-    `blocks` (the coder's, emptied as they are used, so each is freed once copied), a kept
-    text's `kept(i)`."""
-    blocks.reverse()
-    block, at = np.zeros((0, 0), np.uint8), 0
+    """Every text's codes, in text order: a run of new texts' rows read in turn from
+    `fresh` (the coder's spool, up to _BLOCK_ROWS rows a read), a kept text's `kept(i)`."""
+    run = 0
     for i, count in enumerate(counts):
-        if i not in new:
-            yield kept(i)
+        if i in new:
+            run += count
+            if run >= _BLOCK_ROWS:
+                yield fresh.read(run)
+                run = 0
             continue
-        while count:
-            if at == len(block):
-                block, at = blocks.pop(), 0
-            take = min(count, len(block) - at)
-            yield block[at:at + take]
-            at, count = at + take, count - take
+        if run:
+            yield fresh.read(run)
+            run = 0
+        yield kept(i)
+    if run:
+        yield fresh.read(run)
 
 
 def _subtract_centroids(rows: np.ndarray, ids: np.ndarray, pieces: np.ndarray,
