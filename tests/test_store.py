@@ -226,6 +226,21 @@ def test_a_word_piece_table_out_of_chunk_order_is_refused(damaged):
         load_index(settings.index_dir)
 
 
+@pytest.mark.parametrize("change", [lambda codes: codes[:, :-1], lambda codes: codes[:-1],
+                                    lambda codes: codes.astype(np.int16)])
+def test_word_piece_codes_that_do_not_fit_their_codebooks_are_refused(damaged, change):
+    """Codes whose file still matches its manifest entry, but whose width, row count or
+    type does not fit the codebooks and the table."""
+    settings, folder = damaged
+    codes = change(np.load(folder / "token-codes.npy"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["token-codes.npy"] = store._write_bytes(folder / "token-codes.npy",
+                                                              np.ascontiguousarray(codes))
+    (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))   # as a build writes it
+    with pytest.raises(IndexCorrupt, match="inconsistent"):
+        load_index(settings.index_dir)
+
+
 def test_an_index_from_a_version_without_word_pieces_is_called_stale(damaged):
     """What a build by the previous release looks like: no word-piece files."""
     settings, folder = damaged

@@ -94,3 +94,14 @@ def test_rows_given_a_block_at_a_time_are_written_as_one_array(tmp_path):
         with pytest.raises(ValueError):
             store._write_bytes(tmp_path / "wrong.npy",
                                store.RowBlocks((20, 3), np.dtype(np.uint8), iter(wrong)))
+
+
+@pytest.mark.unit
+def test_document_frequencies_count_each_chunk_once_per_piece():
+    from alliance_qa import store
+    table = np.array([[0, 5], [0, 5], [0, 2], [1, 5], [2, 0], [2, 2], [2, 2]], np.int32)
+    naive = np.zeros(6, np.int64)
+    for piece in range(6):
+        naive[piece] = len({chunk for chunk, id_ in table.tolist() if id_ == piece})
+    assert store.document_frequencies(table).tolist() == naive.tolist() == [1, 0, 2, 0, 0, 2]
+    assert table.tolist()[0] == [0, 5]            # the table itself is left as it was
