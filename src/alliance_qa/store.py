@@ -449,7 +449,8 @@ class Staging:
             raise BuildFailed(f"Writing the index to {self.index_dir} failed: "
                               f"{_reason(error)}.") from error
 
-    def _write(self, name: str, data: bytes | memoryview | np.ndarray | faiss.Index) -> None:
+    def _write(self, name: str, data: bytes | memoryview | np.ndarray | faiss.Index | RowBlocks
+               ) -> None:
         def write() -> None:
             self.files[name] = _write_bytes(self.folder / name, data)
         self._guarded(write)
