@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,19 @@ def test_document_frequencies_count_each_chunk_once_per_piece():
         naive[piece] = len({chunk for chunk, id_ in table.tolist() if id_ == piece})
     assert store.document_frequencies(table).tolist() == naive.tolist() == [1, 0, 2, 0, 0, 2]
     assert table.tolist()[0] == [0, 5]            # the table itself is left as it was
+
+
+@pytest.mark.unit
+def test_a_full_disk_while_codes_are_set_aside_is_said_in_words(tmp_path):
+    from alliance_qa.errors import BuildFailed
+
+    class Full:
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    spool = token_codes.Spool(4, tmp_path)
+    spool.file = Full()
+    with pytest.raises(BuildFailed, match="the disk is full"):
+        spool.append(np.zeros((3, 4), np.uint8))
+    with pytest.raises(BuildFailed, match="Cannot set word-piece codes aside"):
+        token_codes.Spool(4, tmp_path / "missing")

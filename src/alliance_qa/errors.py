@@ -3,6 +3,8 @@
 The command line and the app show `str(error)`: what went wrong, then the fix.
 """
 
+import errno
+
 
 class AllianceQAError(Exception):
     """Base of every error a user may see; `fix` says what to do about it."""
@@ -46,6 +48,11 @@ class BuildFailed(AllianceQAError):
     """A build stopped; the previous index is kept."""
     fix = ("The previous index, if any, is unchanged; fix the cause and run `alliance-qa build` "
            "again.")
+
+
+def disk_reason(error: OSError) -> str:
+    """Why a write failed, in words."""
+    return "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
 
 
 class CorpusEmpty(AllianceQAError):

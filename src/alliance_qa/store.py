@@ -50,7 +50,7 @@ import numpy as np
 from . import keyword
 from .chunking import DIGEST, Chunk
 from .documents import Document, Section
-from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale
+from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexStale, disk_reason
 from .integrity import file_sha256, sha256_bytes
 from .keyword import KeywordIndex
 from .manifest import Manifest
@@ -247,7 +247,7 @@ class ViewIndex:
         try:
             self._spill = tempfile.TemporaryFile(dir=scratch)
         except OSError as error:
-            raise BuildFailed(f"Cannot set vectors aside in {scratch}: {_reason(error)}.") \
+            raise BuildFailed(f"Cannot set vectors aside in {scratch}: {disk_reason(error)}.") \
                 from error
         self._least = np.full(dimension, np.inf, dtype=np.float32)
         self._greatest = np.full(dimension, -np.inf, dtype=np.float32)
@@ -269,7 +269,7 @@ class ViewIndex:
                 self._spill.write(rows.tobytes())
             except OSError as error:
                 raise BuildFailed(f"Setting the vectors aside on disk failed: "
-                                  f"{_reason(error)}.") from error
+                                  f"{disk_reason(error)}.") from error
             np.minimum(self._least, rows.min(axis=0), out=self._least)
             np.maximum(self._greatest, rows.max(axis=0), out=self._greatest)
             self._given += len(rows)
@@ -350,11 +350,6 @@ class CodeRanges:
 def _coded(index: faiss.Index) -> faiss.Index:
     """The index that holds a view's codes: the HNSW index's storage, or the index itself."""
     return faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
-
-
-def _reason(error: OSError) -> str:
-    """Why a write failed, in words."""
-    return "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
 
 
 def vector_index(vectors: np.ndarray, exact_limit: int = EXACT_LIMIT
@@ -447,7 +442,7 @@ class Staging:
             step()
         except OSError as error:
             raise BuildFailed(f"Writing the index to {self.index_dir} failed: "
-                              f"{_reason(error)}.") from error
+                              f"{disk_reason(error)}.") from error
 
     def _write(self, name: str, data: bytes | memoryview | np.ndarray | faiss.Index | RowBlocks
                ) -> None:

@@ -29,6 +29,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .errors import BuildFailed, disk_reason
+
 DIMENSIONS_PER_CODE = 12        # a 384-dimensional vector → 32 codes of one byte
 TRAINING_ROWS = 256 * 256       # what FAISS's k-means would sample anyway
 DECODE_ALL_BELOW_BYTES = 256 * 2**20    # vectors decoded once at load take at most this
@@ -172,12 +174,20 @@ class Spool:
     build's codes wait on disk, not in memory (~280 MB at 100,000 passages)."""
 
     def __init__(self, width: int, folder: Path | None = None):
-        self.file = tempfile.TemporaryFile(dir=folder)
+        try:
+            self.file = tempfile.TemporaryFile(dir=folder)
+        except OSError as error:
+            raise BuildFailed(f"Cannot set word-piece codes aside in {folder}: "
+                              f"{disk_reason(error)}.") from error
         self.width, self.rows, self._reading = width, 0, False
 
     def append(self, codes: np.ndarray) -> None:
         """Add rows after those already spooled."""
-        self.file.write(memoryview(np.ascontiguousarray(codes, np.uint8)))
+        try:
+            self.file.write(memoryview(np.ascontiguousarray(codes, np.uint8)))
+        except OSError as error:
+            raise BuildFailed(f"Setting the word-piece codes aside on disk failed: "
+                              f"{disk_reason(error)}.") from error
         self.rows += len(codes)
 
     def read(self, count: int) -> np.ndarray:
