@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -175,6 +176,31 @@ def test_names_are_counted_by_the_texts_that_name_them_inside_a_sentence():
     assert names == {"South Korea": 2, "United States": 2, "Court of Justice": 1}
     assert abstention.corpus_names(texts, sample=1) == abstention.corpus_names(texts, sample=1)
     assert sum(abstention.corpus_names(texts, sample=1).values()) <= 3
+
+
+@pytest.mark.unit
+def test_questions_from_sentences_read_as_asked_equal_those_from_a_list():
+    """Calibration reads a stored build's sentences through ChunkSentences: one pass to
+    count words, then the drawn ones alone, and draws exactly what a list would give."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from alliance_qa.indexing import ChunkSentences
+    texts = ["The treaty was signed in 1953. It bound both sides.",
+             "Troops stayed on the peninsula for decades after the war ended.",
+             "Costs were shared. Exercises were held every year. Some were cut back."]
+    chunks = [SimpleNamespace(text=text, sentences=tuple(
+        (m.start(), m.end()) for m in re.finditer(r"[^.]+\.", text))) for text in texts]
+    listed = [c.text[a:b] for c in chunks for a, b in c.sentences]
+    lazy = ChunkSentences(chunks, np.cumsum([0] + [len(c.sentences) for c in chunks]))
+    assert len(lazy) == len(listed) == 6
+    assert list(lazy) == listed and [lazy[n] for n in range(6)] == listed
+    with pytest.raises(IndexError):
+        lazy[6]
+    lengths = [3, 5, 4]
+    assert abstention.corpus_questions(lazy, lengths, 20) == \
+        abstention.corpus_questions(listed, lengths, 20)
 
 
 @pytest.mark.unit

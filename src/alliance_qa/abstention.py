@@ -57,12 +57,13 @@ def reference_questions() -> list[str]:
             if line.strip() and not line.startswith("#")]
 
 
-def corpus_questions(sentences: list[str], lengths: list[int],
+def corpus_questions(sentences: Sequence[str], lengths: list[int],
                      count: int = CORPUS_QUESTIONS) -> list[str]:
     """Questions the corpus answers, made from its own sentences: each keeps, in their
     order, as many of one sentence's words as one of `lengths` (the reference questions'
     lengths in words), so that they are as short as questions are. The same corpus always
-    gives the same questions."""
+    gives the same questions. `sentences` is read once in order to count their words, then
+    only the sentences drawn (it may decode each as it is asked for)."""
     chance = random.Random(0)
     sizes = [len(s.split()) for s in sentences]      # split again only when drawn: all the
     usable = ([i for i, n in enumerate(sizes) if n >= 4]          # words of 400,000
