@@ -415,12 +415,11 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def token_description(coded: CodedPieces) -> dict:
-    """The word-piece rows as the manifest describes them."""
-    count, entries, _ = coded.codebooks.shape
-    bits = int(entries).bit_length() - 1
-    return {"type": f"word-piece centroids + product-quantized residuals ({count} × {bits} "
-                    "bits)", "vectors": len(coded.table), "trained_rows": coded.trained_rows}
+def token_description(coded: CodedPieces, quantizer: faiss.ProductQuantizer) -> dict:
+    """The word-piece rows as the manifest describes them (`quantizer`: their codebooks')."""
+    return {"type": f"word-piece centroids + product-quantized residuals ({quantizer.M} × "
+                    f"{quantizer.nbits} bits)", "vectors": len(coded.table),
+            "trained_rows": coded.trained_rows}
 
 
 class Staging:
@@ -460,14 +459,14 @@ class Staging:
         (chunk, vocabulary id) table, the pieces' centroids, the codebooks and how many
         chunks have each piece."""
         table = np.ascontiguousarray(coded.table, dtype=np.int32)
-        width = product_quantizer(coded.codebooks).code_size
-        self._write(TOKEN_CODES, RowBlocks((len(table), width), np.dtype(np.uint8),
-                                           coded.codes))
+        quantizer = product_quantizer(coded.codebooks)
+        self._write(TOKEN_CODES, RowBlocks((len(table), quantizer.code_size),
+                                           np.dtype(np.uint8), coded.codes))
         self._write(TOKEN_TABLE, table)
         self._write(TOKEN_CENTROIDS, _npz_bytes(pieces=coded.pieces, centroids=coded.centroids,
                                                 codebooks=coded.codebooks,
                                                 frequency=document_frequencies(table)))
-        self.descriptions[TOKENS] = token_description(coded)
+        self.descriptions[TOKENS] = token_description(coded, quantizer)
 
     def words(self, keyword: KeywordIndex, related: dict, counts: dict[str, int]) -> None:
         """BM25 over the chunks, the related-words table and the corpus words' counts."""
