@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 
 from alliance_qa.config import Settings
-from alliance_qa.embedding import Embedder
 from alliance_qa.evaluation import EVAL_DIR, find_suites, load_questions
 from alliance_qa.indexing import (
     build_index,
     check_index,
-    corpus_model,
     missing_export,
     reusable_vectors,
 )
@@ -136,9 +134,8 @@ def test_a_damaged_8_bit_copy_sends_the_build_back_to_the_model(export_copy, emb
     assert encoder is not None and encoder.for_corpus() is encoder       # serves, slower
     assert missing_export(read_manifest(export_copy.index_dir), export_copy) == []
     assert OnnxEncoder.load_for_build(export_copy.encoders, embedder.fingerprint) is None
-    assert isinstance(corpus_model(export_copy), Embedder)
     copy.unlink()
-    assert isinstance(corpus_model(export_copy), Embedder)
+    assert OnnxEncoder.load_for_build(export_copy.encoders, embedder.fingerprint) is None
 
 
 @pytest.mark.full
@@ -147,7 +144,7 @@ def test_a_build_makes_a_damaged_8_bit_copy_again(export_copy, embedder, tmp_pat
     shutil.copytree(export_copy.index_dir, settings.index_dir)
     copy = damage_the_8_bit_copy(settings, embedder.fingerprint)
     before = read_manifest(settings.index_dir).corpus_encoder
-    summary = build_index(settings, corpus_model(settings))
+    summary = build_index(settings)               # as the command line builds: no model given
     remade = OnnxEncoder.load_for_build(settings.encoders, embedder.fingerprint)
     assert remade is not None and remade.for_corpus().model_file == copy.name
     assert read_manifest(settings.index_dir).corpus_encoder == before   # the same copy
@@ -175,6 +172,26 @@ def test_the_product_answers_alike_with_either_runtime(built, searcher):
         assert [h.chunk.id for h in a.hits] == [h.chunk.id for h in b.hits], question
         assert a.abstained == b.abstained, question
         assert abs(a.confidence - b.confidence) < 1e-3, question
+
+
+def test_a_first_build_exports_the_model_apart_and_never_loads_pytorch(built, tmp_path):
+    """The export runs in a process of its own; the build embeds with it, as serving
+    encodes with it, and keeps the ~370 MiB PyTorch costs out of its own memory."""
+    script = ("import sys; from alliance_qa.config import Settings; "
+              "from alliance_qa.indexing import build_index; "
+              "s = build_index(Settings.from_env()); "
+              "print(s.slow_questions == '', 'torch' in sys.modules)")
+    env = {**os.environ, "ALLIANCE_QA_CORPUS": str(built.corpus_dir),
+           "ALLIANCE_QA_INDEX": str(tmp_path / "index"),
+           "ALLIANCE_QA_ENCODERS": str(tmp_path / "encoders")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]
+    fresh, _ = open_searcher(replace(built, index_dir=tmp_path / "index",
+                                     encoders_dir=tmp_path / "encoders"))
+    assert fresh.embedder.runtime == "onnxruntime"
+    assert "missile-defense" in fresh.search("What is THAAD?").hits[0].chunk.id
 
 
 def test_asking_loads_no_pytorch(built):

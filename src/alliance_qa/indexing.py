@@ -34,13 +34,20 @@ from .chunking import Chunk, FitsMemory, chunk_documents
 from .cluster import RayReader
 from .config import Settings
 from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
+from .documents import Document
 from .embedding import CorpusModel, Embedder, TextEncoder, TokenVectors, fingerprint
 from .errors import AllianceQAError, ClusterUnavailable, CorpusEmpty
 from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
 from .manifest import Manifest
 from .memory import release_freed_memory
-from .onnx_encoder import OnnxEncoder, export, folder_for, remove_dead_temporaries
+from .onnx_encoder import (
+    OnnxEncoder,
+    export,
+    export_apart,
+    folder_for,
+    remove_dead_temporaries,
+)
 from .related_words import related_words
 from .spelling import corpus_words
 from .store import (
@@ -303,27 +310,26 @@ def index_view(view: str, keys: list[str], known: PreviousVectors | dict,
 
 
 def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
-                progress: bool = False, on_progress: Progress = None,
-                cache: dict[str, Mapping] | None = None, scratch: Path | None = None
-                ) -> Iterator[tuple[str, tuple[faiss.Index, dict], list[str], int]]:
+                keys: dict[str, list[str]], progress: bool = False,
+                on_progress: Progress = None, cache: dict[str, Mapping] | None = None,
+                scratch: Path | None = None
+                ) -> Iterator[tuple[str, tuple[faiss.Index, dict], int]]:
     """The embedding stage for the views without word pieces ("text", "sentences"): each
     view's texts → unit vectors, reusing cached ones, into the view's index as they come
     (store.ViewIndex, which spills them to a temporary file in `scratch`).
 
     Yields one view at a time (so each can be written and let go before the next is made):
-    its name, its index (with its description), each row's text key, and how many texts
-    were embedded anew.
+    its name, its index (with its description) and how many texts were embedded anew.
     """
     for done, (view, texts) in enumerate(inputs.items()):
-        keys = [text_key(t) for t in texts]
         known = (cache or {}).get(view, {})
-        missing = [i for i, k in enumerate(keys) if k not in known]
+        missing = [i for i, k in enumerate(keys[view]) if k not in known]
         stage = (f"Embedding {len(missing)} of {len(texts)} {VIEW_NAMES[view]} "
                  f"({len(texts) - len(missing)} unchanged)…")
         span = (0.4 + 0.45 * done / len(inputs), 0.4 + 0.45 * (done + 1) / len(inputs))
         fresh = ((part, vectors) for part, (vectors, _) in embedded_slices(
             reader, texts, missing, False, progress, on_progress, stage, span))
-        yield view, index_view(view, keys, known, fresh, reader.dimension, scratch), keys, \
+        yield view, index_view(view, keys[view], known, fresh, reader.dimension, scratch), \
             len(missing)
 
 
@@ -333,7 +339,6 @@ class Pieces:
 
     index: tuple[faiss.Index, dict]   # the context view's index, described
     coded: CodedPieces           # the content word pieces of every text, in text order
-    keys: list[str]              # each text's key
     embedded: int                # texts embedded anew
 
 
@@ -341,7 +346,8 @@ class CodebooksOutgrown(Exception):
     """An incremental build's new word-piece rows outgrew the previous codebooks."""
 
 
-def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progress: bool = False,
+def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], keys: list[str],
+                      progress: bool = False,
                       on_progress: Progress = None, cache: dict[str, Mapping] | None = None,
                       previous: TokenCodes | None = None, scratch: Path | None = None
                       ) -> Pieces:
@@ -352,7 +358,6 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
     build's codebooks, until the rows outgrow twice what those were learned on: then every
     text is embedded and the codebooks are learned anew (token_codes.py).
     """
-    keys = [text_key(t) for t in texts]
     known_vectors = (cache or {}).get("context", {})
     known_codes = (cache or {}).get(TOKENS, {}) if previous is not None else {}
     kept = [i for i, k in enumerate(keys) if k in known_vectors and k in known_codes]
@@ -379,7 +384,7 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
     except CodebooksOutgrown:
         _report(on_progress, "The corpus has outgrown its word-piece codebooks: "
                              "embedding every paragraph to learn them anew…", 0.1)
-        return embed_with_pieces(reader, texts, progress, on_progress, scratch=scratch)
+        return embed_with_pieces(reader, texts, keys, progress, on_progress, scratch=scratch)
     spool, (pieces, centroids), owner = coder.finish()
     counts = [len(ids_of[i]) for i in range(len(texts))]
     table = np.empty((sum(counts), 2), np.int32)     # (text number, vocabulary id) a row
@@ -388,7 +393,7 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], progres
     codes = in_text_order(counts, set(missing), spool, lambda i: known_codes[keys[i]][1])
     return Pieces(index, CodedPieces(table, pieces, centroids, owner.codebooks, codes,
                                      owner.trained_rows if kept else coder.rows),
-                  keys, len(missing))
+                  len(missing))
 
 
 def estimate_seconds(reader: TextEncoder, inputs: dict[str, list[str]],
@@ -497,7 +502,9 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     # Sizes and times as scanned before reading: an edit during the build shows as one.
     corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
     remove_dead_temporaries(settings.encoders)     # of exports by killed builds
-    embedder = embedder or corpus_model(settings)
+    _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.01)
+    embedder, exported, slow_questions = prepared_model(settings, embedder,
+                                                        document_samples(documents))
     previous = _previous_build(settings.index_dir)
     fits = FitsMemory(embedder.fits, {} if full else fits_before(previous,
                                                                  embedder.fingerprint))
@@ -505,12 +512,19 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     staging.fits(fits.answers)
     del fits
     acronyms = find_acronyms([c.text for c in chunks])
-    _report(on_progress, "Finding the corpus words near the words it lacks…", 0.01)
+    _report(on_progress, "Finding the corpus words near the words it lacks…", 0.02)
     related = _write_words(staging, embedder, keyword_texts(chunks, acronyms))
     inputs = view_inputs(chunks, acronyms)
-    _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.02)
-    exported, slow_questions = (embedder, "") if isinstance(embedder, OnnxEncoder) else \
-        export(embedder, settings.encoders, question_samples(inputs))
+    context = [text_key(t) for t in inputs["context"]]
+    keys = {"context": context, TOKENS: context, "text": list(map(text_key, inputs["text"])),
+            "sentences": list(map(text_key, inputs["sentences"]))}
+    # Written now, so that neither the documents nor the chunks are held while embedding
+    # (~5 KB a passage: about 500 MB at 100,000).
+    staging.corpus(documents, chunks, keys)
+    counts = (len(documents), sum(len(d.sections) for d in documents), len(chunks))
+    changes = chunk_changes(previous, chunks)
+    del documents, chunks
+    release_freed_memory()
     reader = exported or embedder                 # encodes questions, as serving will
     corpus_reader = exported.for_corpus() if exported else embedder
     encoded_by = corpus_encoder(corpus_reader)
@@ -522,16 +536,16 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     workforce = _ray_reader(corpus_reader if exported else None, settings, slow_questions,
                             ray, workers) if ray else corpus_reader
     try:
-        pieces = embed_with_pieces(workforce, inputs["context"], progress, on_progress,
-                                   cache, previous.tokens if cache else None,
+        pieces = embed_with_pieces(workforce, inputs["context"], keys["context"], progress,
+                                   on_progress, cache, previous.tokens if cache else None,
                                    settings.index_dir)
         staging.view("context", pieces.index)
         staging.word_pieces(pieces.coded)
-        keys, new_texts = {"context": pieces.keys, TOKENS: pieces.keys}, pieces.embedded
+        new_texts = pieces.embedded
         del pieces
         release_freed_memory()
-        for view, index, keys[view], embedded in embed_views(
-                workforce, {v: inputs[v] for v in ("text", "sentences")}, progress,
+        for view, index, embedded in embed_views(
+                workforce, {v: inputs[v] for v in ("text", "sentences")}, keys, progress,
                 on_progress, cache, settings.index_dir):
             staging.view(view, index)
             new_texts += embedded
@@ -541,23 +555,20 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
             workforce.close()
     sentence_count, texts = len(inputs["sentences"]), sum(map(len, inputs.values()))
     scripts = scripts_of(inputs["context"])
-    del cache, inputs             # the texts embedded: 230 MiB at 100,000 passages
+    del cache, inputs, keys       # the texts embedded: 230 MiB at 100,000 passages
     _report(on_progress, "Writing the index…", 0.85)
-    staging.corpus(documents, chunks, keys)
     manifest = Manifest(
         model=embedder.name, model_fingerprint=embedder.fingerprint, corpus_encoder=encoded_by,
         dimension=embedder.dimension, max_tokens=embedder.max_tokens, recipe=recipe(),
         corpus=corpus, corpus_stat=corpus_stat, skipped=skipped,
-        document_count=len(documents),
-        section_count=sum(len(d.sections) for d in documents), chunk_count=len(chunks),
+        document_count=counts[0], section_count=counts[1], chunk_count=counts[2],
         sentence_count=sentence_count, acronyms=acronyms,
         scripts=scripts, related_words=len(related),
         slow_questions=slow_questions, built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         build_seconds=round(time.perf_counter() - start, 3), versions=library_versions())
     return staging.sealed(manifest), reader, BuildSummary(
-        len(documents), manifest.section_count, len(chunks), sentence_count, 0.0, "",
-        [str(w) for w in warnings], new_texts, texts - new_texts,
-        chunk_changes(previous, chunks), slow_questions)
+        *counts, sentence_count, 0.0, "", [str(w) for w in warnings], new_texts,
+        texts - new_texts, changes, slow_questions)
 
 
 def _write_words(staging: Staging, embedder: CorpusModel, searched: list[str]) -> dict:
@@ -570,13 +581,22 @@ def _write_words(staging: Staging, embedder: CorpusModel, searched: list[str]) -
     return related
 
 
-def corpus_model(settings: Settings) -> CorpusModel:
-    """The configured model's verified export if there is one (no PyTorch: ~7 s less a
-    build on 2 cores) with its 8-bit copy intact if it kept one, else the model loaded by
-    sentence-transformers (the build then exports it, so a damaged copy is remade instead of
-    leaving every later build embedding in full precision)."""
-    return OnnxEncoder.load_for_build(settings.encoders, fingerprint(settings.model)) or \
-        Embedder(settings.model)
+def prepared_model(settings: Settings, embedder: CorpusModel | None, samples: list[str]
+                   ) -> tuple[CorpusModel, OnnxEncoder | None, str]:
+    """The model a build reads with, its verified export (None if there is none) and why
+    questions will be encoded by sentence-transformers ("" when they will not).
+
+    Given no model (the command line, the page), the build uses the configured model's
+    verified export, with its 8-bit copy intact if it kept one; else it exports the model
+    in a process of its own (so that a damaged copy is made again rather than every later
+    build embed in full precision), and loads PyTorch only if no export can be made. Given
+    a loaded model (tests, the benchmark), the export is made here."""
+    if embedder is None:
+        exported, why_not = export_apart(settings.model, settings.encoders, samples)
+        return exported or Embedder(settings.model), exported, why_not
+    if isinstance(embedder, OnnxEncoder):
+        return embedder, embedder, ""
+    return embedder, *export(embedder, settings.encoders, samples)
 
 
 def _ray_reader(encoder: OnnxEncoder | None, settings: Settings, why_not: str,
@@ -654,10 +674,16 @@ def corpus_related_words(embedder: CorpusModel, keyword: KeywordIndex) -> dict:
     return related_words(*vocabulary, keyword.vocabulary, keyword.stem)
 
 
-def question_samples(inputs: dict[str, list[str]]) -> list[str]:
-    """Texts to check an export on: a few of each view, and the longest (truncated)."""
-    texts = [t for view in inputs.values() for t in view[:4]]
-    return texts + [max(inputs["context"], key=len)]
+def document_samples(documents: list[Document]) -> list[str]:
+    """Texts to check an export on: the corpus's first headings and paragraphs, a sentence
+    of each, and its longest paragraph under its heading (which a model may truncate)."""
+    first = [(s.heading, p) for d in documents[:4] for s in d.sections
+             for p in s.paragraphs][:4]
+    longest = max(((s.heading, p) for d in documents for s in d.sections
+                   for p in s.paragraphs), key=lambda pair: len(pair[1]), default=("", ""))
+    texts = [heading for heading, _ in first] + [p for _, p in first] + [
+        p.split(". ")[0] for _, p in first] + ["\n".join(longest)]
+    return [t for t in dict.fromkeys(texts) if t.strip()]
 
 
 def corpus_state(files: list[CorpusFile], manifest: Manifest | None = None,
