@@ -59,7 +59,7 @@ QUANTIZED_AGREEMENT = 0.95
 PIECES_PER_BATCH = 1024
 # How exports are made; an export made otherwise is made again. 2: attention exported from
 # its plain ("eager") form, which ONNX Runtime fuses and runs ~15% faster than the graph
-# exported from PyTorch's fused attention (docs/speed.md). 3: the export also carries what a
+# exported from PyTorch's fused attention (docs/method.md). 3: the export also carries what a
 # build needs of the model besides its vectors (its length limit and its input word
 # embeddings), so a build with an export does not load PyTorch. 4: with an 8-bit copy
 # quantized per batch. 5: with the 8-bit copy quantized per word piece (quantization.py).
