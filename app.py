@@ -27,9 +27,10 @@ from alliance_qa.embedding import QueryEncoder
 from alliance_qa.errors import AllianceQAError
 from alliance_qa.indexing import build_index, corpus_changes, corpus_signature
 from alliance_qa.manifest import Manifest
+from alliance_qa.onnx_encoder import question_encoder
 from alliance_qa.page_image import cited_page_png
 from alliance_qa.search import Answer, Searcher
-from alliance_qa.service import open_encoder, refuse_other_builds, refuse_other_model, stale_warning
+from alliance_qa.service import refuse_other_builds, refuse_other_model, stale_warning
 from alliance_qa.store import load_index, read_manifest
 
 st.set_page_config(page_title="alliance-qa", layout="centered")
@@ -51,7 +52,7 @@ def say(kind: str, text: str, where: DeltaGenerator = st) -> None:
 @st.cache_resource(show_spinner="Loading the language model…")
 def encoder_for(model: str, indexed_fingerprint: str) -> QueryEncoder:
     """The model for questions (its ONNX export when the build made one)."""
-    return open_encoder(settings, indexed_fingerprint)
+    return question_encoder(model, settings.encoders, indexed_fingerprint)
 
 
 @st.cache_resource

@@ -36,7 +36,7 @@ from .config import Settings
 from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
 from .documents import Document
 from .embedding import CorpusModel, Embedder, TextEncoder, TokenVectors, fingerprint
-from .errors import AllianceQAError, ClusterUnavailable, CorpusEmpty
+from .errors import AllianceQAError, BuildFailed, ClusterUnavailable, CorpusEmpty
 from .integrity import file_sha256
 from .keyword import KeywordIndex, keyword_texts
 from .manifest import Manifest
@@ -46,8 +46,10 @@ from .onnx_encoder import (
     export,
     export_apart,
     folder_for,
+    question_encoder,
     remove_dead_temporaries,
 )
+from .processes import ProcessEnded, run_apart
 from .related_words import related_words
 from .spelling import corpus_words
 from .store import (
@@ -465,14 +467,23 @@ def build_index(settings: Settings, embedder: CorpusModel | None = None, progres
 
     Each part of the index is written as soon as it is made and let go (store.Staging);
     abstention is then calibrated on the written files, loaded as serving loads them, and
-    only then is the build made live.
+    only then is the build made live. Given no model (the command line, the page), the
+    files are written by a process of its own (processes.py), so that what writing them
+    held is the system's again before calibration loads the index.
     """
     start = time.perf_counter()
     with build_lock(settings.index_dir):
         staging = Staging(settings.index_dir)
         try:
-            manifest, reader, summary = _write_build(staging, settings, embedder, progress,
-                                                     on_progress, full, ray, workers)
+            if embedder is None:
+                manifest, summary = _write_apart(staging, settings, progress, on_progress,
+                                                 full, ray, workers)
+                reader = question_encoder(settings.model, settings.encoders,
+                                          manifest.model_fingerprint)
+            else:
+                manifest, reader, summary = _write_build(staging, settings, embedder,
+                                                         progress, on_progress, full, ray,
+                                                         workers)
             _report(on_progress, "Calibrating abstention on questions it can and cannot "
                                  "answer…", 0.9)
             release_freed_memory()      # the index is loaded where the build's arrays were
@@ -483,6 +494,28 @@ def build_index(settings: Settings, embedder: CorpusModel | None = None, progres
             raise
         _report(on_progress, "Done.", 1.0)
     return replace(summary, seconds=time.perf_counter() - start, folder=str(folder))
+
+
+def _write_apart(staging: Staging, settings: Settings, progress: bool, on_progress: Progress,
+                 full: bool, ray: str | None, workers: int | None
+                 ) -> tuple[Manifest, BuildSummary]:
+    """`_write_build` in a process of its own, its stages reported here. A first build of
+    100,000 passages held ~1.45 GiB while calibrating in the process that had written
+    them (docs/speed.md)."""
+    try:
+        return run_apart(_write_there, staging, settings, progress, full, ray, workers,
+                         on_progress=on_progress)
+    except ProcessEnded as error:
+        raise BuildFailed(f"The build stopped before it finished ({error}: out of memory, or "
+                          "killed); the previous index is kept.") from error
+
+
+def _write_there(staging: Staging, settings: Settings, progress: bool, full: bool,
+                 ray: str | None, workers: int | None, report: Progress
+                 ) -> tuple[Manifest, BuildSummary]:
+    manifest, _, summary = _write_build(staging, settings, None, progress, report, full, ray,
+                                        workers)
+    return manifest, summary
 
 
 def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | None,
@@ -502,9 +535,8 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     # Sizes and times as scanned before reading: an edit during the build shows as one.
     corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
     remove_dead_temporaries(settings.encoders)     # of exports by killed builds
-    _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.01)
-    embedder, exported, slow_questions = prepared_model(settings, embedder,
-                                                        document_samples(documents))
+    embedder, exported, slow_questions = prepared_model(
+        settings, embedder, document_samples(documents), on_progress)
     previous = _previous_build(settings.index_dir)
     fits = FitsMemory(embedder.fits, {} if full else fits_before(previous,
                                                                  embedder.fingerprint))
@@ -581,7 +613,8 @@ def _write_words(staging: Staging, embedder: CorpusModel, searched: list[str]) -
     return related
 
 
-def prepared_model(settings: Settings, embedder: CorpusModel | None, samples: list[str]
+def prepared_model(settings: Settings, embedder: CorpusModel | None, samples: list[str],
+                   on_progress: Progress = None
                    ) -> tuple[CorpusModel, OnnxEncoder | None, str]:
     """The model a build reads with, its verified export (None if there is none) and why
     questions will be encoded by sentence-transformers ("" when they will not).
@@ -591,11 +624,16 @@ def prepared_model(settings: Settings, embedder: CorpusModel | None, samples: li
     in a process of its own (so that a damaged copy is made again rather than every later
     build embed in full precision), and loads PyTorch only if no export can be made. Given
     a loaded model (tests, the benchmark), the export is made here."""
+    if isinstance(embedder, OnnxEncoder):
+        return embedder, embedder, ""
+    existing = OnnxEncoder.load_for_build(settings.encoders, embedder.fingerprint if embedder
+                                          else fingerprint(settings.model))
+    if existing:
+        return embedder or existing, existing, ""
+    _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.01)
     if embedder is None:
         exported, why_not = export_apart(settings.model, settings.encoders, samples)
         return exported or Embedder(settings.model), exported, why_not
-    if isinstance(embedder, OnnxEncoder):
-        return embedder, embedder, ""
     return embedder, *export(embedder, settings.encoders, samples)
 
 

@@ -34,11 +34,13 @@ from .embedding import (
     Embedder,
     QueryEncoding,
     TokenVectors,
+    fingerprint,
     read_whole,
     unit_token_vectors,
     untruncated,
 )
 from .integrity import file_sha256, is_sealed, sealed
+from .processes import run_apart
 from .quantization import quantize_per_word_piece
 
 MODEL_FILE, TOKENIZER_FILE, SETTINGS_FILE = "model.onnx", "tokenizer.json", "encoder.json"
@@ -272,26 +274,31 @@ def export(embedder: Embedder, encoders_dir: Path, samples: list[str]
 
 def export_apart(model: str, encoders_dir: Path, samples: list[str]
                  ) -> tuple[OnnxEncoder | None, str]:
-    """`export` for the model named `model`, run in a process of its own unless a verified
-    export exists: PyTorch, which only the export needs, is loaded there and gone with it,
-    so a build that embeds with the export never holds it (~370 MiB of every first build's
-    memory). Returns the export loaded here, as `export` does."""
-    from .embedding import fingerprint
-    existing = OnnxEncoder.load_for_build(encoders_dir, fingerprint(model))
-    if existing:
-        return existing, ""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """`export` for the model named `model`, run in a process of its own: PyTorch, which only
+    the export needs, is loaded there and gone with it, so a build that embeds with the
+    export never holds it (~370 MiB of every first build's memory). Returns the export
+    loaded here, as `export` does."""
     try:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as apart:
-            why_not = apart.submit(_export_model, model, encoders_dir, samples).result()
+        why_not = run_apart(_export_model, model, encoders_dir, samples)
     except Exception as error:   # the model does not load there, or the process was killed
         return None, f"exporting the model to ONNX failed ({type(error).__name__}: {error})"
     landed = OnnxEncoder.load_for_build(encoders_dir, fingerprint(model))
     return landed, "" if landed else (why_not or "the export it made does not load")
 
 
-def _export_model(model: str, encoders_dir: Path, samples: list[str]) -> str:
+def question_encoder(model: str, encoders_dir: Path, indexed_fingerprint: str
+                     ) -> OnnxEncoder | Embedder:
+    """The configured model for questions: its verified export when there is one and the
+    model is the one the index was built with (no PyTorch to load), else
+    sentence-transformers."""
+    if fingerprint(model) == indexed_fingerprint:
+        exported = OnnxEncoder.load(encoders_dir, indexed_fingerprint)
+        if exported:
+            return exported
+    return Embedder(model)
+
+
+def _export_model(model: str, encoders_dir: Path, samples: list[str], report: object) -> str:
     """Why the model was not exported ("" when it was): `export_apart`'s other process."""
     return export(Embedder(model), encoders_dir, samples)[1]
 

@@ -9,26 +9,15 @@ from __future__ import annotations
 
 from .abstention import CHECKS
 from .config import Settings
-from .embedding import Embedder, QueryEncoder, fingerprint
+from .embedding import QueryEncoder
 from .errors import IndexStale
 from .indexing import build_changes, corpus_changes
 from .manifest import Manifest
-from .onnx_encoder import OnnxEncoder
+from .onnx_encoder import question_encoder
 from .search import Searcher
 from .store import load_index
 
 ANOTHER_MODEL = "The index was built with another model than the one configured."
-
-
-def open_encoder(settings: Settings, indexed_fingerprint: str) -> QueryEncoder:
-    """The configured model for questions: its verified ONNX export when the build made one
-    and the model is the one the index was built with (no PyTorch to load), else
-    sentence-transformers."""
-    if fingerprint(settings.model) == indexed_fingerprint:
-        exported = OnnxEncoder.load(settings.encoders, indexed_fingerprint)
-        if exported:
-            return exported
-    return Embedder(settings.model)
 
 
 def refuse_other_builds(manifest: Manifest, settings: Settings) -> None:
@@ -69,7 +58,8 @@ def open_searcher(settings: Settings, embedder: QueryEncoder | None = None,
     index = load_index(settings.index_dir)
     refuse_other_builds(index.manifest, settings)
     warning = stale_warning(corpus_changes(index.manifest, settings.corpus_dir))
-    embedder = embedder or open_encoder(settings, index.manifest.model_fingerprint)
+    embedder = embedder or question_encoder(settings.model, settings.encoders,
+                                            index.manifest.model_fingerprint)
     refuse_other_model(index.manifest, embedder)
     return Searcher(index, embedder, max_question_chars=settings.max_question_chars,
                     checks=checks), warning
