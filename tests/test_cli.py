@@ -4,8 +4,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -331,3 +334,32 @@ def test_no_document_links_a_file_that_does_not_exist():
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
             if not re.match(r"[a-z]+:", target):
                 assert (document.parent / target).exists(), f"{document.name} → {target}"
+
+
+def spawned_children(pid: int) -> list[int]:
+    """The processes `pid` started with multiprocessing's "spawn"."""
+    children = [int(c) for task in os.listdir(f"/proc/{pid}/task")
+                for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+    return [c for c in children if b"spawn_main" in open(f"/proc/{c}/cmdline", "rb").read()]
+
+
+@pytest.mark.full
+def test_a_build_whose_writing_process_is_killed_says_so_and_the_index_serves(index_env,
+                                                                              corpus_copy):
+    env = {**os.environ, **index_env, "ALLIANCE_QA_CORPUS": str(corpus_copy)}
+    build = subprocess.Popen([sys.executable, "-m", "alliance_qa", "build", "--full",
+                              "--quiet"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not spawned_children(build.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)                                       # well into reading the corpus
+    os.kill(spawned_children(build.pid)[0], signal.SIGKILL)   # as the system would, out of memory
+    _, stderr = build.communicate(timeout=60)
+    assert build.returncode == 1 and "Traceback" not in stderr
+    assert "The build stopped before it finished" in stderr
+    assert "the previous index is kept" in stderr
+    index = Path(index_env["ALLIANCE_QA_INDEX"])
+    assert not list(index.glob(".tmp-build-*"))
+    answer = run("ask", "What is SOFA?", "--json", env=env)
+    assert answer.returncode == 0 and "status-of-forces" in answer.stdout
