@@ -43,6 +43,6 @@ def test_an_error_there_is_raised_here_as_itself():
 
 def test_a_process_that_dies_is_said_and_nothing_waits_for_it():
     seen = []
-    with pytest.raises(ProcessEnded, match="exit code -9"):
+    with pytest.raises(ProcessEnded, match="killed by signal 9"):
         run_apart(killed, on_progress=lambda *stage: seen.append(stage))
     assert seen == [("about to be killed", 0.5)]

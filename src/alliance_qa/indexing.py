@@ -506,8 +506,9 @@ def _write_apart(staging: Staging, settings: Settings, progress: bool, on_progre
         return run_apart(_write_there, staging, settings, progress, full, ray, workers,
                          on_progress=on_progress)
     except ProcessEnded as error:
-        raise BuildFailed(f"The build stopped before it finished ({error}: out of memory, or "
-                          "killed); the previous index is kept.") from error
+        killed = ": out of memory?" if "signal 9" in str(error) else ""
+        raise BuildFailed(f"The build stopped before it finished ({error}{killed}).") \
+            from error
 
 
 def _write_there(staging: Staging, settings: Settings, progress: bool, full: bool,

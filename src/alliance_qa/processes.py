@@ -3,20 +3,26 @@ system's again when it ends.
 
 A build's stages hold what the process keeps after they end: PyTorch, once imported, and
 the freed memory the allocator does not hand back. The model's export and the writing of
-an index therefore each run apart (`multiprocessing` with "spawn": a new interpreter, not
-a copy of this one), and report their stages here as they reach them.
+an index therefore each run apart, in a new interpreter (`python -c`, not a fork of this
+one), and report their stages here as they reach them. The new process is given this
+one's module path, the function and its arguments, pickled, on its standard input, and
+answers through a pipe of its own; it never imports the program that asked (as
+`multiprocessing`'s "spawn" does, which runs a script's top level again unless the script
+guards it).
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 import pickle
-import queue
+import subprocess
+import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 Progress = Callable[[str, float], None] | None   # (stage, fraction done)
+_START = "import sys; from alliance_qa.processes import _serve; _serve(int(sys.argv[1]))"
 
 
 class ProcessEnded(RuntimeError):
@@ -28,51 +34,60 @@ def run_apart(function: Callable[..., Any], *arguments: Any, on_progress: Progre
     """`function(*arguments, report)` in a new process: its result, or its exception
     raised here; each `report(stage, done)` it makes is passed to `on_progress` here, in
     this thread. If this side is interrupted, the process is ended."""
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    worker = context.Process(target=_work, args=(messages, function, arguments))
-    worker.start()
+    answers, answering = os.pipe()
+    worker = subprocess.Popen([sys.executable, "-c", _START, str(answering)],
+                              stdin=subprocess.PIPE, pass_fds=(answering,))
+    os.close(answering)
     finished = False
     try:
-        while True:
-            kind, *content = _next(messages, worker)
-            if kind == "stage":
-                if on_progress is not None:
-                    on_progress(*content)
-                continue
-            finished = True
-            if kind == "failed":
-                raise content[0]
-            return content[0]
+        with os.fdopen(answers, "rb") as messages:
+            try:
+                pickle.dump(sys.path, worker.stdin)       # so that `function` can be found
+                pickle.dump((function, arguments), worker.stdin)
+                worker.stdin.close()
+            except BrokenPipeError:        # it ended at once: said as it ended, below
+                pass
+            while True:
+                kind, *content = _next(messages, worker)
+                if kind == "stage":
+                    if on_progress is not None:
+                        on_progress(*content)
+                    continue
+                finished = True
+                if kind == "failed":
+                    raise content[0]
+                return content[0]
     finally:
         if not finished:
-            worker.terminate()
-        worker.join()
+            worker.kill()
+        worker.wait()
 
 
-def _next(messages: Any, worker: Any) -> tuple:
-    while True:
-        try:
-            return messages.get(timeout=0.2)
-        except queue.Empty:
-            if worker.is_alive():
-                continue
-        try:                 # it ended: what it sent last may still be on its way
-            return messages.get(timeout=1.0)
-        except queue.Empty:
-            raise ProcessEnded(f"its process ended with exit code {worker.exitcode}") from None
-
-
-def _work(messages: Any, function: Callable[..., Any], arguments: tuple) -> None:
-    def report(stage: str, done: float) -> None:
-        messages.put(("stage", stage, done))
-
+def _next(messages: BinaryIO, worker: subprocess.Popen) -> tuple:
     try:
-        messages.put(("done", function(*arguments, report)))
-    except BaseException as error:        # sent back whole when it can be, else in words
-        error.add_note(f"In the process apart:\n{traceback.format_exc()}")
+        return pickle.load(messages)
+    except EOFError:            # every end of the pipe it held is closed: it has ended
+        code = worker.wait()
+        raise ProcessEnded(f"its process was killed by signal {-code}" if code < 0 else
+                           f"its process ended with exit code {code}") from None
+
+
+def _serve(answering: int) -> None:
+    """The new process: read the work from standard input, do it, send the answers."""
+    sys.path[:] = pickle.load(sys.stdin.buffer)
+    with os.fdopen(answering, "wb") as answers:
+        def send(message: tuple) -> None:
+            pickle.dump(message, answers)
+            answers.flush()
+
         try:
-            pickle.dumps(error)
-        except Exception:
-            error = RuntimeError(f"{type(error).__name__}: {error}")
-        messages.put(("failed", error))
+            function, arguments = pickle.load(sys.stdin.buffer)
+            send(("done", function(*arguments, lambda stage, done: send(("stage", stage,
+                                                                          done)))))
+        except BaseException as error:    # sent back whole when it can be, else in words
+            error.add_note(f"In the process apart:\n{traceback.format_exc()}")
+            try:
+                pickle.dumps(error)
+            except Exception:
+                error = RuntimeError(f"{type(error).__name__}: {error}")
+            send(("failed", error))
