@@ -97,14 +97,15 @@ def changes_since(build_id: str, corpus: tuple) -> list[str]:
 
 def rebuild() -> None:
     """Rebuild with a progress bar, one at a time; the outcome is kept to be shown after the
-    rerun, and the model loaded for it is released."""
+    rerun, and the encoder loaded for it is released."""
     guard = rebuild_guard()
     if not guard.acquire(blocking=False):
         st.session_state.rebuild_outcome = ("error", "A rebuild is already running; the page "
                                                      "will use its index when it lands.")
         return
     bar = st.sidebar.progress(0.0, text="Starting the rebuild…")
-    try:      # the build loads the model itself, once it holds the lock, and drops it after
+    try:      # it writes the index (and any export) in processes of their own; here it
+              # loads only the question encoder it calibrates with, dropped after
         summary = build_index(settings,
                               on_progress=lambda stage, done: bar.progress(done, text=stage))
         st.session_state.rebuild_outcome = ("success", str(summary))
