@@ -11,7 +11,7 @@ import hashlib
 import platform
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -49,7 +49,7 @@ from .onnx_encoder import (
     question_encoder,
     remove_dead_temporaries,
 )
-from .processes import ProcessEnded, run_apart
+from .processes import ProcessEnded, Progress, run_apart
 from .related_words import related_words
 from .spelling import corpus_words
 from .store import (
@@ -103,7 +103,6 @@ def recipe() -> str:
     return build_recipe()
 
 
-Progress = Callable[[str, float], None] | None   # (stage, fraction done)
 VIEW_NAMES = {"context": "paragraphs with their headings", "text": "paragraphs",
               "sentences": "sentences"}
 
