@@ -10,6 +10,7 @@ import functools
 import hashlib
 import platform
 import re
+import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -505,7 +506,7 @@ def _write_apart(staging: Staging, settings: Settings, progress: bool, on_progre
         return run_apart(_write_there, staging, settings, progress, full, ray, workers,
                          on_progress=on_progress)
     except ProcessEnded as error:
-        killed = ": out of memory?" if "signal 9" in str(error) else ""
+        killed = ": out of memory?" if error.code == -signal.SIGKILL else ""
         raise BuildFailed(f"The build stopped before it finished ({error}{killed}).") \
             from error
 

@@ -26,7 +26,13 @@ _START = "import sys; from alliance_qa.processes import _serve; _serve(int(sys.a
 
 
 class ProcessEnded(RuntimeError):
-    """The process ended without giving its result (killed, or out of memory)."""
+    """The process ended without giving its result (killed, or out of memory); `code` is
+    its exit code, negative for the signal that ended it."""
+
+    def __init__(self, code: int):
+        super().__init__(f"its process was killed by signal {-code}" if code < 0 else
+                         f"its process ended with exit code {code}")
+        self.code = code
 
 
 def run_apart(function: Callable[..., Any], *arguments: Any, on_progress: Progress = None
@@ -67,9 +73,7 @@ def _next(messages: BinaryIO, worker: subprocess.Popen) -> tuple:
     try:
         return pickle.load(messages)
     except EOFError:            # every end of the pipe it held is closed: it has ended
-        code = worker.wait()
-        raise ProcessEnded(f"its process was killed by signal {-code}" if code < 0 else
-                           f"its process ended with exit code {code}") from None
+        raise ProcessEnded(worker.wait()) from None
 
 
 def _serve(answering: int) -> None:
