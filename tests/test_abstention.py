@@ -180,20 +180,21 @@ def test_names_are_counted_by_the_texts_that_name_them_inside_a_sentence():
 
 @pytest.mark.unit
 def test_questions_from_sentences_read_as_asked_equal_those_from_a_list():
-    """Calibration reads a stored build's sentences through ChunkSentences: one pass to
+    """Calibration reads a stored build's sentences through ViewTexts: one pass to
     count words, then the drawn ones alone, and draws exactly what a list would give."""
     from types import SimpleNamespace
 
     import numpy as np
 
-    from alliance_qa.indexing import ChunkSentences
+    from alliance_qa.view_texts import ViewTexts
     texts = ["The treaty was signed in 1953. It bound both sides.",
              "Troops stayed on the peninsula for decades after the war ended.",
              "Costs were shared. Exercises were held every year. Some were cut back."]
     chunks = [SimpleNamespace(text=text, sentences=tuple(
         (m.start(), m.end()) for m in re.finditer(r"[^.]+\.", text))) for text in texts]
     listed = [c.text[a:b] for c in chunks for a, b in c.sentences]
-    lazy = ChunkSentences(chunks, np.cumsum([0] + [len(c.sentences) for c in chunks]))
+    starts = np.cumsum([0] + [len(c.sentences) for c in chunks])
+    lazy = ViewTexts("sentences", chunks, {}, starts)
     assert len(lazy) == len(listed) == 6
     assert list(lazy) == listed and [lazy[n] for n in range(6)] == listed
     with pytest.raises(IndexError):

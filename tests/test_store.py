@@ -41,7 +41,7 @@ def test_manifest_says_what_the_index_was_built_from(built):
     assert set(manifest.files) == {"context.faiss", "text.faiss", "sentences.faiss",
                                    "token-codes.npy", "tokens.npy", "token-centroids.npz",
                                    "chunks.jsonl", "chunk-columns.npz",
-                                   "documents.json", "embedding-keys.json",
+                                   "documents.json", "embedding-keys.npz",
                                    "related-words.json", "corpus-words.json", "fits.npy",
                                    *keyword.FILES}
     assert manifest.related_words > 1000       # words the corpus lacks, with neighbours
@@ -67,7 +67,7 @@ def test_builds_are_deterministic(built, embedder, tmp_path):
     first, second = load_index(built.index_dir), load_index(again.index_dir)
     assert list(first.chunks) == list(second.chunks)
     files = read_manifest(built.index_dir).files, read_manifest(again.index_dir).files
-    for name in ("chunks.jsonl", "documents.json", "embedding-keys.json", "tokens.npy"):
+    for name in ("chunks.jsonl", "documents.json", "embedding-keys.npz", "tokens.npy"):
         assert files[0][name] == files[1][name], name     # made from the text: byte for byte
     for view in store.VIEWS:                              # made by the model: to rounding
         assert np.allclose(store.matrix(first.views[view]).astype(np.float32),
@@ -195,16 +195,22 @@ def test_a_damaged_documents_file_leaves_search_alone_and_refuses_the_outline(da
         store.load_documents(settings.index_dir)
 
 
-@pytest.mark.parametrize("keys", [b"tampered", json.dumps({"text": ["a"]}).encode()])
+def _one_text_key() -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, text=np.zeros((1, 16), np.uint8))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("keys", [b"tampered", _one_text_key()])
 def test_damaged_embedding_keys_leave_serving_alone_and_the_next_build_embeds_all(
         damaged, embedder, keys):
     """Only a build reads the keys: a searcher loads without them; the build that finds
     them damaged (or not fitting, even under a consistent hash) embeds every text again."""
     settings, folder = damaged
-    (folder / "embedding-keys.json").write_bytes(keys)
+    (folder / "embedding-keys.npz").write_bytes(keys)
     manifest = json.loads((folder / "manifest.json").read_text())
-    if keys.startswith(b"{"):
-        manifest["files"]["embedding-keys.json"] = store.sha256_bytes(keys)
+    if keys != b"tampered":
+        manifest["files"]["embedding-keys.npz"] = store.sha256_bytes(keys)
         (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))
     index = load_index(settings.index_dir)
     assert len(index.chunks) == SHIPPED_PARAGRAPHS
@@ -591,6 +597,34 @@ def test_a_large_view_fed_slice_by_slice_codes_each_row_as_from_all_rows(monkeyp
     assert np.array_equal(store.matrix(index), store.matrix(whole))
     with pytest.raises(BuildFailed):
         store.ViewIndex(16, 5).finish()                   # fewer rows than announced
+
+
+@pytest.mark.unit
+def test_an_exact_view_is_written_from_disk_as_faiss_writes_it(monkeypatch, tmp_path):
+    """An exact view (the sentences at any size) goes from its spilled rows to its file a
+    block of codes at a time, never made in memory: the file is byte for byte the one FAISS
+    writes for the index made in memory, and loads as it; the check that this FAISS writes
+    so holds."""
+    assert store.streams_like_faiss()
+    monkeypatch.setattr(store, "ADD_ROWS", 64)
+    rows = unit_rows(1000)
+    streamed, made = store.ViewIndex(16, len(rows)), store.ViewIndex(16, len(rows))
+    for builder in (streamed, made):
+        for start in range(0, len(rows), 10):
+            builder.add(rows[start:start + 10])
+    staging = store.Staging(tmp_path)
+    staging.view("sentences", streamed)
+    index, description = made.finish()
+    written = (staging.folder / "sentences.faiss").read_bytes()
+    assert written == faiss.serialize_index(index).tobytes()
+    assert staging.descriptions["sentences"] == description
+    loaded = faiss.read_index(str(staging.folder / "sentences.faiss"))
+    assert np.array_equal(store.matrix(loaded), store.matrix(index))
+    monkeypatch.setattr(store, "streams_like_faiss", lambda: False)     # a FAISS that differs
+    fallback = store.ViewIndex(16, len(rows))
+    fallback.add(rows)
+    staging.view("text", fallback)
+    assert (staging.folder / "text.faiss").read_bytes() == written
 
 
 @pytest.mark.unit

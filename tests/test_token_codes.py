@@ -59,6 +59,35 @@ def test_codes_are_put_in_text_order_from_the_spool_and_the_kept_texts(tmp_path)
 
 
 @pytest.mark.unit
+def test_the_token_table_is_written_in_text_order_from_spooled_ids_and_kept_texts(
+        monkeypatch, tmp_path):
+    """The new texts' vocabulary ids wait in a spool; the table comes back a block of whole
+    texts at a time (a text with no rows, runs longer than a block), and the chunks having
+    each piece, counted block by block, are those counted over the whole table."""
+    from alliance_qa.store import PieceFrequencies, document_frequencies
+    monkeypatch.setattr(token_codes, "_BLOCK_ROWS", 6)
+    rng = np.random.default_rng(1)
+    counts = np.array([3, 0, 5, 2, 4, 7, 1, 0, 2], np.int32)
+    ids = [rng.integers(0, 12, size=n).astype(np.int32) for n in counts]
+    kept = {1, 3, 6}
+    spool = token_codes.Spool(1, tmp_path, np.int32)
+    spool.append(np.concatenate([ids[i] for i in range(len(counts)) if i not in kept])[:, None])
+    new = set(range(len(counts))) - kept
+    blocks = list(PieceFrequencies().counted(
+        token_codes.table_in_text_order(counts, new, spool, lambda i: ids[i])))
+    whole = np.column_stack([np.repeat(np.arange(len(counts)), counts), np.concatenate(ids)])
+    assert all(b.dtype == np.int32 and b.shape[1] == 2 for b in blocks)
+    assert np.array_equal(np.concatenate(blocks), whole)
+    for block in blocks:                                  # no text is split between blocks
+        assert not set(block[:, 0]) & set(np.concatenate([b[:, 0] for b in blocks
+                                                          if b is not block]))
+    frequency = PieceFrequencies()
+    for _ in frequency.counted(blocks):
+        pass
+    assert np.array_equal(frequency.chunks, document_frequencies(whole))
+
+
+@pytest.mark.unit
 def test_a_coder_learns_from_exactly_the_first_rows_and_codes_the_rest_with_them(
         monkeypatch):
     """Slices that straddle TRAINING_ROWS: the codebooks are those learned from the first
@@ -121,5 +150,5 @@ def test_a_full_disk_while_codes_are_set_aside_is_said_in_words(tmp_path):
     spool.file = Full()
     with pytest.raises(BuildFailed, match="the disk is full"):
         spool.append(np.zeros((3, 4), np.uint8))
-    with pytest.raises(BuildFailed, match="Cannot set word-piece codes aside"):
+    with pytest.raises(BuildFailed, match="Cannot set word pieces aside"):
         token_codes.Spool(4, tmp_path / "missing")

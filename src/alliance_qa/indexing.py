@@ -30,7 +30,7 @@ from .abstention import (
     reference_questions,
     scripts_of,
 )
-from .acronyms import expand, find_acronyms, mentioned
+from .acronyms import find_acronyms
 from .chunking import Chunk, FitsMemory, chunk_documents
 from .cluster import RayReader
 from .config import Settings
@@ -65,8 +65,16 @@ from .store import (
     read_manifest,
     token_starts,
 )
-from .token_codes import CodedPieces, Coder, TokenCodes, in_text_order
+from .token_codes import (
+    CodedPieces,
+    Coder,
+    Spool,
+    TokenCodes,
+    in_text_order,
+    table_in_text_order,
+)
 from .token_match import content_pieces
+from .view_texts import TextKeys, ViewTexts, view_inputs
 
 # `from .module import …` and `from . import a, b` (names in parentheses across lines too),
 # wherever they stand: a match inside a string only adds a module to the digest.
@@ -137,46 +145,25 @@ class BuildSummary:
         return "\n".join(lines)
 
 
-def view_inputs(chunks: list[Chunk], acronyms: dict[str, str]) -> dict[str, list[str]]:
-    """What the model reads for each view, acronyms expanded: the chunk with its heading
-    path ("context"), the chunk alone ("text"), and each of its sentences ("sentences").
-    The acronyms are looked for in each chunk once: its text and sentences, parts of the
-    context text, can hold no others."""
-    inputs: dict[str, list[str]] = {"context": [], "text": [], "sentences": []}
-    for chunk in chunks:
-        context = chunk.context_text()
-        among = mentioned(context, acronyms)
-        inputs["context"].append(expand(context, acronyms, among))
-        inputs["text"].append(expand(chunk.text, acronyms, among))
-        inputs["sentences"] += [expand(chunk.text[s:e], acronyms, among)
-                                for s, e in chunk.sentences]
-    return inputs
-
-
-def text_key(text: str) -> str:
-    """The key under which a text's vector is kept for reuse."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 class PreviousVectors(Mapping):
     """A previous build's vectors of one view by text key, decoded from its index as asked
     (its rows stay coded and memory-mapped: decoding them all held ~1 GB at 100,000
     passages)."""
 
-    def __init__(self, keys: list[str], index: faiss.Index):
+    def __init__(self, keys: Sequence[bytes], index: faiss.Index):
         self.row = {key: row for row, key in enumerate(keys)}
         self.rows = Rows(index)
         self.ranges = CodeRanges.of(index)
 
-    def __getitem__(self, key: str) -> np.ndarray:
+    def __getitem__(self, key: bytes) -> np.ndarray:
         return self.rows[self.row[key]]
 
-    def take(self, keys: list[str]) -> np.ndarray:
+    def take(self, keys: list[bytes]) -> np.ndarray:
         """The vectors of these keys, decoded in one call (~1.3 µs a row, against ~4 µs
         decoded one at a time)."""
         return self.rows[[self.row[key] for key in keys]]
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[bytes]:
         return iter(self.row)
 
     def __len__(self) -> int:
@@ -247,7 +234,7 @@ def _slices(indices: list[int], size: int, progress: bool, on_progress: Progress
         bar.close()
 
 
-def embedded_slices(reader: TextEncoder | RayReader, texts: list[str], missing: list[int],
+def embedded_slices(reader: TextEncoder | RayReader, texts: Sequence[str], missing: list[int],
                     pieces: bool, progress: bool, on_progress: Progress, stage: str,
                     span: tuple[float, float]
                     ) -> Iterator[tuple[list[int], tuple[np.ndarray, list[TokenVectors] | None]]]:
@@ -256,22 +243,25 @@ def embedded_slices(reader: TextEncoder | RayReader, texts: list[str], missing: 
     slice reported as `_slices` reports it."""
     size = PIECES_SLICE if pieces else SLICE
     return zip(_slices(missing, size, progress, on_progress, stage, span),
-               embed_in_slices(reader, [texts[i] for i in missing], pieces, size))
+               embed_in_slices(reader, texts, missing, pieces, size))
 
 
-def embed_in_slices(reader: TextEncoder | RayReader, texts: list[str], pieces: bool, size: int
+def embed_in_slices(reader: TextEncoder | RayReader, texts: Sequence[str], numbers: list[int],
+                    pieces: bool, size: int
                     ) -> Iterator[tuple[np.ndarray, list[TokenVectors] | None]]:
-    """The texts' vectors (and word pieces, if `pieces`), `size` texts at a time, in order:
-    streamed by Ray Data's workers for `build --ray`, else one call per slice here."""
+    """The vectors of the texts with these numbers (and their word pieces, if `pieces`),
+    `size` texts at a time, in order, each text made only for its slice: streamed by Ray
+    Data's workers for `build --ray` (given them all at once), else one call per slice
+    here."""
     if isinstance(reader, RayReader):
-        yield from reader.stream(texts, size, pieces) if texts else ()
+        yield from reader.stream([texts[i] for i in numbers], size, pieces) if numbers else ()
         return
-    for start in range(0, len(texts), size):
-        part = texts[start:start + size]
+    for start in range(0, len(numbers), size):
+        part = [texts[i] for i in numbers[start:start + size]]
         yield reader.encode_with_pieces(part) if pieces else (reader.encode(part), None)
 
 
-def rows_in_order(count: int, keys: list[str], known: PreviousVectors | dict,
+def rows_in_order(count: int, keys: Sequence[bytes], known: PreviousVectors | dict,
                   embedded: Iterator[tuple[list[int], np.ndarray]], dimension: int
                   ) -> Iterator[np.ndarray]:
     """A view's rows 0…count-1 in order, at most SLICE at a time: each embedded slice (its
@@ -300,28 +290,29 @@ def rows_in_order(count: int, keys: list[str], known: PreviousVectors | dict,
     yield from blocks(count, {})
 
 
-def index_view(view: str, keys: list[str], known: PreviousVectors | dict,
+def index_view(view: str, keys: Sequence[bytes], known: PreviousVectors | dict,
                embedded: Iterator[tuple[list[int], np.ndarray]], dimension: int,
-               scratch: Path | None) -> tuple[faiss.Index, dict]:
-    """A view's index, described, from its rows in order (rows_in_order) as they come."""
+               scratch: Path | None) -> ViewIndex:
+    """A view's rows in order (rows_in_order), given as they come to the maker of its
+    index (which Staging.view writes)."""
     previous = known.ranges if isinstance(known, PreviousVectors) else None
     index = ViewIndex.of_view(view, dimension, len(keys), scratch, previous)
     for rows in rows_in_order(len(keys), keys, known, embedded, dimension):
         index.add(rows)
-    return index.finish()
+    return index
 
 
-def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
-                keys: dict[str, list[str]], progress: bool = False,
+def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, Sequence[str]],
+                keys: dict[str, Sequence[bytes]], progress: bool = False,
                 on_progress: Progress = None, cache: dict[str, Mapping] | None = None,
                 scratch: Path | None = None
-                ) -> Iterator[tuple[str, tuple[faiss.Index, dict], int]]:
+                ) -> Iterator[tuple[str, ViewIndex, int]]:
     """The embedding stage for the views without word pieces ("text", "sentences"): each
     view's texts → unit vectors, reusing cached ones, into the view's index as they come
     (store.ViewIndex, which spills them to a temporary file in `scratch`).
 
     Yields one view at a time (so each can be written and let go before the next is made):
-    its name, its index (with its description) and how many texts were embedded anew.
+    its name, its rows' ViewIndex and how many texts were embedded anew.
     """
     for done, (view, texts) in enumerate(inputs.items()):
         known = (cache or {}).get(view, {})
@@ -339,7 +330,7 @@ def embed_views(reader: TextEncoder | RayReader, inputs: dict[str, list[str]],
 class Pieces:
     """The context view and the word pieces, from one forward pass over the context texts."""
 
-    index: tuple[faiss.Index, dict]   # the context view's index, described
+    index: ViewIndex             # the context view's rows, to be made an index
     coded: CodedPieces           # the content word pieces of every text, in text order
     embedded: int                # texts embedded anew
 
@@ -348,7 +339,8 @@ class CodebooksOutgrown(Exception):
     """An incremental build's new word-piece rows outgrew the previous codebooks."""
 
 
-def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], keys: list[str],
+def embed_with_pieces(reader: TextEncoder | RayReader, texts: Sequence[str],
+                      keys: Sequence[bytes],
                       progress: bool = False,
                       on_progress: Progress = None, cache: dict[str, Mapping] | None = None,
                       previous: TokenCodes | None = None, scratch: Path | None = None
@@ -364,9 +356,11 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], keys: l
     known_codes = (cache or {}).get(TOKENS, {}) if previous is not None else {}
     kept = [i for i, k in enumerate(keys) if k in known_vectors and k in known_codes]
     missing = sorted(set(range(len(texts))) - set(kept))
-    kept_rows = sum(len(known_codes[keys[i]][0]) for i in kept)
-    ids_of = {i: known_codes[keys[i]][0] for i in kept}
+    counts = np.zeros(len(texts), np.int32)           # each text's word-piece rows
+    counts[kept] = [len(known_codes[keys[i]][0]) for i in kept]
+    kept_rows = int(counts.sum())
     coder = Coder(previous if kept else None, scratch)
+    fresh_ids = Spool(1, scratch, np.int32)         # the new rows' vocabulary ids, in order
     stage = (f"Embedding {len(missing)} of {len(texts)} paragraphs with their headings, word "
              f"by word ({len(kept)} unchanged)…")
 
@@ -374,9 +368,10 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], keys: l
         for part, (vectors, pieces) in embedded_slices(
                 reader, texts, missing, True, progress, on_progress, stage, (0.1, 0.4)):
             pieces = [content_pieces(p, reader.words(p.ids)) for p in pieces]
-            ids_of.update(zip(part, (p.ids for p in pieces)))
-            coder.add(np.concatenate([p.vectors for p in pieces]),
-                      np.concatenate([p.ids for p in pieces]))
+            counts[part] = [len(p.ids) for p in pieces]
+            ids = np.concatenate([p.ids for p in pieces])
+            fresh_ids.append(ids.reshape(-1, 1))
+            coder.add(np.concatenate([p.vectors for p in pieces]), ids)
             if kept and kept_rows + coder.rows > 2 * previous.trained_rows:
                 raise CodebooksOutgrown
             yield part, vectors
@@ -388,29 +383,29 @@ def embed_with_pieces(reader: TextEncoder | RayReader, texts: list[str], keys: l
                              "embedding every paragraph to learn them anew…", 0.1)
         return embed_with_pieces(reader, texts, keys, progress, on_progress, scratch=scratch)
     spool, (pieces, centroids), owner = coder.finish()
-    counts = [len(ids_of[i]) for i in range(len(texts))]
-    table = np.empty((sum(counts), 2), np.int32)     # (text number, vocabulary id) a row
-    table[:, 0] = np.repeat(np.arange(len(texts), dtype=np.int32), counts)
-    table[:, 1] = np.concatenate([ids_of.pop(i) for i in range(len(texts))] or [[]])
-    codes = in_text_order(counts, set(missing), spool, lambda i: known_codes[keys[i]][1])
-    return Pieces(index, CodedPieces(table, pieces, centroids, owner.codebooks, codes,
-                                     owner.trained_rows if kept else coder.rows),
-                  len(missing))
+    new = set(missing)
+    return Pieces(index, CodedPieces(
+        int(counts.sum()),
+        table_in_text_order(counts, new, fresh_ids, lambda i: known_codes[keys[i]][0]),
+        pieces, centroids, owner.codebooks,
+        in_text_order(counts, new, spool, lambda i: known_codes[keys[i]][1]),
+        owner.trained_rows if kept else coder.rows), len(missing))
 
 
-def estimate_seconds(reader: TextEncoder, inputs: dict[str, list[str]],
-                     cache: dict[str, dict]) -> float:
-    """How long embedding the texts not in `cache` will take: a sample of them timed, scaled
-    by characters."""
-    to_embed = [t for view, texts in inputs.items() for t in texts
-                if text_key(t) not in cache.get(view, {})]
-    if not to_embed:
-        return 0.0
-    sample = to_embed[:: max(1, len(to_embed) // 16)][:16]
-    start = time.perf_counter()
-    reader.encode(sample)
-    per_character = (time.perf_counter() - start) / max(sum(map(len, sample)), 1)
-    return per_character * sum(map(len, to_embed))
+def estimate_seconds(reader: TextEncoder, inputs: dict[str, Sequence[str]],
+                     keys: dict[str, Sequence[bytes]], cache: dict[str, Mapping]) -> float:
+    """How long embedding the texts not in `cache` will take: for each view, a sample of the
+    texts it will embed timed and scaled by their count."""
+    seconds = 0.0
+    for view, texts in inputs.items():
+        known = cache.get(view, {})
+        missing = [i for i, key in enumerate(keys[view]) if key not in known]
+        if missing:
+            sample = [texts[i] for i in missing[:: max(1, len(missing) // 8)][:8]]
+            start = time.perf_counter()
+            reader.encode(sample)
+            seconds += (time.perf_counter() - start) / len(sample) * len(missing)
+    return seconds
 
 
 def duration(seconds: float) -> str:
@@ -547,22 +542,24 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     acronyms = find_acronyms([c.text for c in chunks])
     _report(on_progress, "Finding the corpus words near the words it lacks…", 0.02)
     related = _write_words(staging, embedder, keyword_texts(chunks, acronyms))
-    inputs = view_inputs(chunks, acronyms)
-    context = [text_key(t) for t in inputs["context"]]
-    keys = {"context": context, TOKENS: context, "text": list(map(text_key, inputs["text"])),
-            "sentences": list(map(text_key, inputs["sentences"]))}
     # Written now, so that neither the documents nor the chunks are held while embedding
-    # (~5 KB a passage: about 500 MB at 100,000).
-    staging.corpus(documents, chunks, keys)
+    # (~5 KB a passage: about 500 MB at 100,000): each text to embed is made from its
+    # chunk's record when its slice is embedded (view_texts.py).
+    records, columns = staging.corpus(documents, chunks)
     counts = (len(documents), sum(len(d.sections) for d in documents), len(chunks))
     changes = chunk_changes(previous, chunks)
     del documents, chunks
+    inputs = view_inputs(records, acronyms, columns.sentence_start())
+    context = TextKeys.of(inputs["context"])
+    keys = {"context": context, TOKENS: context, "text": TextKeys.of(inputs["text"]),
+            "sentences": TextKeys.of(inputs["sentences"])}
+    staging.keys(keys)
     release_freed_memory()
     reader = exported or embedder                 # encodes questions, as serving will
     corpus_reader = exported.for_corpus() if exported else embedder
     encoded_by = corpus_encoder(corpus_reader)
     cache = {} if full else reusable_vectors(previous, embedder.fingerprint, encoded_by)
-    estimate = estimate_seconds(corpus_reader, inputs, cache)
+    estimate = estimate_seconds(corpus_reader, inputs, keys, cache)
     if estimate:
         _report(on_progress, f"Embedding will take about {duration(estimate)} on this "
                              "machine…", 0.05)
@@ -588,7 +585,7 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
             workforce.close()
     sentence_count, texts = len(inputs["sentences"]), sum(map(len, inputs.values()))
     scripts = scripts_of(inputs["context"])
-    del cache, inputs, keys       # the texts embedded: 230 MiB at 100,000 passages
+    del cache, inputs, keys, records
     _report(on_progress, "Writing the index…", 0.85)
     manifest = Manifest(
         model=embedder.name, model_fingerprint=embedder.fingerprint, corpus_encoder=encoded_by,
@@ -658,50 +655,13 @@ def calibrate(index: StoredIndex, reader: TextEncoder) -> Calibration:
     from .search import Searcher
     searcher = Searcher(index, reader, calibration=UNCALIBRATED)
     reference = reference_questions()
-    near = near_questions(reference, corpus_names(ChunkTexts(searcher.chunks)))
-    sentences = ChunkSentences(searcher.chunks, searcher.sentence_start)
-    own = corpus_questions(sentences if len(sentences) else ChunkTexts(searcher.chunks),
+    texts = ViewTexts("text", searcher.chunks, {})       # each record decoded as asked
+    near = near_questions(reference, corpus_names(texts))
+    sentences = ViewTexts("sentences", searcher.chunks, {}, searcher.sentence_start)
+    own = corpus_questions(sentences if len(sentences) else texts,
                            [len(q.split()) for q in reference])
     return Calibration.fit(searcher.probe(reference + near, reader.encode_with_pieces),
                            searcher.probe(own, reader.encode_with_pieces), near=len(near))
-
-
-class ChunkTexts(Sequence[str]):
-    """The texts of chunks, each read only when asked for (a stored build's records are
-    decoded one by one: calibration names from 2,000 of them, not all)."""
-
-    def __init__(self, chunks: Sequence[Chunk]):
-        self.chunks = chunks
-
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def __getitem__(self, number: int) -> str:      # type: ignore[override]
-        return self.chunks[number].text
-
-
-class ChunkSentences(Sequence[str]):
-    """The sentences of chunks in order (`starts`: where each chunk's begin, then the end),
-    each read only when asked for, or all in one pass: calibration counts the words of every
-    sentence and keeps only the 500 it draws (all of them held ~90 MB at 100,000 passages)."""
-
-    def __init__(self, chunks: Sequence[Chunk], starts: np.ndarray):
-        self.chunks, self.starts = chunks, starts
-
-    def __len__(self) -> int:
-        return int(self.starts[-1])
-
-    def __getitem__(self, number: int) -> str:      # type: ignore[override]
-        if not 0 <= number < len(self):
-            raise IndexError("sentence number out of range")
-        chunk = int(np.searchsorted(self.starts, number, side="right")) - 1
-        start, end = self.chunks[chunk].sentences[number - int(self.starts[chunk])]
-        return self.chunks[chunk].text[start:end]
-
-    def __iter__(self) -> Iterator[str]:
-        for chunk in self.chunks:
-            for start, end in chunk.sentences:
-                yield chunk.text[start:end]
 
 
 def corpus_related_words(embedder: CorpusModel, keyword: KeywordIndex) -> dict:

@@ -7,7 +7,7 @@ starts and a few numbers a chunk: its sentence count, its document, section and 
 its document's first section. Search needs those for every chunk; it needs a chunk's text,
 heading and citation only for the few it shows or reads. Decoding every record at load took
 4.8 s of each start at 100,000 passages and held their text in memory; the columns are
-~25 bytes a chunk and the records are decoded as asked, from the memory-mapped file.
+~25 bytes a chunk and the records are read and decoded as asked.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 import io
 import json
-import mmap
 import operator
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,18 +106,19 @@ def decode(line: bytes | str) -> Chunk:
 
 
 class ChunkRecords(Sequence[Chunk]):
-    """The chunks of a stored build as a read-only sequence: each record decoded when it is
-    first asked for (the most recent CACHED are kept)."""
+    """The chunks of a stored build as a read-only sequence: each record read from the file
+    and decoded when it is first asked for (the most recent CACHED are kept). Records are
+    read, not memory-mapped: a pass over all of them (a build's embedding reads each
+    chunk's texts in turn) holds none of the file's pages."""
 
     def __init__(self, path: Path, offsets: np.ndarray):
-        with open(path, "rb") as handle:
-            self._data = (mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-                          if len(offsets) > 1 else b"")
+        self._file = open(path, "rb")      # closed with this object
         self._offsets = offsets
         self._decoded = functools.lru_cache(maxsize=CACHED)(self._decode)
 
     def _decode(self, number: int) -> Chunk:
-        return decode(self._data[self._offsets[number]:self._offsets[number + 1]])
+        start, end = int(self._offsets[number]), int(self._offsets[number + 1])
+        return decode(os.pread(self._file.fileno(), end - start, start))
 
     def __len__(self) -> int:
         return len(self._offsets) - 1

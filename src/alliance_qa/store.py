@@ -56,10 +56,11 @@ from .keyword import KeywordIndex
 from .manifest import Manifest
 from .records import ChunkColumns, ChunkRecords, decode, encode
 from .token_codes import CodedPieces, TokenCodes, product_quantizer
+from .view_texts import TextKeys
 
 POINTER = "CURRENT"
 LOCK = ".build.lock"
-KEYS = "embedding-keys.json"
+KEYS = "embedding-keys.npz"
 VIEWS = ("context", "text", "sentences")
 TOKENS = "tokens"                   # the word pieces: one key a chunk, rows in token_codes
 TOKEN_TABLE = "tokens.npy"
@@ -129,14 +130,16 @@ class StoredIndex:
         return dict(zip(map(bytes, rows[:, :DIGEST]), (rows[:, DIGEST] != 0).tolist()))
 
     @functools.cached_property
-    def keys(self) -> dict[str, list[str]]:
-        """VIEWS, TOKENS → SHA-256 of the text embedded per row (one per chunk for TOKENS):
+    def keys(self) -> dict[str, TextKeys]:
+        """VIEWS, TOKENS → the key of the text embedded per row (one per chunk for TOKENS):
         what a later build reuses vectors by. Serving never needs them, so a loaded index
         reads and checks them only when asked (IndexCorrupt when they do not fit)."""
         try:
-            keys = json.loads(_read_verified(self.folder, self.manifest, KEYS))
-            counts = {view: len(keys.get(view, [])) for view in (*VIEWS, TOKENS)}
-        except (ValueError, TypeError, AttributeError) as error:
+            data = io.BytesIO(_read_verified(self.folder, self.manifest, KEYS))
+            with np.load(data, allow_pickle=False) as stored:
+                keys = {view: TextKeys(stored[view]) for view in stored.files}
+            counts = {view: len(keys[view]) if view in keys else 0 for view in (*VIEWS, TOKENS)}
+        except (ValueError, TypeError, OSError) as error:
             raise _undecodable(self.folder, error) from error
         expected = {**view_rows(self.columns), TOKENS: len(self.chunks)}   # a key a chunk
         if counts != expected:
@@ -170,7 +173,8 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def _write_bytes(path: Path, data: bytes | memoryview | np.ndarray | faiss.Index | RowBlocks
+def _write_bytes(path: Path,
+                 data: bytes | memoryview | np.ndarray | faiss.Index | RowBlocks | ViewIndex
                  ) -> str:
     """Write the data to the path, on disk; its SHA-256. A FAISS index is written in its own
     format and an array as .npy, both streamed a block at a time (never a copy of their
@@ -186,7 +190,7 @@ def _write_bytes(path: Path, data: bytes | memoryview | np.ndarray | faiss.Index
             faiss.write_index(data, faiss.PyCallbackIOWriter(write))
         elif isinstance(data, np.ndarray):
             np.save(_Hashed(write), data, allow_pickle=False)
-        elif isinstance(data, RowBlocks):
+        elif isinstance(data, RowBlocks | ViewIndex):
             data.save(_Hashed(write))
         else:
             write(data)
@@ -274,10 +278,8 @@ class ViewIndex:
             np.maximum(self._greatest, rows.max(axis=0), out=self._greatest)
             self._given += len(rows)
 
-    def finish(self) -> tuple[faiss.Index, dict]:
-        """The index, with its description for the manifest (HNSW's recall@10 included)."""
-        if self._given != self.total:
-            raise BuildFailed(f"A view was given {self._given} of its {self.total} rows.")
+    def _configured(self) -> faiss.Index:
+        """The view's index, empty, with its quantizer's ranges set."""
         if self.exact:
             index = faiss.IndexScalarQuantizer(self.dimension, QUANTIZER,
                                                faiss.METRIC_INNER_PRODUCT)
@@ -288,17 +290,66 @@ class ViewIndex:
         ranges = (CodeRanges.spanning(self._least, self._greatest) if self.previous is None
                   else self.previous.kept(self._least, self._greatest))
         ranges.set_on(index)
+        return index
+
+    def _spilled(self) -> Iterator[np.ndarray]:
+        """The rows given, read back ADD_ROWS at a time (once)."""
+        if self._given != self.total:
+            raise BuildFailed(f"A view was given {self._given} of its {self.total} rows.")
         with self._spill:
             self._spill.seek(0)
             for start in range(0, self.total, ADD_ROWS):
                 count = min(ADD_ROWS, self.total - start) * self.dimension
-                index.add(np.fromfile(self._spill, dtype=np.float32, count=count)
-                          .reshape(-1, self.dimension))
+                yield np.fromfile(self._spill, dtype=np.float32, count=count
+                                  ).reshape(-1, self.dimension)
+
+    def finish(self) -> tuple[faiss.Index, dict]:
+        """The index in memory, with its description for the manifest (HNSW's recall@10
+        included)."""
+        index = self._configured()
+        for rows in self._spilled():
+            index.add(rows)
         if self.exact:
-            return index, {"type": "IndexScalarQuantizer (8-bit, exact)", "vectors": self.total}
+            return index, self.description()
         index.hnsw.efSearch = HNSW_EF_SEARCH
         return index, {"type": f"IndexHNSWSQ (8-bit, M={HNSW_M}, efSearch={HNSW_EF_SEARCH})",
                        "vectors": self.total, "recall_at_10": recall_at_10(index)}
+
+    def description(self) -> dict:
+        """What an exact view's index is, for the manifest."""
+        return {"type": "IndexScalarQuantizer (8-bit, exact)", "vectors": self.total}
+
+    def save(self, handle: _Hashed) -> None:
+        """Write an exact view's index in FAISS's format straight from the spilled rows, a
+        block of codes at a time, never holding them all (`finish` would hold the index:
+        ~1.5 KB a passage for the sentences). FAISS writes such an index as its header,
+        then its codes' length and its codes; `streams_like_faiss` checks, once, that this
+        FAISS still does, else the index is made in memory and written by FAISS."""
+        if not self.exact or not streams_like_faiss():
+            faiss.write_index(self.finish()[0], faiss.PyCallbackIOWriter(handle.write))
+        else:
+            self._stream(handle)
+
+    def _stream(self, handle: _Hashed) -> None:
+        index = self._configured()
+        index.ntotal = self.total               # the header as it is with every row added
+        handle.write(faiss.serialize_index(index)[:-8].tobytes())   # … but its codes' length
+        handle.write(np.uint64(self.total * index.code_size).tobytes())
+        for rows in self._spilled():
+            handle.write(index.sa_encode(rows).tobytes())
+
+
+@functools.cache
+def streams_like_faiss() -> bool:
+    """Whether an exact view streamed by ViewIndex.save is byte for byte what FAISS writes
+    for the same index (checked once, on a few rows)."""
+    rows = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    streamed, written = ViewIndex(8, len(rows)), ViewIndex(8, len(rows))
+    for builder in (streamed, written):
+        builder.add(rows)
+    blocks: list[bytes] = []
+    streamed._stream(_Hashed(lambda block: blocks.append(bytes(block)) or len(block)))
+    return b"".join(blocks) == faiss.serialize_index(written.finish()[0]).tobytes()
 
 
 @dataclass(frozen=True)
@@ -418,7 +469,7 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
 def token_description(coded: CodedPieces, quantizer: faiss.ProductQuantizer) -> dict:
     """The word-piece rows as the manifest describes them (`quantizer`: their codebooks')."""
     return {"type": f"word-piece centroids + product-quantized residuals ({quantizer.M} × "
-                    f"{quantizer.nbits} bits)", "vectors": len(coded.table),
+                    f"{quantizer.nbits} bits)", "vectors": coded.rows,
             "trained_rows": coded.trained_rows}
 
 
@@ -443,29 +494,36 @@ class Staging:
             raise BuildFailed(f"Writing the index to {self.index_dir} failed: "
                               f"{disk_reason(error)}.") from error
 
-    def _write(self, name: str, data: bytes | memoryview | np.ndarray | faiss.Index | RowBlocks
+    def _write(self, name: str,
+               data: bytes | memoryview | np.ndarray | faiss.Index | RowBlocks | ViewIndex
                ) -> None:
         def write() -> None:
             self.files[name] = _write_bytes(self.folder / name, data)
         self._guarded(write)
 
-    def view(self, name: str, index: tuple[faiss.Index, dict]) -> None:
-        """A view's FAISS index (ViewIndex.finish), streamed to its file."""
-        self._write(f"{name}.faiss", index[0])
-        self.descriptions[name] = index[1]
+    def view(self, name: str, vectors: ViewIndex) -> None:
+        """A view's FAISS index, made from its rows (ViewIndex) and streamed to its file: an
+        exact one a block of codes at a time, an HNSW one as FAISS writes it."""
+        if vectors.exact:
+            self._write(f"{name}.faiss", vectors)
+            self.descriptions[name] = vectors.description()
+            return
+        index, self.descriptions[name] = vectors.finish()
+        self._write(f"{name}.faiss", index)
 
     def word_pieces(self, coded: CodedPieces) -> None:
-        """The word-piece rows: their codes (streamed from the build's spool), their
-        (chunk, vocabulary id) table, the pieces' centroids, the codebooks and how many
-        chunks have each piece."""
-        table = np.ascontiguousarray(coded.table, dtype=np.int32)
+        """The word-piece rows: their codes and their (chunk, vocabulary id) table, each
+        streamed from the build's spools a block at a time; the pieces' centroids, the
+        codebooks and how many chunks have each piece (counted as the table is written)."""
         quantizer = product_quantizer(coded.codebooks)
-        self._write(TOKEN_CODES, RowBlocks((len(table), quantizer.code_size),
+        self._write(TOKEN_CODES, RowBlocks((coded.rows, quantizer.code_size),
                                            np.dtype(np.uint8), coded.codes))
-        self._write(TOKEN_TABLE, table)
+        frequency = PieceFrequencies()
+        self._write(TOKEN_TABLE, RowBlocks((coded.rows, 2), np.dtype(np.int32),
+                                           frequency.counted(coded.table)))
         self._write(TOKEN_CENTROIDS, _npz_bytes(pieces=coded.pieces, centroids=coded.centroids,
                                                 codebooks=coded.codebooks,
-                                                frequency=document_frequencies(table)))
+                                                frequency=frequency.chunks))
         self.descriptions[TOKENS] = token_description(coded, quantizer)
 
     def words(self, keyword: KeywordIndex, related: dict, counts: dict[str, int]) -> None:
@@ -485,17 +543,22 @@ class Staging:
             rows[:, DIGEST] = [answers[digest] for digest in digests]
         self._write(FITS, rows)
 
-    def corpus(self, documents: list[Document], chunks: list[Chunk],
-               keys: dict[str, list[str]]) -> None:
-        """The documents as parsed, the chunk records and their columns, and the key of
-        each embedded text (VIEWS, TOKENS → SHA-256 per row)."""
-        self._write(KEYS, json.dumps(keys).encode())
+    def corpus(self, documents: list[Document], chunks: list[Chunk]
+               ) -> tuple[ChunkRecords, ChunkColumns]:
+        """The documents as parsed, the chunk records and their columns; returns the
+        records as written, read back as asked, and their columns."""
         records, offsets = encode(chunks)
         self._write(RECORDS, records)
         del records
-        self._write(COLUMNS, _npz_bytes(**ChunkColumns.of(chunks, documents, offsets).arrays()))
+        columns = ChunkColumns.of(chunks, documents, offsets)
+        self._write(COLUMNS, _npz_bytes(**columns.arrays()))
         self._write(DOCUMENTS, json.dumps([asdict(d) for d in documents], ensure_ascii=False,
                                           indent=1).encode())
+        return ChunkRecords(self.folder / RECORDS, columns.offsets), columns
+
+    def keys(self, keys: dict[str, TextKeys]) -> None:
+        """The key of each embedded text (VIEWS, TOKENS → a key a row)."""
+        self._write(KEYS, _npz_bytes(**{view: k.rows for view, k in keys.items()}))
 
     def sealed(self, manifest: Manifest) -> Manifest:
         """The manifest with this build's id, files and vector indexes."""
@@ -779,6 +842,23 @@ def document_frequencies(table: np.ndarray) -> np.ndarray:
     pairs.sort()
     first = np.r_[True, pairs[1:] != pairs[:-1]][:len(pairs)]
     return np.bincount(pairs[first] % vocabulary, minlength=vocabulary)
+
+
+class PieceFrequencies:
+    """How many chunks have each word piece, counted over blocks of the token table that
+    each hold whole chunks (as document_frequencies counts the whole table)."""
+
+    def __init__(self) -> None:
+        self.chunks = np.zeros(1, np.int64)
+
+    def counted(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The blocks, each counted as it passes."""
+        for block in blocks:
+            found = document_frequencies(block)
+            if len(found) > len(self.chunks):
+                self.chunks = np.pad(self.chunks, (0, len(found) - len(self.chunks)))
+            self.chunks[:len(found)] += found
+            yield block
 
 
 def spans_rows(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

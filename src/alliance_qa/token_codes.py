@@ -15,8 +15,8 @@ new or edited paragraphs with the same codebooks and keeps every other row's cod
 once the corpus has grown to twice the rows the codebooks were learned on, the next build
 learns them anew (and so embeds every paragraph again). A build codes its rows as they are
 embedded (`Coder`): it holds vectors only until it has enough rows to learn the codebooks
-from, and the codes wait in a temporary file (`Spool`) until they are written in text order,
-so what it holds does not grow with the corpus's word pieces beyond their vocabulary ids.
+from, and the codes and the rows' vocabulary ids wait in temporary files (`Spool`) until they
+are written in text order, so what it holds does not grow with the corpus's word pieces.
 """
 
 from __future__ import annotations
@@ -158,10 +158,12 @@ class TokenCodes:
 
 @dataclass(frozen=True)
 class CodedPieces:
-    """A build's word-piece rows as it writes them: the table, the centroids and codebooks,
-    and every row's code in text order, a block at a time (read from disk as written)."""
+    """A build's word-piece rows as it writes them, in text order, a block at a time (read
+    from disk as written): the table's rows and their codes; with the centroids and
+    codebooks."""
 
-    table: np.ndarray                  # int32 (text number, vocabulary id) a row
+    rows: int
+    table: Iterable[np.ndarray]        # int32 (text number, vocabulary id) rows, whole texts
     pieces: np.ndarray
     centroids: np.ndarray
     codebooks: np.ndarray
@@ -170,35 +172,37 @@ class CodedPieces:
 
 
 class Spool:
-    """Rows of codes appended to an unnamed temporary file, then read back in order: a
-    build's codes wait on disk, not in memory (~280 MB at 100,000 passages)."""
+    """Rows appended to an unnamed temporary file, then read back in order: a build's
+    word-piece codes and vocabulary ids wait on disk, not in memory (~350 MB at 100,000
+    passages)."""
 
-    def __init__(self, width: int, folder: Path | None = None):
+    def __init__(self, width: int, folder: Path | None = None, dtype: type = np.uint8):
         try:
             self.file = tempfile.TemporaryFile(dir=folder)
         except OSError as error:
-            raise BuildFailed(f"Cannot set word-piece codes aside in {folder}: "
+            raise BuildFailed(f"Cannot set word pieces aside in {folder}: "
                               f"{disk_reason(error)}.") from error
-        self.width, self.rows, self._reading = width, 0, False
+        self.width, self.dtype, self.rows, self._reading = width, np.dtype(dtype), 0, False
 
-    def append(self, codes: np.ndarray) -> None:
+    def append(self, rows: np.ndarray) -> None:
         """Add rows after those already spooled."""
         try:
-            self.file.write(memoryview(np.ascontiguousarray(codes, np.uint8)))
+            self.file.write(memoryview(np.ascontiguousarray(rows, self.dtype)))
         except OSError as error:
-            raise BuildFailed(f"Setting the word-piece codes aside on disk failed: "
+            raise BuildFailed(f"Setting the word pieces aside on disk failed: "
                               f"{disk_reason(error)}.") from error
-        self.rows += len(codes)
+        self.rows += len(rows)
 
     def read(self, count: int) -> np.ndarray:
         """The next `count` rows (the first call starts at the first row)."""
         if not self._reading:
             self.file.seek(0)
             self._reading = True
-        data = self.file.read(count * self.width)
-        if len(data) != count * self.width:
+        size = int(count) * self.width * self.dtype.itemsize
+        data = self.file.read(size)
+        if len(data) != size:
             raise ValueError(f"the spool holds fewer than {count} more rows")
-        return np.frombuffer(data, np.uint8).reshape(count, self.width)
+        return np.frombuffer(data, self.dtype).reshape(int(count), self.width)
 
 
 class Coder:
@@ -253,24 +257,42 @@ class Coder:
         return self.spool, self.centroids, self.like
 
 
-def in_text_order(counts: Sequence[int], new: Collection[int], fresh: Spool,
-                  kept: Callable[[int], np.ndarray]) -> Iterator[np.ndarray]:
-    """Every text's codes, in text order: a run of new texts' rows read in turn from
-    `fresh` (the coder's spool, up to _BLOCK_ROWS rows a read), a kept text's `kept(i)`."""
-    run = 0
+def runs_in_text_order(counts: Sequence[int], new: Collection[int], fresh: Spool,
+                       kept: Callable[[int], np.ndarray]
+                       ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Every text's rows in text order, as (first text, the text after the last, their
+    rows), each block whole texts: a run of new texts' rows read in turn from `fresh` (up
+    to _BLOCK_ROWS rows a read, unless one text has more), a kept text's `kept(i)`."""
+    start, rows = None, 0
     for i, count in enumerate(counts):
         if i in new:
-            run += count
-            if run >= _BLOCK_ROWS:
-                yield fresh.read(run)
-                run = 0
+            start = i if start is None else start
+            rows += count
+            if rows >= _BLOCK_ROWS:
+                yield start, i + 1, fresh.read(rows)
+                start, rows = None, 0
             continue
-        if run:
-            yield fresh.read(run)
-            run = 0
-        yield kept(i)
-    if run:
-        yield fresh.read(run)
+        if start is not None:
+            yield start, i, fresh.read(rows)
+            start, rows = None, 0
+        yield i, i + 1, kept(i)
+    if start is not None:
+        yield start, len(counts), fresh.read(rows)
+
+
+def in_text_order(counts: Sequence[int], new: Collection[int], fresh: Spool,
+                  kept: Callable[[int], np.ndarray]) -> Iterator[np.ndarray]:
+    """Every text's codes, in text order (runs_in_text_order), a block at a time."""
+    return (rows for _, _, rows in runs_in_text_order(counts, new, fresh, kept))
+
+
+def table_in_text_order(counts: np.ndarray, new: Collection[int], fresh_ids: Spool,
+                        kept_ids: Callable[[int], np.ndarray]) -> Iterator[np.ndarray]:
+    """The token table, (text number, vocabulary id) a row, in text order, a block of whole
+    texts at a time: new texts' ids read from `fresh_ids`, a kept text's `kept_ids(i)`."""
+    for first, end, ids in runs_in_text_order(counts, new, fresh_ids, kept_ids):
+        numbers = np.repeat(np.arange(first, end, dtype=np.int32), counts[first:end])
+        yield np.column_stack([numbers, np.asarray(ids, np.int32).reshape(-1)])
 
 
 def _subtract_centroids(rows: np.ndarray, ids: np.ndarray, pieces: np.ndarray,

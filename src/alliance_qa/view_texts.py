@@ -1,0 +1,120 @@
+"""What the model reads for each view of a build, and the key each text's vector is kept
+under for reuse.
+
+A view's texts are made from their chunks when asked for (a build reads them back from its
+staged records, decoded one at a time), not held in lists, and the keys are rows of one
+array. At 100,000 passages the three views' texts and their keys as strings held ~2.9 KB a
+passage (~300 MB) through the whole embedding stage.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from .acronyms import expand, mentioned
+from .chunking import Chunk
+
+KEY_BYTES = 16          # a text's key: its BLAKE2b digest of this many bytes
+MADE = 64               # chunks whose acronyms are remembered (a slice reads a few in turn)
+
+
+def text_key(text: str) -> bytes:
+    """The key under which a text's vector is kept for reuse."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
+                           digest_size=KEY_BYTES).digest()
+
+
+class ViewTexts(Sequence[str]):
+    """One view's texts, acronyms expanded, each made from its chunk when asked for: the
+    chunk with its heading path ("context"), the chunk alone ("text") or one of its
+    sentences ("sentences"; `starts`: where each chunk's sentences begin, then the end).
+    The acronyms are looked for in a chunk's context text once: its text and sentences,
+    parts of it, can hold no others."""
+
+    def __init__(self, view: str, chunks: Sequence[Chunk], acronyms: dict[str, str],
+                 starts: np.ndarray | None = None):
+        if view not in ("context", "text", "sentences"):
+            raise ValueError(f"no view {view!r}")
+        if view == "sentences" and starts is None:
+            starts = np.cumsum([0] + [len(c.sentences) for c in chunks], dtype=np.int64)
+        self.view, self.chunks, self.acronyms, self.starts = view, chunks, acronyms, starts
+        self._acronyms_of = functools.lru_cache(maxsize=MADE)(self._mentioned)
+
+    def _mentioned(self, number: int) -> list[str]:
+        return self._among(self.chunks[number])
+
+    def _among(self, chunk: Chunk) -> list[str]:
+        return mentioned(chunk.context_text(), self.acronyms) if self.acronyms else []
+
+    def __len__(self) -> int:
+        return len(self.chunks) if self.starts is None else int(self.starts[-1])
+
+    def __getitem__(self, number: int) -> str:      # type: ignore[override]
+        if not 0 <= number < len(self):
+            raise IndexError(f"{self.view} text number out of range")
+        if self.starts is None:
+            return self._made(self.chunks[number], self._acronyms_of(number))[0]
+        chunk = int(np.searchsorted(self.starts, number, side="right")) - 1
+        among = self._acronyms_of(chunk)
+        start, end = self.chunks[chunk].sentences[number - int(self.starts[chunk])]
+        return expand(self.chunks[chunk].text[start:end], self.acronyms, among)
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.chunks:
+            yield from self._made(chunk)
+
+    def _made(self, chunk: Chunk, among: list[str] | None = None) -> list[str]:
+        """This view's texts of one chunk."""
+        among = self._among(chunk) if among is None else among
+        if self.view == "context":
+            return [expand(chunk.context_text(), self.acronyms, among)]
+        if self.view == "text":
+            return [expand(chunk.text, self.acronyms, among)]
+        return [expand(chunk.text[s:e], self.acronyms, among) for s, e in chunk.sentences]
+
+
+def view_inputs(chunks: Sequence[Chunk], acronyms: dict[str, str],
+                sentence_starts: np.ndarray | None = None) -> dict[str, ViewTexts]:
+    """What the model reads for each view: "context", "text" and "sentences"."""
+    return {"context": ViewTexts("context", chunks, acronyms),
+            "text": ViewTexts("text", chunks, acronyms),
+            "sentences": ViewTexts("sentences", chunks, acronyms, sentence_starts)}
+
+
+class TextKeys(Sequence[bytes]):
+    """The keys of a view's texts in order, a row of KEY_BYTES each (as Python strings of
+    hexadecimal digits they took ~120 bytes a key)."""
+
+    def __init__(self, rows: np.ndarray):
+        if rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != KEY_BYTES:
+            raise ValueError(f"text keys are rows of {KEY_BYTES} bytes")
+        self.rows = rows
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> TextKeys:
+        """The keys of these texts, made in one pass over them."""
+        rows = np.empty((len(texts), KEY_BYTES), np.uint8)
+        made = 0
+        for made, text in enumerate(texts, 1):
+            rows[made - 1] = np.frombuffer(text_key(text), np.uint8)
+        if made != len(rows):
+            raise ValueError(f"{made} texts, {len(rows)} expected")
+        return cls(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, number: int) -> bytes:     # type: ignore[override]
+        return self.rows[number].tobytes()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (row.tobytes() for row in self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TextKeys) and np.array_equal(self.rows, other.rows)
+
+    __hash__ = None       # type: ignore[assignment]     # mutable rows: not hashable
