@@ -195,6 +195,25 @@ def test_a_damaged_documents_file_leaves_search_alone_and_refuses_the_outline(da
         store.load_documents(settings.index_dir)
 
 
+def test_keys_kept_as_hexadecimal_by_an_earlier_build_are_reused(damaged, embedder):
+    """A build from before the keys were rows of bytes kept each as hexadecimal SHA-256:
+    it still loads, and the next build reuses every vector it can tell apart by them."""
+    settings, folder = damaged
+    keys = load_index(settings.index_dir).keys
+    written = json.dumps({view: [k.hex() + "0" * 32 for k in rows]           # 64 digits
+                          for view, rows in keys.items()}).encode()
+    (folder / "embedding-keys.npz").unlink()
+    (folder / "embedding-keys.json").write_bytes(written)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["files"]["embedding-keys.npz"]
+    manifest["files"]["embedding-keys.json"] = store.sha256_bytes(written)
+    (folder / "manifest.json").write_text(json.dumps(sealed(manifest)))
+    assert load_index(settings.index_dir).keys == keys
+    report = build_index(settings, embedder)
+    assert report.embedded == 0 and report.reused > 2 * SHIPPED_PARAGRAPHS
+    assert load_index(settings.index_dir).keys == keys
+
+
 def _one_text_key() -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, text=np.zeros((1, 16), np.uint8))

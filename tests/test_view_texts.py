@@ -1,3 +1,5 @@
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,8 @@ def test_text_keys_are_the_texts_digests_in_rows():
     assert keys == TextKeys(keys.rows.copy()) and keys != TextKeys.of(texts[:3])
     with pytest.raises(ValueError):
         TextKeys(np.zeros((2, KEY_BYTES + 1), np.uint8))
+    kept_as_hex = [hashlib.sha256(t.encode()).hexdigest() for t in texts]   # earlier builds
+    assert TextKeys.of_hex(kept_as_hex) == keys
+    for damaged in (["abc"], "0" * 64, [7]):
+        with pytest.raises(ValueError):
+            TextKeys.of_hex(damaged)

@@ -61,6 +61,7 @@ from .view_texts import TextKeys
 POINTER = "CURRENT"
 LOCK = ".build.lock"
 KEYS = "embedding-keys.npz"
+HEX_KEYS = "embedding-keys.json"      # as builds before KEYS kept them: hexadecimal SHA-256
 VIEWS = ("context", "text", "sentences")
 TOKENS = "tokens"                   # the word pieces: one key a chunk, rows in token_codes
 TOKEN_TABLE = "tokens.npy"
@@ -70,10 +71,10 @@ RELATED = "related-words.json"
 CORPUS_WORDS = "corpus-words.json"
 FITS = "fits.npy"                   # what the model was asked while chunking (FitsMemory)
 RECORDS, COLUMNS, DOCUMENTS = "chunks.jsonl", "chunk-columns.npz", "documents.json"
-FILES = (RECORDS, DOCUMENTS, KEYS, TOKEN_TABLE, TOKEN_CENTROIDS, TOKEN_CODES,
+FILES = (RECORDS, DOCUMENTS, TOKEN_TABLE, TOKEN_CENTROIDS, TOKEN_CODES,
          *(f"{v}.faiss" for v in VIEWS), CORPUS_WORDS, *keyword.FILES)
-# RELATED, COLUMNS and FITS are read when present: an index from before them still loads
-# (its recipe makes it stale), so the rebuild can reuse its vectors.
+# RELATED, COLUMNS, FITS and KEYS (or HEX_KEYS) are read when present: an index from before
+# them still loads (its recipe makes it stale), so the rebuild can reuse its vectors.
 SEARCHED = ("context", "text")      # views searched by vector; the others are read by row
 EXACT_LIMIT = 50_000                # above this many vectors a searched view uses HNSW
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
@@ -135,11 +136,15 @@ class StoredIndex:
         what a later build reuses vectors by. Serving never needs them, so a loaded index
         reads and checks them only when asked (IndexCorrupt when they do not fit)."""
         try:
-            data = io.BytesIO(_read_verified(self.folder, self.manifest, KEYS))
-            with np.load(data, allow_pickle=False) as stored:
-                keys = {view: TextKeys(stored[view]) for view in stored.files}
+            if KEYS not in self.manifest.files and HEX_KEYS in self.manifest.files:
+                keys = {view: TextKeys.of_hex(hexadecimal) for view, hexadecimal in
+                        json.loads(_read_verified(self.folder, self.manifest, HEX_KEYS)).items()}
+            else:
+                data = io.BytesIO(_read_verified(self.folder, self.manifest, KEYS))
+                with np.load(data, allow_pickle=False) as stored:
+                    keys = {view: TextKeys(stored[view]) for view in stored.files}
             counts = {view: len(keys[view]) if view in keys else 0 for view in (*VIEWS, TOKENS)}
-        except (ValueError, TypeError, OSError) as error:
+        except (ValueError, TypeError, AttributeError, OSError) as error:
             raise _undecodable(self.folder, error) from error
         expected = {**view_rows(self.columns), TOKENS: len(self.chunks)}   # a key a chunk
         if counts != expected:

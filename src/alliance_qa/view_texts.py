@@ -18,14 +18,13 @@ import numpy as np
 from .acronyms import expand, mentioned
 from .chunking import Chunk
 
-KEY_BYTES = 16          # a text's key: its BLAKE2b digest of this many bytes
+KEY_BYTES = 16          # a text's key: the first bytes of its SHA-256
 MADE = 64               # chunks whose acronyms are remembered (a slice reads a few in turn)
 
 
 def text_key(text: str) -> bytes:
     """The key under which a text's vector is kept for reuse."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
-                           digest_size=KEY_BYTES).digest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:KEY_BYTES]
 
 
 class ViewTexts(Sequence[str]):
@@ -104,6 +103,16 @@ class TextKeys(Sequence[bytes]):
         if made != len(rows):
             raise ValueError(f"{made} texts, {len(rows)} expected")
         return cls(rows)
+
+    @classmethod
+    def of_hex(cls, keys: list[str]) -> TextKeys:
+        """Keys kept as hexadecimal SHA-256 (by builds before keys were rows): their first
+        KEY_BYTES bytes, the same key as `text_key` makes (ValueError for anything else)."""
+        if not isinstance(keys, list) or not all(isinstance(k, str) and len(k) == 64
+                                                 for k in keys):
+            raise ValueError("embedding keys are not hexadecimal SHA-256")
+        rows = np.frombuffer(bytes.fromhex("".join(k[:2 * KEY_BYTES] for k in keys)), np.uint8)
+        return cls(rows.reshape(len(keys), KEY_BYTES).copy())
 
     def __len__(self) -> int:
         return len(self.rows)
