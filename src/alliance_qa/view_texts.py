@@ -9,8 +9,8 @@ passage (~300 MB) through the whole embedding stage.
 
 from __future__ import annotations
 
-import functools
 import hashlib
+from array import array
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -19,7 +19,6 @@ from .acronyms import expand, mentioned
 from .chunking import Chunk
 
 KEY_BYTES = 16          # a text's key: the first bytes of its SHA-256
-MADE = 64               # chunks whose acronyms are remembered (a slice reads a few in turn)
 
 
 def text_key(text: str) -> bytes:
@@ -27,27 +26,46 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:KEY_BYTES]
 
 
+class Mentions:
+    """Which acronyms each chunk's context text holds (`acronyms.mentioned`: all that its
+    text and sentences, parts of it, can hold), looked for once a chunk, in chunk order, and
+    kept as numbers into the acronym list: a few bytes a chunk, where looking again for
+    each view and pass took most of the time of making the texts."""
+
+    def __init__(self, acronyms: dict[str, str]):
+        self.acronyms, self.names = acronyms, list(acronyms)
+        self.number = {name: i for i, name in enumerate(self.names)}
+        self.ends: array[int] = array("q")        # chunk i's numbers end at ends[i]
+        self.numbers: array[int] = array("I")
+
+    def of(self, number: int, chunk: Chunk) -> list[str]:
+        """The acronyms chunk `number` holds, in the dictionary's order."""
+        if not self.acronyms:
+            return []
+        if number < len(self.ends):
+            start = self.ends[number - 1] if number else 0
+            return [self.names[i] for i in self.numbers[start:self.ends[number]]]
+        among = mentioned(chunk.context_text(), self.acronyms)
+        if number == len(self.ends):              # the next chunk in order: kept
+            self.numbers.extend(self.number[name] for name in among)
+            self.ends.append(len(self.numbers))
+        return among
+
+
 class ViewTexts(Sequence[str]):
     """One view's texts, acronyms expanded, each made from its chunk when asked for: the
     chunk with its heading path ("context"), the chunk alone ("text") or one of its
     sentences ("sentences"; `starts`: where each chunk's sentences begin, then the end).
-    The acronyms are looked for in a chunk's context text once: its text and sentences,
-    parts of it, can hold no others."""
+    Views of the same chunks share their `mentions`."""
 
     def __init__(self, view: str, chunks: Sequence[Chunk], acronyms: dict[str, str],
-                 starts: np.ndarray | None = None):
+                 starts: np.ndarray | None = None, mentions: Mentions | None = None):
         if view not in ("context", "text", "sentences"):
             raise ValueError(f"no view {view!r}")
         if view == "sentences" and starts is None:
             starts = np.cumsum([0] + [len(c.sentences) for c in chunks], dtype=np.int64)
         self.view, self.chunks, self.acronyms, self.starts = view, chunks, acronyms, starts
-        self._acronyms_of = functools.lru_cache(maxsize=MADE)(self._mentioned)
-
-    def _mentioned(self, number: int) -> list[str]:
-        return self._among(self.chunks[number])
-
-    def _among(self, chunk: Chunk) -> list[str]:
-        return mentioned(chunk.context_text(), self.acronyms) if self.acronyms else []
+        self.mentions = mentions or Mentions(acronyms)
 
     def __len__(self) -> int:
         return len(self.chunks) if self.starts is None else int(self.starts[-1])
@@ -56,19 +74,19 @@ class ViewTexts(Sequence[str]):
         if not 0 <= number < len(self):
             raise IndexError(f"{self.view} text number out of range")
         if self.starts is None:
-            return self._made(self.chunks[number], self._acronyms_of(number))[0]
+            return self._made(number, self.chunks[number])[0]
         chunk = int(np.searchsorted(self.starts, number, side="right")) - 1
-        among = self._acronyms_of(chunk)
         start, end = self.chunks[chunk].sentences[number - int(self.starts[chunk])]
-        return expand(self.chunks[chunk].text[start:end], self.acronyms, among)
+        return expand(self.chunks[chunk].text[start:end], self.acronyms,
+                      self.mentions.of(chunk, self.chunks[chunk]))
 
     def __iter__(self) -> Iterator[str]:
-        for chunk in self.chunks:
-            yield from self._made(chunk)
+        for number, chunk in enumerate(self.chunks):
+            yield from self._made(number, chunk)
 
-    def _made(self, chunk: Chunk, among: list[str] | None = None) -> list[str]:
-        """This view's texts of one chunk."""
-        among = self._among(chunk) if among is None else among
+    def _made(self, number: int, chunk: Chunk) -> list[str]:
+        """This view's texts of chunk `number`."""
+        among = self.mentions.of(number, chunk)
         if self.view == "context":
             return [expand(chunk.context_text(), self.acronyms, among)]
         if self.view == "text":
@@ -78,10 +96,12 @@ class ViewTexts(Sequence[str]):
 
 def view_inputs(chunks: Sequence[Chunk], acronyms: dict[str, str],
                 sentence_starts: np.ndarray | None = None) -> dict[str, ViewTexts]:
-    """What the model reads for each view: "context", "text" and "sentences"."""
-    return {"context": ViewTexts("context", chunks, acronyms),
-            "text": ViewTexts("text", chunks, acronyms),
-            "sentences": ViewTexts("sentences", chunks, acronyms, sentence_starts)}
+    """What the model reads for each view: "context", "text" and "sentences" (the
+    acronyms each chunk holds looked for once, for all three)."""
+    mentions = Mentions(acronyms)
+    return {"context": ViewTexts("context", chunks, acronyms, mentions=mentions),
+            "text": ViewTexts("text", chunks, acronyms, mentions=mentions),
+            "sentences": ViewTexts("sentences", chunks, acronyms, sentence_starts, mentions)}
 
 
 class TextKeys(Sequence[bytes]):
