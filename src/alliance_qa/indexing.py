@@ -547,6 +547,7 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     # chunk's record when its slice is embedded (view_texts.py).
     records, columns = staging.corpus(documents, chunks)
     counts = (len(documents), sum(len(d.sections) for d in documents), len(chunks))
+    scripts = scripts_of(c.context_text() for c in chunks)   # expanding adds no letters
     changes = chunk_changes(previous, chunks)
     del documents, chunks
     inputs = view_inputs(records, acronyms, columns.sentence_start())
@@ -584,7 +585,6 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
         if workforce is not corpus_reader:
             workforce.close()
     sentence_count, texts = len(inputs["sentences"]), sum(map(len, inputs.values()))
-    scripts = scripts_of(inputs["context"])
     del cache, inputs, keys, records
     _report(on_progress, "Writing the index…", 0.85)
     manifest = Manifest(
