@@ -5,7 +5,7 @@ import pytest
 
 from alliance_qa.chunking import chunk_documents
 from alliance_qa.documents import parse_document
-from alliance_qa.records import ChunkColumns, ChunkRecords, encode
+from alliance_qa.records import ChunkColumns, ChunkRecords, RecordWriter, encode
 
 pytestmark = pytest.mark.unit
 
@@ -54,7 +54,7 @@ def test_records_read_as_asked_are_the_chunks_written(corpus):
 
 def test_columns_number_documents_sections_and_paragraphs_in_corpus_order(corpus):
     documents, chunks, offsets, path = corpus
-    columns = ChunkColumns.of(chunks, documents, offsets)
+    columns = ChunkColumns.of(chunks, documents)
     assert columns.document_ids.tolist() == ["guide", "notes"]
     assert [columns.document_ids[d] for d in columns.document] == [c.document for c in chunks]
     assert columns.sentences.tolist() == [len(c.sentences) for c in chunks]
@@ -72,9 +72,27 @@ def test_columns_number_documents_sections_and_paragraphs_in_corpus_order(corpus
     assert columns.sentence_start()[-1] == sum(len(c.sentences) for c in chunks)
 
 
+def test_records_written_a_document_at_a_time_are_the_records_and_columns_of_all(corpus):
+    documents, chunks, offsets, path = corpus
+    written = bytearray()
+    writer = RecordWriter(lambda data: written.extend(data) or len(data))
+    for document in documents:
+        writer.add(document, [c for c in chunks if c.document == document.id])
+    assert bytes(written) == path.read_bytes()
+    columns, whole = writer.columns(), ChunkColumns.of(chunks, documents)
+    assert columns.offsets.tolist() == offsets.tolist() == whole.offsets.tolist()
+    for name, array in columns.arrays().items():
+        assert array.dtype == whole.arrays()[name].dtype
+        assert array.tolist() == whole.arrays()[name].tolist()
+    # numbered across documents: "introduction" of each document is a section of its own
+    assert columns.section.tolist() == [0, 1, 1, 1, 2, 3, 3]
+    assert columns.paragraph.tolist() == [0, 1, 2, 2, 3, 4, 5]
+    assert columns.document.tolist() == [0, 0, 0, 0, 0, 1, 1]
+
+
 def test_stored_columns_that_do_not_fit_the_records_are_refused(corpus):
     documents, chunks, offsets, path = corpus
-    arrays = ChunkColumns.of(chunks, documents, offsets).arrays()
+    arrays = ChunkColumns.of(chunks, documents).arrays()
     size = path.stat().st_size
     assert ChunkColumns.from_arrays(arrays, len(chunks), size).offsets[-1] == size
     for broken in ({"offsets": arrays["offsets"][:-1]},

@@ -166,7 +166,7 @@ def test_records_that_do_not_match_the_vector_count_are_refused(damaged):
     index = load_index(settings.index_dir)
     data, offsets = encode(list(index.chunks)[:-1])
     files = {"chunks.jsonl": data, "chunk-columns.npz": store._npz_bytes(
-        **ChunkColumns.of(list(index.chunks)[:-1], index.documents, offsets).arrays())}
+        **ChunkColumns.of(list(index.chunks)[:-1], index.documents).arrays())}
     manifest = json.loads((folder / "manifest.json").read_text())
     for name, content in files.items():
         (folder / name).write_bytes(content)
@@ -572,7 +572,7 @@ def test_the_stored_keyword_index_scores_as_one_built_from_the_chunks(built):
     from alliance_qa.keyword import KeywordIndex, keyword_texts
     from alliance_qa.spelling import corpus_words
     index = load_index(built.index_dir)
-    texts = keyword_texts(index.chunks, index.manifest.acronyms)
+    texts = list(keyword_texts(index.chunks, index.manifest.acronyms))
     fresh = KeywordIndex.from_texts(texts, index.related_words)
     assert type(index.keyword._bm25.scores["data"]) is np.memmap     # read as pages are needed
     for question in ("burden sharing costs", "What is THAAD?", "soldiers in Beijing"):

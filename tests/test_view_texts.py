@@ -36,7 +36,7 @@ def test_texts_made_from_written_records_are_those_made_at_once(tmp_path):
     data, offsets = encode(chunks)
     (tmp_path / "chunks.jsonl").write_bytes(data)
     records = ChunkRecords(tmp_path / "chunks.jsonl", offsets)
-    starts = ChunkColumns.of(chunks, documents, offsets).sentence_start()
+    starts = ChunkColumns.of(chunks, documents).sentence_start()
     lazy, listed = view_inputs(records, acronyms, starts), listed_inputs(chunks, acronyms)
     assert any(a != b for a, b in zip(listed["text"], (c.text for c in chunks)))  # expanded
     for view in ("context", "text", "sentences"):

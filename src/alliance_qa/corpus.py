@@ -19,6 +19,7 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,52 +182,70 @@ def read_documents(files: list[CorpusFile], max_file_paragraphs: int = MAX_FILE_
                    max_corpus_paragraphs: int = MAX_CORPUS_PARAGRAPHS
                    ) -> tuple[list[Document], list[CorpusWarning]]:
     """Read and parse the scanned files, in order, within the size and paragraph limits."""
-    documents, warnings, taken, total = [], [], set(), 0
-    for file in files:
-        def skip(message: str, file: CorpusFile = file) -> None:
-            warnings.append(CorpusWarning(file.relative, f"skipped: {message}"))
+    reader = DocumentReader(files, max_file_paragraphs, max_corpus_paragraphs)
+    return list(reader), reader.warnings
 
-        suffix = Path(file.relative).suffix.lower()
-        limit = MAX_FILE_BYTES if suffix in READERS else MAX_TEXT_BYTES
-        too_large = f"it is larger than {limit // 1_000_000} MB"
-        if file.size > limit:
-            skip(too_large)
-            continue
-        doc_id = _unique(document_id(file.relative), file.relative, taken)
-        try:
-            with open(file.path, "rb") as handle:
-                data = handle.read(limit + 1)
-            if len(data) > limit:
-                raise ValueError(too_large)
-            document, replaced = _parse(data, file.relative, doc_id)
-        except OSError as error:
-            skip(f"it cannot be read ({error.strerror or error})")
-            continue
-        except ValueError as error:
-            skip(str(error))
-            continue
-        paragraphs = sum(len(s.paragraphs) for s in document.sections)
-        if not paragraphs:
-            skip("it has no paragraphs of text")
-            continue
-        if paragraphs > max_file_paragraphs:
-            skip(f"it has {paragraphs:,} paragraphs; at most {max_file_paragraphs:,} are read "
-                 "from one file")
-            continue
-        if total + paragraphs > max_corpus_paragraphs:
-            skip(f"the corpus already has {total:,} paragraphs; at most "
-                 f"{max_corpus_paragraphs:,} are indexed")
-            continue
-        total += paragraphs
-        taken.add(doc_id)
-        if replaced:
-            warnings.append(CorpusWarning(file.relative, f"{replaced} byte sequence(s) that are "
-                                          "not UTF-8 were read as �; save it as UTF-8"))
-        parents = {s.parent for s in document.sections}
-        empty = [s.heading for s in document.sections
-                 if not s.paragraphs and s.slug not in parents]    # a parent's text is below
-        if empty:
-            warnings.append(CorpusWarning(file.relative, f"{len(empty)} heading(s) with no "
-                                          "text: " + ", ".join(repr(h) for h in empty[:3])))
-        documents.append(document)
-    return documents, warnings
+
+class DocumentReader:
+    """The scanned files' documents, each read and parsed as the iteration reaches it (a
+    build holds one batch of them at a time), within the size and paragraph limits; what
+    was skipped, or read with a problem, is in `warnings` once an iteration has ended.
+    Each iteration reads the files again."""
+
+    def __init__(self, files: list[CorpusFile], max_file_paragraphs: int = MAX_FILE_PARAGRAPHS,
+                 max_corpus_paragraphs: int = MAX_CORPUS_PARAGRAPHS):
+        self.files = files
+        self.max_file_paragraphs, self.max_corpus_paragraphs = (max_file_paragraphs,
+                                                                max_corpus_paragraphs)
+        self.warnings: list[CorpusWarning] = []
+
+    def __iter__(self) -> Iterator[Document]:
+        self.warnings = warnings = []
+        taken, total = set(), 0
+        for file in self.files:
+            def skip(message: str, file: CorpusFile = file) -> None:
+                warnings.append(CorpusWarning(file.relative, f"skipped: {message}"))
+
+            suffix = Path(file.relative).suffix.lower()
+            limit = MAX_FILE_BYTES if suffix in READERS else MAX_TEXT_BYTES
+            too_large = f"it is larger than {limit // 1_000_000} MB"
+            if file.size > limit:
+                skip(too_large)
+                continue
+            doc_id = _unique(document_id(file.relative), file.relative, taken)
+            try:
+                with open(file.path, "rb") as handle:
+                    data = handle.read(limit + 1)
+                if len(data) > limit:
+                    raise ValueError(too_large)
+                document, replaced = _parse(data, file.relative, doc_id)
+            except OSError as error:
+                skip(f"it cannot be read ({error.strerror or error})")
+                continue
+            except ValueError as error:
+                skip(str(error))
+                continue
+            paragraphs = sum(len(s.paragraphs) for s in document.sections)
+            if not paragraphs:
+                skip("it has no paragraphs of text")
+                continue
+            if paragraphs > self.max_file_paragraphs:
+                skip(f"it has {paragraphs:,} paragraphs; at most {self.max_file_paragraphs:,} "
+                     "are read from one file")
+                continue
+            if total + paragraphs > self.max_corpus_paragraphs:
+                skip(f"the corpus already has {total:,} paragraphs; at most "
+                     f"{self.max_corpus_paragraphs:,} are indexed")
+                continue
+            total += paragraphs
+            taken.add(doc_id)
+            if replaced:
+                warnings.append(CorpusWarning(file.relative, f"{replaced} byte sequence(s) that "
+                                              "are not UTF-8 were read as �; save it as UTF-8"))
+            parents = {s.parent for s in document.sections}
+            empty = [s.heading for s in document.sections
+                     if not s.paragraphs and s.slug not in parents]   # a parent's text is below
+            if empty:
+                warnings.append(CorpusWarning(file.relative, f"{len(empty)} heading(s) with no "
+                                              "text: " + ", ".join(repr(h) for h in empty[:3])))
+            yield document

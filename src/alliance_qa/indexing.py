@@ -12,7 +12,7 @@ import platform
 import re
 import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -28,18 +28,15 @@ from .abstention import (
     corpus_questions,
     near_questions,
     reference_questions,
-    scripts_of,
 )
-from .acronyms import find_acronyms
-from .chunking import Chunk, FitsMemory, chunk_documents
+from .chunking import FitsMemory
 from .cluster import RayReader
 from .config import Settings
-from .corpus import MAX_FILE_BYTES, CorpusFile, read_documents, scan_corpus
-from .documents import Document
+from .corpus import MAX_FILE_BYTES, CorpusFile, CorpusWarning, DocumentReader, scan_corpus
 from .embedding import CorpusModel, Embedder, TextEncoder, TokenVectors, fingerprint
 from .errors import AllianceQAError, BuildFailed, ClusterUnavailable, CorpusEmpty
 from .integrity import file_sha256
-from .keyword import KeywordIndex, keyword_texts
+from .keyword import KeywordIndex
 from .manifest import Manifest
 from .memory import release_freed_memory
 from .onnx_encoder import (
@@ -51,8 +48,8 @@ from .onnx_encoder import (
     remove_dead_temporaries,
 )
 from .processes import ProcessEnded, Progress, run_apart
+from .reading import CorpusRead, keyword_words, read_into
 from .related_words import related_words
-from .spelling import corpus_words
 from .store import (
     TOKENS,
     CodeRanges,
@@ -74,7 +71,7 @@ from .token_codes import (
     table_in_text_order,
 )
 from .token_match import content_pieces
-from .view_texts import TextKeys, ViewTexts, view_inputs
+from .view_texts import TextKeys, ViewTexts, text_key, view_inputs
 
 # `from .module import …` and `from . import a, b` (names in parentheses across lines too),
 # wherever they stand: a match inside a string only adds a module to the digest.
@@ -417,10 +414,10 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} hours"
 
 
-def chunk_changes(previous: StoredIndex | None, chunks: list[Chunk]) -> dict[str, int]:
-    """How many chunks were added, changed (same id, new text) and removed."""
-    before = {c.id: c.text for c in previous.chunks} if previous else {}
-    now = {c.id: c.text for c in chunks}
+def chunk_changes(previous: StoredIndex | None, now: dict[str, bytes]) -> dict[str, int]:
+    """How many chunks were added, changed (same id, new text) and removed (`now`: each
+    chunk's id → the key of its text)."""
+    before = {c.id: text_key(c.text) for c in previous.chunks} if previous else {}
     return {"added": len(now.keys() - before.keys()),
             "changed": sum(before[i] != now[i] for i in now.keys() & before.keys()),
             "removed": len(before.keys() - now.keys())}
@@ -522,35 +519,29 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
     start = time.perf_counter()
     _report(on_progress, "Reading the corpus…", 0.0)
     files, refused = scan_corpus(settings.corpus_dir)
-    documents, warnings = read_documents(files)
-    warnings = refused + warnings
-    if not documents:
-        raise CorpusEmpty(f"No usable documents in {settings.corpus_dir}"
-                          + (f" ({'; '.join(map(str, warnings))})." if warnings else "."))
-    skipped = {w.path: w.message for w in warnings if w.message.startswith("skipped")}
-    # Sizes and times as scanned before reading: an edit during the build shows as one.
-    corpus, corpus_stat = corpus_state(files, known={d.path: d.sha256 for d in documents})
+    documents = DocumentReader(files)      # read as each batch is chunked and written
     remove_dead_temporaries(settings.encoders)     # of exports by killed builds
     embedder, exported, slow_questions = prepared_model(
-        settings, embedder, document_samples(documents), on_progress)
+        settings, embedder, lambda: document_samples(documents, refused, settings), on_progress)
     previous = _previous_build(settings.index_dir)
     fits = FitsMemory(embedder.fits, {} if full else fits_before(previous,
                                                                  embedder.fingerprint))
-    chunks = chunk_documents(documents, fits)
+    read = read_into(staging, documents, fits)
+    warnings = refused + documents.warnings
+    if not len(read.records):
+        raise _empty(settings, warnings)
     staging.fits(fits.answers)
     del fits
-    acronyms = find_acronyms([c.text for c in chunks])
+    skipped = {w.path: w.message for w in warnings if w.message.startswith("skipped")}
+    # Sizes and times as scanned before reading: an edit during the build shows as one.
+    corpus, corpus_stat = corpus_state(files, known=read.hashes)
     _report(on_progress, "Finding the corpus words near the words it lacks…", 0.02)
-    related = _write_words(staging, embedder, keyword_texts(chunks, acronyms))
-    # Written now, so that neither the documents nor the chunks are held while embedding
-    # (~5 KB a passage: about 500 MB at 100,000): each text to embed is made from its
-    # chunk's record when its slice is embedded (view_texts.py).
-    records, columns = staging.corpus(documents, chunks)
-    counts = (len(documents), sum(len(d.sections) for d in documents), len(chunks))
-    scripts = scripts_of(c.context_text() for c in chunks)   # expanding adds no letters
-    changes = chunk_changes(previous, chunks)
-    del documents, chunks
-    inputs = view_inputs(records, acronyms, columns.sentence_start())
+    related = _write_words(staging, embedder, read)
+    counts = (read.documents, read.sections, len(read.records))
+    changes = chunk_changes(previous, read.texts)
+    acronyms, scripts, records = read.acronyms, read.scripts, read.records
+    inputs = view_inputs(records, acronyms, read.columns.sentence_start())
+    del read
     context = TextKeys.of(inputs["context"])
     keys = {"context": context, TOKENS: context, "text": TextKeys.of(inputs["text"]),
             "sentences": TextKeys.of(inputs["sentences"])}
@@ -601,18 +592,18 @@ def _write_build(staging: Staging, settings: Settings, embedder: CorpusModel | N
         texts - new_texts, changes, slow_questions)
 
 
-def _write_words(staging: Staging, embedder: CorpusModel, searched: list[str]) -> dict:
-    """BM25 over the chunks' searched texts, the related words and the corpus words,
+def _write_words(staging: Staging, embedder: CorpusModel, read: CorpusRead) -> dict:
+    """BM25 over the chunks' keyword texts, the related words and the corpus words,
     written; returns the related words. Made before the embedding, while the build holds
-    the least (making BM25 peaked ~550 MB above what it keeps, at 100,000 passages)."""
-    keyword = KeywordIndex.from_texts(searched)
+    the least."""
+    keyword, words = keyword_words(read)
     related = corpus_related_words(embedder, keyword)
-    staging.words(keyword.with_related(related), related, corpus_words(searched))
+    staging.words(keyword.with_related(related), related, words)
     return related
 
 
-def prepared_model(settings: Settings, embedder: CorpusModel | None, samples: list[str],
-                   on_progress: Progress = None
+def prepared_model(settings: Settings, embedder: CorpusModel | None,
+                   samples: Callable[[], list[str]], on_progress: Progress = None
                    ) -> tuple[CorpusModel, OnnxEncoder | None, str]:
     """The model a build reads with, its verified export (None if there is none) and why
     questions will be encoded by sentence-transformers ("" when they will not).
@@ -621,18 +612,20 @@ def prepared_model(settings: Settings, embedder: CorpusModel | None, samples: li
     verified export, with its 8-bit copy intact if it kept one; else it exports the model
     in a process of its own (so that a damaged copy is made again rather than every later
     build embed in full precision), and loads PyTorch only if no export can be made. Given
-    a loaded model (tests, the benchmark), the export is made here."""
+    a loaded model (tests, the benchmark), the export is made here. `samples()` gives the
+    texts an export is checked on: the corpus is read for them only when one is made."""
     if isinstance(embedder, OnnxEncoder):
         return embedder, embedder, ""
     existing = OnnxEncoder.load_for_build(settings.encoders, embedder.fingerprint if embedder
                                           else fingerprint(settings.model))
     if existing:
         return embedder or existing, existing, ""
+    texts = samples()
     _report(on_progress, "Exporting the model to ONNX Runtime (once per model)…", 0.01)
     if embedder is None:
-        exported, why_not = export_apart(settings.model, settings.encoders, samples)
+        exported, why_not = export_apart(settings.model, settings.encoders, texts)
         return exported or Embedder(settings.model), exported, why_not
-    return embedder, *export(embedder, settings.encoders, samples)
+    return embedder, *export(embedder, settings.encoders, texts)
 
 
 def _ray_reader(encoder: OnnxEncoder | None, settings: Settings, why_not: str,
@@ -673,16 +666,30 @@ def corpus_related_words(embedder: CorpusModel, keyword: KeywordIndex) -> dict:
     return related_words(*vocabulary, keyword.vocabulary, keyword.stem)
 
 
-def document_samples(documents: list[Document]) -> list[str]:
+def document_samples(documents: DocumentReader, refused: list[CorpusWarning],
+                     settings: Settings) -> list[str]:
     """Texts to check an export on: the corpus's first headings and paragraphs, a sentence
-    of each, and its longest paragraph under its heading (which a model may truncate)."""
-    first = [(s.heading, p) for d in documents[:4] for s in d.sections
-             for p in s.paragraphs][:4]
-    longest = max(((s.heading, p) for d in documents for s in d.sections
-                   for p in s.paragraphs), key=lambda pair: len(pair[1]), default=("", ""))
+    of each, and its longest paragraph under its heading (which a model may truncate).
+    CorpusEmpty when there is no document (before a model is exported for nothing)."""
+    first: list[tuple[str, str]] = []
+    longest, count = ("", ""), 0
+    for count, document in enumerate(documents, 1):
+        for section in document.sections:
+            for paragraph in section.paragraphs:
+                if count <= 4 and len(first) < 4:
+                    first.append((section.heading, paragraph))
+                if len(paragraph) > len(longest[1]):
+                    longest = (section.heading, paragraph)
+    if not count:
+        raise _empty(settings, refused + documents.warnings)
     texts = [heading for heading, _ in first] + [p for _, p in first] + [
         p.split(". ")[0] for _, p in first] + ["\n".join(longest)]
     return [t for t in dict.fromkeys(texts) if t.strip()]
+
+
+def _empty(settings: Settings, warnings: list[CorpusWarning]) -> CorpusEmpty:
+    return CorpusEmpty(f"No usable documents in {settings.corpus_dir}"
+                       + (f" ({'; '.join(map(str, warnings))})." if warnings else "."))
 
 
 def corpus_state(files: list[CorpusFile], manifest: Manifest | None = None,

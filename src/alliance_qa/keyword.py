@@ -12,11 +12,14 @@ never tokenizes the corpus again.
 from __future__ import annotations
 
 import tempfile
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.tokenization import Tokenized
 
 from .acronyms import expand
 from .chunking import Chunk
@@ -26,10 +29,10 @@ _STOPWORD_LIST = sorted(STOPWORDS)      # bm25s takes a list
 Related = dict[str, list[tuple[str, float]]]     # word → [(corpus stem, weight), …]
 
 
-def keyword_texts(chunks: list[Chunk], acronyms: dict[str, str]) -> list[str]:
+def keyword_texts(chunks: Iterable[Chunk], acronyms: dict[str, str]) -> Iterator[str]:
     """What keyword search reads of each chunk: its heading path and text, acronyms
     written out."""
-    return [expand(" ".join(c.breadcrumb) + ". " + c.text, acronyms) for c in chunks]
+    return (expand(" ".join(c.breadcrumb) + ". " + c.text, acronyms) for c in chunks)
 
 
 # The saved index's files, as bm25s names them (its `save` and `load` arguments), prefixed.
@@ -50,16 +53,11 @@ class KeywordIndex:
         self.related = related or {}
 
     @classmethod
-    def from_texts(cls, texts: list[str], related: Related | None = None) -> KeywordIndex:
+    def from_texts(cls, texts: Iterable[str], related: Related | None = None) -> KeywordIndex:
         """Index the texts."""
-        bm25 = bm25s.BM25()
-        # bm25s cannot index an empty vocabulary; a single placeholder token keeps it valid.
-        tokens = [t or ["\x00"] for t in tokenize(texts, Stemmer.Stemmer("english"))]
-        # Numbered in sorted order: bm25s numbers them in set order, which differs from one
-        # process to the next (hash seeds), and so would the saved files.
-        numbers = {token: n for n, token in enumerate(sorted({t for ts in tokens for t in ts}))}
-        bm25.index(([[numbers[t] for t in ts] for ts in tokens], numbers), show_progress=False)
-        return cls(bm25, related)
+        tokens = TokenIds()
+        tokens.add(list(texts))
+        return tokens.keyword_index(related)
 
     def with_related(self, related: Related) -> KeywordIndex:
         """The same index, a word the corpus lacks counted as these related words."""
@@ -105,6 +103,55 @@ class KeywordIndex:
         for weight, tokens in _by_weight(weighted).items():
             scores += weight * self._bm25.get_scores(tokens).astype(np.float32)
         return scores
+
+
+class TokenIds:
+    """Texts' tokens as numbers into their vocabulary, in one flat array (4 bytes a token),
+    added a batch of texts at a time: a build makes BM25 from these, not from every text's
+    tokens held as lists of strings (which peaked at ~3 KB a passage)."""
+
+    def __init__(self) -> None:
+        self._stemmer = Stemmer.Stemmer("english")
+        self._numbers: dict[str, int] = {}         # token → number, in order of appearance
+        self._tokens = array("i")
+        self._ends = array("q", [0])               # where each text's tokens end
+
+    def add(self, texts: list[str]) -> None:
+        """The next texts."""
+        numbers = self._numbers
+        for tokens in tokenize(texts, self._stemmer):
+            # bm25s cannot index an empty vocabulary; a placeholder token keeps it valid.
+            self._tokens.extend(numbers.setdefault(t, len(numbers)) for t in tokens or ["\x00"])
+            self._ends.append(len(self._tokens))
+
+    def keyword_index(self, related: Related | None = None) -> KeywordIndex:
+        """BM25 over the texts added. Tokens are numbered in sorted order: bm25s numbers
+        them in set order, which differs from one process to the next (hash seeds), and so
+        would the saved files."""
+        vocabulary = sorted(self._numbers)
+        renumbered = np.empty(len(vocabulary), np.int32)
+        renumbered[[self._numbers[t] for t in vocabulary]] = np.arange(len(vocabulary))
+        runs = _Runs(renumbered[np.frombuffer(self._tokens, np.int32)],
+                     np.frombuffer(self._ends, np.int64))
+        bm25 = bm25s.BM25()
+        bm25.index(Tokenized(ids=runs, vocab={t: n for n, t in enumerate(vocabulary)}),
+                   show_progress=False)
+        return KeywordIndex(bm25, related)
+
+
+class _Runs(Sequence[list[int]]):
+    """Each text's token numbers, as bm25s reads them (a list each), made as asked."""
+
+    def __init__(self, tokens: np.ndarray, ends: np.ndarray):
+        self._tokens, self._ends = tokens, ends
+
+    def __len__(self) -> int:
+        return len(self._ends) - 1
+
+    def __getitem__(self, number: int) -> list[int]:  # type: ignore[override]
+        if not 0 <= number < len(self):
+            raise IndexError(number)
+        return self._tokens[self._ends[number]:self._ends[number + 1]].tolist()
 
 
 def tokenize(texts: list[str], stemmer: Stemmer.Stemmer | None) -> list[list[str]]:

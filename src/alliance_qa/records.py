@@ -17,7 +17,8 @@ import io
 import json
 import operator
 import os
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,20 +43,16 @@ class ChunkColumns:
     document_ids: np.ndarray  # str: the documents' ids, in corpus order
 
     @classmethod
-    def of(cls, chunks: Sequence[Chunk], documents: list[Document],
-           offsets: np.ndarray) -> ChunkColumns:
-        """The columns of these chunks (`offsets`: where `encode` put their records)."""
-        ids = [d.id for d in documents]
-        number = {document: i for i, document in enumerate(ids)}
-        openings = {d.id: d.sections[0].slug for d in documents if d.sections}
-        return cls(
-            np.asarray(offsets, np.int64),
-            np.array([len(c.sentences) for c in chunks], np.int32),
-            np.array([number[c.document] for c in chunks], np.int32),
-            _in_order([(c.document, c.section) for c in chunks]),
-            _in_order([(c.document, c.paragraph_id) for c in chunks]),
-            np.array([openings.get(c.document) == c.section for c in chunks], bool),
-            np.array(ids, dtype=str))
+    def of(cls, chunks: Sequence[Chunk], documents: list[Document]) -> ChunkColumns:
+        """The columns of these chunks (in document order), their records where `encode`
+        puts them."""
+        by_document: dict[str, list[Chunk]] = {}
+        for chunk in chunks:
+            by_document.setdefault(chunk.document, []).append(chunk)
+        writer = RecordWriter(len)
+        for document in documents:
+            writer.add(document, by_document.get(document.id, []))
+        return writer.columns()
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The columns by name, to store."""
@@ -86,15 +83,62 @@ class ChunkColumns:
         return np.concatenate([[0], np.cumsum(self.sentences, dtype=np.int64)])
 
 
+def record(chunk: Chunk) -> bytes:
+    """A chunk's record: one line of JSON."""
+    return (json.dumps(asdict(chunk), ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+
 def encode(chunks: Sequence[Chunk]) -> tuple[memoryview, np.ndarray]:
-    """The records file's bytes (a JSON line a chunk), written once into one buffer and
-    not copied (joining the lines held them twice), and where each record starts, then
-    the end."""
+    """The records file's bytes, written once into one buffer and not copied (joining the
+    lines held them twice), and where each record starts, then the end."""
     buffer, offsets = io.BytesIO(), np.zeros(len(chunks) + 1, np.int64)
     for number, chunk in enumerate(chunks, 1):
-        offsets[number] = offsets[number - 1] + buffer.write(
-            (json.dumps(asdict(chunk), ensure_ascii=False, sort_keys=True) + "\n").encode())
+        offsets[number] = offsets[number - 1] + buffer.write(record(chunk))
     return buffer.getbuffer(), offsets
+
+
+class RecordWriter:
+    """Chunk records given to `write` a document at a time, and the columns of all given:
+    a build writes each batch of documents and lets it go. `write` takes a record's bytes
+    and returns how many it wrote (`len` only measures them)."""
+
+    def __init__(self, write: Callable[[bytes], int]):
+        self._write = write
+        self._offsets = array("q", [0])
+        self._sentences, self._document, self._section, self._paragraph = (
+            array("i") for _ in range(4))
+        self._opening = array("b")
+        self._ids: list[str] = []
+        self._sections = self._paragraphs = 0      # numbered so far
+
+    def add(self, document: Document, chunks: Sequence[Chunk]) -> None:
+        """A document and its chunks, in order."""
+        number, opening = len(self._ids), document.sections[0].slug if document.sections else None
+        self._ids.append(document.id)
+        sections: dict[str, int] = {}
+        paragraphs: dict[str, int] = {}
+        for chunk in chunks:
+            self._offsets.append(self._offsets[-1] + self._write(record(chunk)))
+            self._sentences.append(len(chunk.sentences))
+            self._document.append(number)
+            self._section.append(sections.setdefault(chunk.section,
+                                                      self._sections + len(sections)))
+            self._paragraph.append(paragraphs.setdefault(chunk.paragraph_id,
+                                                         self._paragraphs + len(paragraphs)))
+            self._opening.append(chunk.section == opening)
+        self._sections += len(sections)
+        self._paragraphs += len(paragraphs)
+
+    def columns(self) -> ChunkColumns:
+        """The columns of every chunk given so far."""
+        def numbers(values: array, dtype: type) -> np.ndarray:
+            return np.frombuffer(values, values.typecode).astype(dtype)
+        return ChunkColumns(numbers(self._offsets, np.int64),
+                            numbers(self._sentences, np.int32),
+                            numbers(self._document, np.int32),
+                            numbers(self._section, np.int32),
+                            numbers(self._paragraph, np.int32),
+                            numbers(self._opening, bool), np.array(self._ids, dtype=str))
 
 
 def decode(line: bytes | str) -> Chunk:
@@ -133,9 +177,3 @@ class ChunkRecords(Sequence[Chunk]):
 
     def __iter__(self) -> Iterator[Chunk]:
         return (self._decode(i) for i in range(len(self)))    # a pass over all: not cached
-
-
-def _in_order(keys: list) -> np.ndarray:
-    """Each key's number, keys numbered in order of first appearance."""
-    numbers: dict = {}
-    return np.array([numbers.setdefault(key, len(numbers)) for key in keys], np.int32)

@@ -38,11 +38,13 @@ import re
 import shutil
 import stat
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import faiss
 import numpy as np
@@ -54,7 +56,7 @@ from .errors import BuildFailed, BuildLocked, IndexCorrupt, IndexMissing, IndexS
 from .integrity import file_sha256, sha256_bytes
 from .keyword import KeywordIndex
 from .manifest import Manifest
-from .records import ChunkColumns, ChunkRecords, decode, encode
+from .records import ChunkColumns, ChunkRecords, decode
 from .token_codes import CodedPieces, TokenCodes, product_quantizer
 from .view_texts import TextKeys
 
@@ -81,6 +83,7 @@ HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 ADD_ROWS = 16_384                   # a view's rows read back and added to FAISS at a time
 QUANTIZER = faiss.ScalarQuantizer.QT_8bit
 DECODE_AT_LOAD_BYTES = 32 * 2**20    # a view's rows decoded at load up to this (Rows)
+T = TypeVar("T")
 BUILD_NAME = re.compile(r"build-[0-9A-Za-z-]{1,80}")
 
 
@@ -178,30 +181,64 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         handle.close()
 
 
+class _FileWriter:
+    """A file written block by block and made durable, hashed as it is written."""
+
+    def __init__(self, path: Path):
+        self._handle = open(path, "wb")
+        self._digest = hashlib.sha256()
+
+    def write(self, block: bytes | memoryview) -> int:
+        self._handle.write(block)
+        self._digest.update(block)
+        return len(block)
+
+    def close(self) -> str:
+        """Flush the file to disk and close it; its SHA-256."""
+        with self._handle:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        return self._digest.hexdigest()
+
+
 def _write_bytes(path: Path,
                  data: bytes | memoryview | np.ndarray | faiss.Index | RowBlocks | ViewIndex
                  ) -> str:
     """Write the data to the path, on disk; its SHA-256. A FAISS index is written in its own
     format and an array as .npy, both streamed a block at a time (never a copy of their
     contents in memory), as are rows given a block at a time."""
-    digest = hashlib.sha256()
-    with open(path, "wb") as handle:
-        def write(block: bytes) -> int:
-            handle.write(block)
-            digest.update(block)
-            return len(block)
-
+    file = _FileWriter(path)
+    try:
         if isinstance(data, faiss.Index):
-            faiss.write_index(data, faiss.PyCallbackIOWriter(write))
+            faiss.write_index(data, faiss.PyCallbackIOWriter(file.write))
         elif isinstance(data, np.ndarray):
-            np.save(_Hashed(write), data, allow_pickle=False)
+            np.save(_Hashed(file.write), data, allow_pickle=False)
         elif isinstance(data, RowBlocks | ViewIndex):
-            data.save(_Hashed(write))
+            data.save(_Hashed(file.write))
         else:
-            write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return digest.hexdigest()
+            file.write(data)
+    finally:
+        digest = file.close()
+    return digest
+
+
+class DocumentList:
+    """The documents as parsed, given to `write` one at a time as one JSON array (written
+    as `json.dumps(…, indent=1)` writes a list)."""
+
+    def __init__(self, write: Callable[[bytes], int]):
+        self._write, self._count = write, 0
+
+    def add(self, document: Document) -> None:
+        """The next document."""
+        text = json.dumps(asdict(document), ensure_ascii=False, indent=1)
+        self._write(("[\n" if not self._count else ",\n").encode()
+                    + textwrap.indent(text, " ", lambda _: True).encode())
+        self._count += 1
+
+    def close(self) -> None:
+        """End the array."""
+        self._write(b"\n]" if self._count else b"[]")
 
 
 @dataclass(frozen=True)
@@ -492,9 +529,9 @@ class Staging:
         self.descriptions: dict[str, dict] = {}      # vector index → what it is
         self._guarded(lambda: self.folder.mkdir(parents=True))
 
-    def _guarded(self, step: Callable[[], object]) -> None:
+    def _guarded(self, step: Callable[[], T]) -> T:
         try:
-            step()
+            return step()
         except OSError as error:
             raise BuildFailed(f"Writing the index to {self.index_dir} failed: "
                               f"{disk_reason(error)}.") from error
@@ -548,18 +585,23 @@ class Staging:
             rows[:, DIGEST] = [answers[digest] for digest in digests]
         self._write(FITS, rows)
 
-    def corpus(self, documents: list[Document], chunks: list[Chunk]
-               ) -> tuple[ChunkRecords, ChunkColumns]:
-        """The documents as parsed, the chunk records and their columns; returns the
-        records as written, read back as asked, and their columns."""
-        records, offsets = encode(chunks)
-        self._write(RECORDS, records)
-        del records
-        columns = ChunkColumns.of(chunks, documents, offsets)
+    @contextlib.contextmanager
+    def writing(self, name: str) -> Iterator[Callable[[bytes], int]]:
+        """A file the caller writes a block at a time, with the function yielded (which
+        returns how many bytes it wrote); it is made durable and hashed when the block
+        ends. The corpus's records and documents are written so, a batch at a time."""
+        file = self._guarded(lambda: _FileWriter(self.folder / name))
+        try:
+            yield lambda block: self._guarded(lambda: file.write(block))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                file.close()
+            raise
+        self.files[name] = self._guarded(file.close)
+
+    def columns(self, columns: ChunkColumns) -> None:
+        """The columns of the chunk records (records.py)."""
         self._write(COLUMNS, _npz_bytes(**columns.arrays()))
-        self._write(DOCUMENTS, json.dumps([asdict(d) for d in documents], ensure_ascii=False,
-                                          indent=1).encode())
-        return ChunkRecords(self.folder / RECORDS, columns.offsets), columns
 
     def keys(self, keys: dict[str, TextKeys]) -> None:
         """The key of each embedded text (VIEWS, TOKENS → a key a row)."""
@@ -795,7 +837,7 @@ def _chunks(folder: Path, manifest: Manifest, stored_columns: bytes | None
     if stored_columns is None:
         data, documents = (folder / RECORDS).read_bytes(), _documents(folder, manifest)
         chunks = [decode(line) for line in data.splitlines() if line.strip()]
-        return chunks, ChunkColumns.of(chunks, documents, encode(chunks)[1]), documents
+        return chunks, ChunkColumns.of(chunks, documents), documents
     with np.load(io.BytesIO(stored_columns), allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     count = len(arrays["offsets"]) - 1   # the columns agree with each other and the records
