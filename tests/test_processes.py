@@ -3,7 +3,9 @@ there, and a process that dies said in words."""
 
 import os
 import signal
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +48,44 @@ def test_a_process_that_dies_is_said_and_nothing_waits_for_it():
     with pytest.raises(ProcessEnded, match="killed by signal 9"):
         run_apart(killed, on_progress=lambda *stage: seen.append(stage))
     assert seen == [("about to be killed", 0.5)]
+
+
+def sleeps(folder: str, report) -> None:
+    (Path(folder) / "sleeper").write_text(str(os.getpid()))
+    time.sleep(120)
+
+
+def asks_a_sleeper(folder: str, report) -> None:
+    (Path(folder) / "asker").write_text(str(os.getpid()))
+    run_apart(sleeps, folder)       # as a build's writing process asks for the export
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_for(files: list[Path], seconds: float = 60) -> None:
+    end = time.monotonic() + seconds
+    while not all(f.exists() and f.read_text() for f in files):
+        assert time.monotonic() < end, "the processes apart did not start"
+        time.sleep(0.1)
+
+
+def test_work_apart_ends_when_the_process_that_asked_for_it_is_killed(tmp_path):
+    ended = []
+    thread = threading.Thread(target=lambda: ended.append(
+        pytest.raises(ProcessEnded, run_apart, asks_a_sleeper, str(tmp_path))))
+    thread.start()
+    wait_for([tmp_path / "asker", tmp_path / "sleeper"])
+    asker, sleeper = (int((tmp_path / name).read_text()) for name in ("asker", "sleeper"))
+    assert running(sleeper)
+    os.kill(asker, signal.SIGKILL)
+    thread.join(30)
+    assert ended and "killed by signal 9" in str(ended[0].value)
+    end = time.monotonic() + 10
+    while running(sleeper) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not running(sleeper)       # it ended itself: nothing else would have

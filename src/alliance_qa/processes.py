@@ -8,7 +8,7 @@ one), and report their stages here as they reach them. The new process is given 
 one's module path, the function and its arguments, pickled, on its standard input, and
 answers through a pipe of its own; it never imports the program that asked (as
 `multiprocessing`'s "spawn" does, which runs a script's top level again unless the script
-guards it).
+guards it). It ends when the process that asked for it ends, however that one ended.
 """
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
 Progress = Callable[[str, float], None] | None   # (stage, fraction done)
-_START = "import sys; from alliance_qa.processes import _serve; _serve(int(sys.argv[1]))"
+_START = ("import sys; from alliance_qa.processes import _serve; "
+          "_serve(int(sys.argv[1]), int(sys.argv[2]))")
+ORPHANED = 70          # the exit code of a process apart whose asker has ended
+
 
 
 class ProcessEnded(RuntimeError):
@@ -41,7 +46,7 @@ def run_apart(function: Callable[..., Any], *arguments: Any, on_progress: Progre
     raised here; each `report(stage, done)` it makes is passed to `on_progress` here, in
     this thread. If this side is interrupted, the process is ended."""
     answers, answering = os.pipe()
-    worker = subprocess.Popen([sys.executable, "-c", _START, str(answering)],
+    worker = subprocess.Popen([sys.executable, "-c", _START, str(answering), str(os.getpid())],
                               stdin=subprocess.PIPE, pass_fds=(answering,))
     os.close(answering)
     finished = False
@@ -76,8 +81,10 @@ def _next(messages: BinaryIO, worker: subprocess.Popen) -> tuple:
         raise ProcessEnded(worker.wait()) from None
 
 
-def _serve(answering: int) -> None:
-    """The new process: read the work from standard input, do it, send the answers."""
+def _serve(answering: int, asker: int) -> None:
+    """The new process: read the work from standard input, do it, send the answers; end
+    as soon as the process that asked for it (`asker`) has ended."""
+    threading.Thread(target=_end_with, args=(asker,), daemon=True).start()
     sys.path[:] = pickle.load(sys.stdin.buffer)
     with os.fdopen(answering, "wb") as answers:
         def send(message: tuple) -> None:
@@ -95,3 +102,12 @@ def _serve(answering: int) -> None:
             except Exception:
                 error = RuntimeError(f"{type(error).__name__}: {error}")
             send(("failed", error))
+
+
+def _end_with(asker: int) -> None:
+    """End this process once the one that asked for it has ended: killed, that one could
+    not end it, and nothing would take its work (a build's writing process killed in the
+    middle of the model's export left the export running on)."""
+    while os.getppid() == asker:
+        time.sleep(0.5)
+    os._exit(ORPHANED)
