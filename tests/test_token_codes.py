@@ -152,3 +152,23 @@ def test_a_full_disk_while_codes_are_set_aside_is_said_in_words(tmp_path):
         spool.append(np.zeros((3, 4), np.uint8))
     with pytest.raises(BuildFailed, match="Cannot set word pieces aside"):
         token_codes.Spool(4, tmp_path / "missing")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("rows, dimension", [(5000, 384), (3000, 48), (100, 48)])
+def test_codes_are_each_sub_vectors_nearest_entry_as_faiss_finds_it(rows, dimension):
+    """Coded with one matrix product per sub-vector, the codes are FAISS's own, with 256
+    entries a codebook and with fewer (a small corpus's, coded by FAISS)."""
+    import faiss
+    rng = np.random.default_rng(1)
+    residuals = rng.standard_normal((rows, dimension)).astype(np.float32) * 0.2
+    bits = min(8, int(np.log2(rows)))
+    quantizer = faiss.ProductQuantizer(dimension, token_codes.subvectors(dimension), bits)
+    quantizer.cp.min_points_per_centroid = 1
+    quantizer.train(residuals)
+    ours, theirs = token_codes.codes_of(quantizer, residuals), quantizer.compute_codes(residuals)
+    assert ours.dtype == np.uint8 and ours.shape == theirs.shape
+    assert (ours != theirs).mean() < 1e-4          # a near tie may round the other way
+    error = [((residuals - quantizer.decode(codes)) ** 2).sum(axis=1) for codes in (ours,
+                                                                                   theirs)]
+    assert np.allclose(error[0], error[1], rtol=1e-5, atol=1e-7)   # as near, row by row

@@ -154,7 +154,7 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of the texts, one row each."""
-        return self.encode_with_pieces(texts)[0]
+        return self._forward(texts, pieces=False)[0]
 
     def encode_query(self, text: str) -> QueryEncoding:
         """The text's vector and its word-piece vectors, from one forward pass."""
@@ -164,10 +164,14 @@ class OnnxEncoder:
     def encode_with_pieces(self, texts: list[str]) -> tuple[np.ndarray, list[TokenVectors]]:
         """Each text's unit vector and its unit word-piece vectors (special tokens
         included), from one forward pass, in batches of texts of similar length."""
+        return self._forward(texts, pieces=True)
+
+    def _forward(self, texts: list[str], pieces: bool
+                 ) -> tuple[np.ndarray, list[TokenVectors | None]]:
         encodings = self.tokenizer.encode_batch(
             [t.strip().lower() if self.lowercase else t.strip() for t in texts])  # as s-t
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        pieces: list[TokenVectors | None] = [None] * len(texts)
+        tokens: list[TokenVectors | None] = [None] * len(texts)
         for batch in _batches([len(e.ids) for e in encodings]):
             width = max(len(encodings[i].ids) for i in batch)
             feed = {name: np.zeros((len(batch), width), dtype=np.int64)
@@ -183,8 +187,9 @@ class OnnxEncoder:
                 vector = hidden[row, :length].mean(axis=0) if self.pooling == "mean" else \
                     hidden[row, 0]
                 vectors[i] = vector / max(float(np.linalg.norm(vector)), 1e-12)  # as s-t's
-                pieces[i] = unit_token_vectors(encodings[i].ids, hidden[row, :length])
-        return vectors, pieces
+                if pieces:
+                    tokens[i] = unit_token_vectors(encodings[i].ids, hidden[row, :length])
+        return vectors, tokens
 
     def dictionary(self) -> frozenset[str]:
         """The whole words of the model's vocabulary."""

@@ -35,6 +35,7 @@ DIMENSIONS_PER_CODE = 12        # a 384-dimensional vector → 32 codes of one b
 TRAINING_ROWS = 256 * 256       # what FAISS's k-means would sample anyway
 DECODE_ALL_BELOW_BYTES = 256 * 2**20    # vectors decoded once at load take at most this
 _BLOCK_ROWS = 8192              # rows given their centroid's share at a time
+CODE_BLOCK = 128                # rows coded at once: their distances to every entry stay cached
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -61,6 +62,26 @@ def product_quantizer(codebooks: np.ndarray) -> faiss.ProductQuantizer:
 def _codebooks_of(quantizer: faiss.ProductQuantizer) -> np.ndarray:
     return faiss.vector_to_array(quantizer.centroids).reshape(quantizer.M, quantizer.ksub,
                                                               quantizer.dsub)
+
+
+def codes_of(quantizer: faiss.ProductQuantizer, rows: np.ndarray) -> np.ndarray:
+    """`quantizer.compute_codes(rows)`: each sub-vector's nearest codebook entry, found with
+    one matrix product per block of rows and sub-vector. FAISS codes sub-vectors of under
+    16 dimensions a row at a time, ~4× slower on one core. Codebooks of fewer than 256
+    entries (a corpus too small for more), whose codes FAISS packs in bits, are coded by
+    FAISS."""
+    if quantizer.nbits != 8:
+        return quantizer.compute_codes(np.ascontiguousarray(rows, np.float32))
+    books = _codebooks_of(quantizer)                        # sub-vectors × entries × width
+    transposed = np.ascontiguousarray(books.transpose(0, 2, 1))
+    half_norms = 0.5 * np.einsum("sew,sew->se", books, books)[:, None, :]
+    codes = np.empty((len(rows), quantizer.M), np.uint8)
+    for start in range(0, len(rows), CODE_BLOCK):
+        block = np.asarray(rows[start:start + CODE_BLOCK], np.float32).reshape(
+            -1, quantizer.M, quantizer.dsub).transpose(1, 0, 2)
+        # nearest entry: least |entry|²/2 − sub-vector · entry (|sub-vector|² is the same)
+        codes[start:start + CODE_BLOCK] = (half_norms - block @ transposed).argmin(axis=2).T
+    return codes
 
 
 @dataclass
@@ -151,7 +172,7 @@ class TokenCodes:
             training = residual[np.sort(sample)]
         quantizer.train(np.ascontiguousarray(training))
         del training
-        codes = quantizer.compute_codes(np.ascontiguousarray(residual))
+        codes = codes_of(quantizer, residual)
         return cls(np.asarray(ids, np.int32), pieces, centroids, _codebooks_of(quantizer),
                    codes, rows)
 
@@ -238,7 +259,7 @@ class Coder:
         self.centroids = _centroids(vectors, ids, *self.centroids)
         residual = _subtract_centroids(np.array(vectors, np.float32, order="C"), ids,
                                        *self.centroids)
-        self.spool.append(self.like.quantizer.compute_codes(residual))
+        self.spool.append(codes_of(self.like.quantizer, residual))
 
     def _learn(self) -> None:
         ids = np.concatenate(self.first_ids) if self.first_ids else np.zeros(0, np.int32)
@@ -321,14 +342,14 @@ def _centroids(vectors: np.ndarray, ids: np.ndarray, known_pieces: np.ndarray,
                known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The known centroids (sorted piece ids, float16 rows) extended by the unit mean
     vector of each piece of `ids` they lack."""
-    if not len(ids):
+    fresh = ~np.isin(ids, known_pieces)       # only rows of pieces without one are summed
+    if not fresh.any():
         return known_pieces, known
+    vectors, ids = vectors[fresh], ids[fresh]
     order = np.argsort(ids, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(ids[order]) != 0])
-    seen = ids[order][starts]
-    new = ~np.isin(seen, known_pieces)
-    sums = np.add.reduceat(vectors[order], starts, axis=0)[new]
-    pieces = np.concatenate([known_pieces, seen[new]]).astype(np.int32)
+    sums = np.add.reduceat(vectors[order], starts, axis=0)
+    pieces = np.concatenate([known_pieces, ids[order][starts]]).astype(np.int32)
     rows = np.concatenate([known, _unit(sums).astype(np.float16)])
     order = np.argsort(pieces, kind="stable")
     return pieces[order], rows[order]

@@ -14,6 +14,8 @@ halves the rows. The rows are stored compressed (token_codes.py).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .embedding import TokenVectors, bare_piece
@@ -73,6 +75,7 @@ def content_pieces(tokens: TokenVectors, pieces: list[str]) -> TokenVectors:
     return TokenVectors(tokens.ids[keep], tokens.vectors[keep])
 
 
+@functools.lru_cache(maxsize=1 << 17)      # a vocabulary's pieces, asked once per row
 def _is_content(piece: str) -> bool:
     """A word piece of letters or digits that is not a function word; special tokens
     ("[CLS]", "<s>") and punctuation are not. Word-piece and byte-pair markers are ignored."""
