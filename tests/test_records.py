@@ -77,7 +77,7 @@ def test_records_written_a_document_at_a_time_are_the_records_and_columns_of_all
     written = bytearray()
     writer = RecordWriter(lambda data: written.extend(data) or len(data))
     for document in documents:
-        writer.add(document, [c for c in chunks if c.document == document.id])
+        writer.add([document], [c for c in chunks if c.document == document.id])
     assert bytes(written) == path.read_bytes()
     columns, whole = writer.columns(), ChunkColumns.of(chunks, documents)
     assert columns.offsets.tolist() == offsets.tolist() == whole.offsets.tolist()

@@ -10,12 +10,13 @@ document's hash. Holding every document, chunk and tokenized text until BM25 was
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .abstention import scripts_of
 from .acronyms import find_acronyms
-from .chunking import FITS_AT_ONCE, Chunk, Fits, chunk_documents
+from .chunking import FITS_AT_ONCE, Fits, chunk_documents
 from .documents import Document
 from .keyword import KeywordIndex, TokenIds, keyword_texts
 from .records import ChunkColumns, ChunkRecords, RecordWriter
@@ -24,6 +25,7 @@ from .store import DOCUMENTS, RECORDS, DocumentList, Staging
 from .view_texts import text_key
 
 WORDS_AT_ONCE = 4096        # keyword texts tokenized and counted at a time
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,12 @@ class CorpusRead:
     scripts: list[str]            # the writing systems of the chunks' letters
     texts: dict[str, bytes]       # chunk id → key of its text, to tell what changed
     hashes: dict[str, str]        # path → SHA-256 of each document read
-    documents: int
     sections: int
+
+    @property
+    def documents(self) -> int:
+        """How many documents were read."""
+        return len(self.columns.document_ids)
 
 
 def read_into(staging: Staging, documents: Iterable[Document], fits: Fits) -> CorpusRead:
@@ -50,14 +56,11 @@ def read_into(staging: Staging, documents: Iterable[Document], fits: Fits) -> Co
     sections = 0
     with staging.writing(RECORDS) as write_records, staging.writing(DOCUMENTS) as write_parsed:
         records, parsed = RecordWriter(write_records), DocumentList(write_parsed)
-        for batch in _batches(documents):
+        for batch in _batches(documents, FITS_AT_ONCE, _paragraphs):
             chunks = chunk_documents(batch, fits)
-            by_document: dict[str, list[Chunk]] = {}
-            for chunk in chunks:
-                by_document.setdefault(chunk.document, []).append(chunk)
+            records.add(batch, chunks)
             for document in batch:
                 parsed.add(document)
-                records.add(document, by_document.get(document.id, []))
                 hashes[document.path] = document.sha256
                 sections += len(document.sections)
             for acronym, long_form in find_acronyms([c.text for c in chunks]).items():
@@ -68,20 +71,24 @@ def read_into(staging: Staging, documents: Iterable[Document], fits: Fits) -> Co
     columns = records.columns()
     staging.columns(columns)
     return CorpusRead(ChunkRecords(staging.folder / RECORDS, columns.offsets), columns,
-                      acronyms, sorted(scripts), texts, hashes, len(columns.document_ids),
-                      sections)
+                      acronyms, sorted(scripts), texts, hashes, sections)
 
 
-def _batches(documents: Iterable[Document]) -> Iterator[list[Document]]:
-    """Whole documents, FITS_AT_ONCE paragraphs or more a batch (the model is asked about
-    that many paragraphs at a time)."""
-    batch, paragraphs = [], 0
-    for document in documents:
-        batch.append(document)
-        paragraphs += sum(len(s.paragraphs) for s in document.sections)
-        if paragraphs >= FITS_AT_ONCE:
+def _paragraphs(document: Document) -> int:
+    """How many paragraphs a document has."""
+    return sum(len(s.paragraphs) for s in document.sections)
+
+
+def _batches(items: Iterable[T], at_least: int, weight: Callable[[T], int] = lambda _: 1
+             ) -> Iterator[list[T]]:
+    """The items in turn, in batches weighing `at_least` or more (the last one less)."""
+    batch, weighed = [], 0
+    for item in items:
+        batch.append(item)
+        weighed += weight(item)
+        if weighed >= at_least:
             yield batch
-            batch, paragraphs = [], 0
+            batch, weighed = [], 0
     if batch:
         yield batch
 
@@ -90,14 +97,8 @@ def keyword_words(read: CorpusRead) -> tuple[KeywordIndex, dict[str, int]]:
     """BM25 over the chunks' keyword texts and how often the corpus writes each word
     (spelling.py), made from the written records a batch at a time."""
     tokens, words = TokenIds(), Counter()
-    batch: list[str] = []
-    for text in keyword_texts(read.records, read.acronyms):
-        batch.append(text)
-        if len(batch) == WORDS_AT_ONCE:
-            tokens.add(batch)
-            words.update(corpus_words(batch))
-            batch = []
-    tokens.add(batch)
-    words.update(corpus_words(batch))
+    for batch in _batches(keyword_texts(read.records, read.acronyms), WORDS_AT_ONCE):
+        tokens.add(batch)
+        words.update(corpus_words(batch))
     return tokens.keyword_index(), dict(words)
 

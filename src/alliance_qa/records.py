@@ -47,12 +47,8 @@ class ChunkColumns:
     def of(cls, chunks: Sequence[Chunk], documents: list[Document]) -> ChunkColumns:
         """The columns of these chunks (in document order), their records where `encode`
         puts them."""
-        by_document: dict[str, list[Chunk]] = {}
-        for chunk in chunks:
-            by_document.setdefault(chunk.document, []).append(chunk)
         writer = RecordWriter(len)
-        for document in documents:
-            writer.add(document, by_document.get(document.id, []))
+        writer.add(documents, chunks)
         return writer.columns()
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -100,8 +96,8 @@ def encode(chunks: Sequence[Chunk]) -> tuple[memoryview, np.ndarray]:
 
 
 class RecordWriter:
-    """Chunk records given to `write` a document at a time, and the columns of all given:
-    a build writes each batch of documents and lets it go. `write` takes a record's bytes
+    """Chunk records given to `write` a batch of documents at a time, and the columns of all
+    given: a build writes each batch and lets it go. `write` takes a record's bytes
     and returns how many it wrote (`len` only measures them)."""
 
     def __init__(self, write: Callable[[bytes], int]):
@@ -113,8 +109,15 @@ class RecordWriter:
         self._ids: list[str] = []
         self._sections = self._paragraphs = 0      # numbered so far
 
-    def add(self, document: Document, chunks: Sequence[Chunk]) -> None:
-        """A document and its chunks, in order."""
+    def add(self, documents: Sequence[Document], chunks: Sequence[Chunk]) -> None:
+        """Documents and their chunks, each in order."""
+        by_document: dict[str, list[Chunk]] = {}
+        for chunk in chunks:
+            by_document.setdefault(chunk.document, []).append(chunk)
+        for document in documents:
+            self._add(document, by_document.get(document.id, []))
+
+    def _add(self, document: Document, chunks: list[Chunk]) -> None:
         number, opening = len(self._ids), document.sections[0].slug if document.sections else None
         self._ids.append(document.id)
         sections: dict[str, int] = {}
